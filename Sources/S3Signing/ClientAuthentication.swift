@@ -1,0 +1,258 @@
+import NIOHTTP1
+
+/// The credentials a client presented, as parsed from the request head before any secret is looked
+/// up. Separating parsing from verification lets the server find the access key (and refuse a
+/// malformed request) first, then fetch the secret, then verify.
+public enum ClientAuthentication: Sendable, Equatable {
+    case sigV4Header(SigV4Authorization)
+    case sigV4Query(SigV4PresignedQuery)
+    case sigV2Header(accessKey: String, signature: String)
+    case sigV2Query(accessKey: String, signature: String, expires: Int64)
+    case anonymous
+
+    /// The access key the client claims, if any.
+    public var accessKey: String? {
+        switch self {
+        case .sigV4Header(let auth): return auth.accessKey
+        case .sigV4Query(let query): return query.accessKey
+        case .sigV2Header(let accessKey, _), .sigV2Query(let accessKey, _, _): return accessKey
+        case .anonymous: return nil
+        }
+    }
+
+    /// Finds the one authentication mechanism a request uses.
+    public static func parse(headers: HTTPHeaders, rawQuery: String) throws(S3Error) -> ClientAuthentication {
+        let authorization = headers["authorization"]
+        let query = rawQuery.isEmpty ? nil : QueryParameters(rawQuery: rawQuery)
+        let hasV4Query = query.map { $0.contains("X-Amz-Algorithm") || $0.contains("X-Amz-Signature") || $0.contains("X-Amz-Credential") } ?? false
+        let hasV2Query = query.map { $0.contains("AWSAccessKeyId") || $0.contains("Signature") } ?? false
+
+        if !authorization.isEmpty {
+            guard !hasV4Query, !hasV2Query else {
+                throw S3Error(.invalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
+            }
+            guard authorization.count == 1 else {
+                throw S3Error(.authorizationHeaderMalformed, "The authorization header is malformed; more than one Authorization header was sent.")
+            }
+            return try parseAuthorizationHeader(authorization[0])
+        }
+        if let query, hasV4Query {
+            guard !hasV2Query else {
+                throw S3Error(.invalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
+            }
+            return .sigV4Query(try SigV4PresignedQuery(query))
+        }
+        if let query, hasV2Query {
+            return try parseSigV2Query(query)
+        }
+        return .anonymous
+    }
+
+    private static func parseAuthorizationHeader(_ value: String) throws(S3Error) -> ClientAuthentication {
+        let trimmed = value.drop(while: { $0 == " " })
+        if trimmed.hasPrefix("AWS4-HMAC-SHA256 ") {
+            return .sigV4Header(try SigV4Authorization(parameters: trimmed.dropFirst("AWS4-HMAC-SHA256 ".count)))
+        }
+        if trimmed.hasPrefix("AWS4-ECDSA-P256-SHA256 ") {
+            throw S3Error(.notImplemented, "SigV4a (AWS4-ECDSA-P256-SHA256) is not supported.")
+        }
+        if trimmed.hasPrefix("AWS ") {
+            let credentials = trimmed.dropFirst(4).trimmingSpaces()
+            guard let colon = credentials.lastIndex(of: ":") else {
+                throw S3Error(.authorizationHeaderMalformed, "The authorization header is malformed; expected AWS AccessKeyId:Signature.")
+            }
+            let accessKey = credentials[..<colon]
+            let signature = credentials[credentials.index(after: colon)...]
+            guard !accessKey.isEmpty, !signature.isEmpty else {
+                throw S3Error(.authorizationHeaderMalformed, "The authorization header is malformed; expected AWS AccessKeyId:Signature.")
+            }
+            return .sigV2Header(accessKey: String(accessKey), signature: String(signature))
+        }
+        throw S3Error(.authorizationHeaderMalformed, "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")
+    }
+
+    private static func parseSigV2Query(_ query: QueryParameters) throws(S3Error) -> ClientAuthentication {
+        guard let accessKey = query["AWSAccessKeyId"], !accessKey.isEmpty,
+            let signature = query["Signature"], !signature.isEmpty,
+            let expiresText = query["Expires"]
+        else {
+            throw S3Error(.accessDenied, "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
+        }
+        guard let expires = Int64(expiresText) else {
+            throw S3Error(.accessDenied, "Invalid date (should be seconds since epoch): \(expiresText)")
+        }
+        return .sigV2Query(accessKey: accessKey, signature: signature, expires: expires)
+    }
+}
+
+/// A parsed `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` header.
+public struct SigV4Authorization: Sendable, Equatable {
+    public var accessKey: String
+    public var dateStamp: String
+    public var region: String
+    public var service: String
+    /// Lowercase header names, in the order the client listed (and signed) them.
+    public var signedHeaders: [String]
+    /// 64 hex digits.
+    public var signature: String
+
+    /// `<date>/<region>/<service>/aws4_request`
+    public var scope: String { "\(dateStamp)/\(region)/\(service)/aws4_request" }
+
+    public init(
+        accessKey: String, dateStamp: String, region: String, service: String, signedHeaders: [String],
+        signature: String
+    ) {
+        self.accessKey = accessKey
+        self.dateStamp = dateStamp
+        self.region = region
+        self.service = service
+        self.signedHeaders = signedHeaders
+        self.signature = signature
+    }
+
+    /// Parses the part after `AWS4-HMAC-SHA256 `: comma-separated `Name=value` parameters in any order,
+    /// with or without spaces after the commas.
+    init(parameters: Substring) throws(S3Error) {
+        var credential: Substring?
+        var signedHeaders: Substring?
+        var signature: Substring?
+        for parameter in parameters.split(separator: ",") {
+            let parameter = parameter.trimmingSpaces()
+            guard let eq = parameter.firstIndex(of: "=") else {
+                throw Self.malformed("the authorization header requires parameters in the form Name=value")
+            }
+            let value = parameter[parameter.index(after: eq)...]
+            switch parameter[..<eq] {
+            case "Credential": credential = value
+            case "SignedHeaders": signedHeaders = value
+            case "Signature": signature = value
+            default: throw Self.malformed("unknown authorization header parameter \(parameter[..<eq])")
+            }
+        }
+        guard let credential else { throw Self.malformed("missing Credential") }
+        guard let signedHeaders else { throw Self.malformed("missing SignedHeaders") }
+        guard let signature else { throw Self.malformed("missing Signature") }
+        guard let scope = SigV4CredentialScope(credential) else {
+            throw Self.malformed("the Credential parameter must be AccessKey/YYYYMMDD/region/service/aws4_request")
+        }
+        guard Hex.isHex(signature, count: 64) else {
+            throw Self.malformed("the Signature must be 64 hexadecimal digits")
+        }
+        guard let headers = parseSignedHeaders(signedHeaders) else {
+            throw Self.malformed("SignedHeaders must be a non-empty ;-separated list that includes host")
+        }
+        self.init(
+            accessKey: scope.accessKey, dateStamp: scope.dateStamp, region: scope.region, service: scope.service,
+            signedHeaders: headers, signature: String(signature))
+    }
+
+    private static func malformed(_ detail: String) -> S3Error {
+        S3Error(.authorizationHeaderMalformed, "The authorization header is malformed; \(detail).")
+    }
+}
+
+/// A parsed SigV4 presigned URL (`X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=…`).
+public struct SigV4PresignedQuery: Sendable, Equatable {
+    public var accessKey: String
+    public var dateStamp: String
+    public var region: String
+    public var service: String
+    public var amzDate: AmzDate
+    public var expiresSeconds: Int64
+    public var signedHeaders: [String]
+    public var signature: String
+    /// `X-Amz-Security-Token`, when the URL was presigned with temporary credentials.
+    public var securityToken: String?
+    /// `X-Amz-Content-Sha256`, when the presigner fixed the payload hash.
+    public var contentSHA256: String?
+
+    /// `<date>/<region>/<service>/aws4_request`
+    public var scope: String { "\(dateStamp)/\(region)/\(service)/aws4_request" }
+
+    /// The largest X-Amz-Expires S3 accepts: seven days.
+    public static let maximumExpiresSeconds: Int64 = 604_800
+
+    init(_ query: QueryParameters) throws(S3Error) {
+        guard let algorithm = query["X-Amz-Algorithm"] else { throw Self.error("X-Amz-Algorithm is missing") }
+        guard algorithm == "AWS4-HMAC-SHA256" else {
+            throw Self.error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
+        }
+        guard let credential = query["X-Amz-Credential"], let scope = SigV4CredentialScope(Substring(credential)) else {
+            throw Self.error("X-Amz-Credential must be AccessKey/YYYYMMDD/region/service/aws4_request")
+        }
+        guard let dateText = query["X-Amz-Date"], let date = AmzDate(iso8601Basic: dateText) else {
+            throw Self.error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+        }
+        guard let expiresText = query["X-Amz-Expires"], let expires = Int64(expiresText) else {
+            throw Self.error("X-Amz-Expires should be a number")
+        }
+        guard expires >= 0 else { throw Self.error("X-Amz-Expires must be non-negative") }
+        guard expires <= Self.maximumExpiresSeconds else {
+            throw Self.error("X-Amz-Expires must be less than a week (in seconds) that is 604800")
+        }
+        guard let signedHeadersText = query["X-Amz-SignedHeaders"],
+            let signedHeaders = parseSignedHeaders(Substring(signedHeadersText))
+        else {
+            throw Self.error("X-Amz-SignedHeaders must be a non-empty ;-separated list that includes host")
+        }
+        guard let signature = query["X-Amz-Signature"], Hex.isHex(signature, count: 64) else {
+            throw Self.error("X-Amz-Signature must be 64 hexadecimal digits")
+        }
+        self.accessKey = scope.accessKey
+        self.dateStamp = scope.dateStamp
+        self.region = scope.region
+        self.service = scope.service
+        self.amzDate = date
+        self.expiresSeconds = expires
+        self.signedHeaders = signedHeaders
+        self.signature = signature
+        self.securityToken = query["X-Amz-Security-Token"]
+        self.contentSHA256 = query["X-Amz-Content-Sha256"] ?? query["X-Amz-Content-SHA256"]
+    }
+
+    private static func error(_ detail: String) -> S3Error {
+        S3Error(.authorizationQueryParametersError, "Query-string authentication version 4: \(detail).")
+    }
+}
+
+/// `AKIDEXAMPLE/20130524/us-east-1/s3/aws4_request`, split.
+struct SigV4CredentialScope {
+    var accessKey: String
+    var dateStamp: String
+    var region: String
+    var service: String
+
+    init?(_ credential: Substring) {
+        // Split from the end: the four scope fields never contain '/', the access key in theory could.
+        let parts = credential.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 5, parts[parts.count - 1] == "aws4_request" else { return nil }
+        let accessKey = parts[0..<(parts.count - 4)].joined(separator: "/")
+        let dateStamp = parts[parts.count - 4]
+        let region = parts[parts.count - 3]
+        let service = parts[parts.count - 2]
+        guard !accessKey.isEmpty, dateStamp.utf8.count == 8, dateStamp.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+            !region.isEmpty, !service.isEmpty
+        else { return nil }
+        self.accessKey = accessKey
+        self.dateStamp = String(dateStamp)
+        self.region = String(region)
+        self.service = String(service)
+    }
+}
+
+/// `host;range;x-amz-date` → lowercase names; nil when empty, with an empty name, or without `host`.
+private func parseSignedHeaders(_ text: Substring) -> [String]? {
+    let names = text.split(separator: ";", omittingEmptySubsequences: false).map { $0.trimmingSpaces().lowercased() }
+    guard !names.isEmpty, !names.contains(where: \.isEmpty), names.contains("host") else { return nil }
+    return names
+}
+
+extension Substring {
+    func trimmingSpaces() -> Substring {
+        var s = self
+        while let first = s.first, first == " " || first == "\t" { s.removeFirst() }
+        while let last = s.last, last == " " || last == "\t" { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,39 @@
+/// Lowercase hexadecimal, the form SigV4 puts hashes and signatures in.
+enum Hex {
+    static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        append(bytes, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func append(_ bytes: some Sequence<UInt8>, to out: inout [UInt8]) {
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+    }
+
+    /// The value of one hex digit, either case.
+    @inline(__always)
+    static func value(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c &- UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c &- UInt8(ascii: "a") &+ 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c &- UInt8(ascii: "A") &+ 10
+        default: return nil
+        }
+    }
+
+    /// Whether `s` is exactly `count` hex digits (either case).
+    static func isHex(_ s: some StringProtocol, count: Int) -> Bool {
+        var n = 0
+        for c in s.utf8 {
+            guard value(c) != nil else { return false }
+            n += 1
+        }
+        return n == count
+    }
+}

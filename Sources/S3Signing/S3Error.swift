@@ -1,0 +1,77 @@
+/// An S3 error code with its HTTP status; osp's own refusals are rendered from it as S3 XML.
+public enum S3ErrorCode: String, Sendable {
+    case accessDenied = "AccessDenied"
+    case signatureDoesNotMatch = "SignatureDoesNotMatch"
+    case invalidAccessKeyId = "InvalidAccessKeyId"
+    case requestTimeTooSkewed = "RequestTimeTooSkewed"
+    case authorizationHeaderMalformed = "AuthorizationHeaderMalformed"
+    case authorizationQueryParametersError = "AuthorizationQueryParametersError"
+    case missingSecurityHeader = "MissingSecurityHeader"
+    case invalidArgument = "InvalidArgument"
+    case invalidRequest = "InvalidRequest"
+    case invalidURI = "InvalidURI"
+    case invalidBucketName = "InvalidBucketName"
+    case xAmzContentSHA256Mismatch = "XAmzContentSHA256Mismatch"
+    case incompleteBody = "IncompleteBody"
+    case invalidChunkSizeError = "InvalidChunkSizeError"
+    case malformedXML = "MalformedXML"
+    case missingContentLength = "MissingContentLength"
+    case entityTooLarge = "EntityTooLarge"
+    case requestHeaderSectionTooLarge = "RequestHeaderSectionTooLarge"
+    case noSuchBucket = "NoSuchBucket"
+    case methodNotAllowed = "MethodNotAllowed"
+    case notImplemented = "NotImplemented"
+    case internalError = "InternalError"
+    case badGateway = "BadGateway"
+    case serviceUnavailable = "ServiceUnavailable"
+    case gatewayTimeout = "GatewayTimeout"
+
+    public var httpStatus: Int {
+        switch self {
+        case .accessDenied, .signatureDoesNotMatch, .invalidAccessKeyId, .requestTimeTooSkewed:
+            return 403
+        case .authorizationHeaderMalformed, .authorizationQueryParametersError, .missingSecurityHeader,
+            .invalidArgument, .invalidRequest, .invalidURI, .invalidBucketName, .xAmzContentSHA256Mismatch,
+            .incompleteBody, .invalidChunkSizeError, .malformedXML, .entityTooLarge,
+            .requestHeaderSectionTooLarge:
+            return 400
+        case .missingContentLength:
+            return 411
+        case .noSuchBucket:
+            return 404
+        case .methodNotAllowed:
+            return 405
+        case .notImplemented:
+            return 501
+        case .internalError:
+            return 500
+        case .badGateway:
+            return 502
+        case .serviceUnavailable:
+            return 503
+        case .gatewayTimeout:
+            return 504
+        }
+    }
+}
+
+/// An error osp answers with, as S3 XML.
+public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: S3ErrorCode
+    public var message: String
+
+    public init(_ code: S3ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+extension S3Error {
+    /// The message S3 itself uses; it never names the expected signature or the key.
+    static let signatureMismatch = S3Error(
+        .signatureDoesNotMatch,
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+    )
+}

@@ -1,0 +1,127 @@
+import Crypto
+import NIOHTTP1
+
+/// Signs requests for a backend with the backend's own credentials (SigV4, header or presigned
+/// query) and produces the chunk-signing context for re-signing aws-chunked bodies. Holds a shared
+/// key cache so the signing key is derived once a day, not per request.
+public struct SigV4Signer: Sendable, CustomStringConvertible {
+    public let accessKey: String
+    private let secretKey: String
+    public let sessionToken: String?
+    public let region: String
+    public let service: String
+    private let keyCache: SigningKeyCache
+
+    public init(
+        accessKey: String, secretKey: String, sessionToken: String? = nil, region: String, service: String = "s3",
+        keyCache: SigningKeyCache
+    ) {
+        self.accessKey = accessKey
+        self.secretKey = secretKey
+        self.sessionToken = sessionToken
+        self.region = region
+        self.service = service
+        self.keyCache = keyCache
+    }
+
+    /// Never shows the secret or the session token.
+    public var description: String { "SigV4Signer(accessKey: \(accessKey), region: \(region), service: \(service))" }
+
+    /// `<date>/<region>/<service>/aws4_request`
+    public func scope(for date: AmzDate) -> String { "\(date.dateStamp)/\(region)/\(service)/aws4_request" }
+
+    /// Signs the request in place: sets `x-amz-date`, `x-amz-content-sha256` (= `payloadHash`),
+    /// `x-amz-security-token` (with a session token) and `Authorization`. Signs `host` (which the
+    /// caller must already have set), `content-md5`, `content-type` and every `x-amz-*` header — never
+    /// headers a hop may rewrite (hop-by-hop headers, `user-agent`, `content-length`).
+    /// Returns the signature, which is the seed of an aws-chunked body's chunk chain.
+    @discardableResult
+    public func signHeaders(
+        method: String, rawPath: String, rawQuery: String, headers: inout HTTPHeaders, payloadHash: String,
+        date: AmzDate
+    ) -> String {
+        let amzDate = date.amzDate
+        headers.remove(name: "authorization")
+        headers.replaceOrAdd(name: "x-amz-date", value: amzDate)
+        headers.replaceOrAdd(name: "x-amz-content-sha256", value: payloadHash)
+        headers.remove(name: "x-amz-security-token")
+        if let sessionToken {
+            headers.add(name: "x-amz-security-token", value: sessionToken)
+        }
+
+        var names = Set<String>()
+        for (name, _) in headers {
+            let lower = name.lowercased()
+            if lower == "host" || lower == "content-md5" || lower == "content-type" || lower.hasPrefix("x-amz-") {
+                names.insert(lower)
+            }
+        }
+        let signedHeaders = names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let scope = scope(for: date)
+        let signature = signature(
+            method: method, rawPath: rawPath,
+            canonicalQuery: SigV4Canonical.canonicalQuery(rawQuery: rawQuery),
+            headers: headers, signedHeaders: signedHeaders, payloadHash: payloadHash, date: date, scope: scope)
+        headers.add(
+            name: "Authorization",
+            value: "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(signedHeaders.joined(separator: ";")), Signature=\(signature)")
+        return signature
+    }
+
+    /// The context for re-signing the chunks of a body whose request was signed with `seedSignature`
+    /// (the value `signHeaders` returned) at `date`.
+    public func chunkSigningContext(seedSignature: String, date: AmzDate) -> ChunkSigningContext {
+        ChunkSigningContext(
+            signingKey: signingKey(for: date), amzDate: date.amzDate, scope: scope(for: date),
+            seedSignature: seedSignature)
+    }
+
+    /// A presigned URL's query string: `rawQuery` (if any) followed by the `X-Amz-*` parameters and
+    /// `X-Amz-Signature`. Signs only `host`; the payload is `UNSIGNED-PAYLOAD`.
+    public func presignedQuery(
+        method: String, rawPath: String, rawQuery: String, host: String, date: AmzDate, expires: Int64
+    ) -> String {
+        let scope = scope(for: date)
+        var query = rawQuery
+        func add(_ name: String, _ value: String) {
+            if !query.isEmpty { query += "&" }
+            query += name + "=" + SigV4Canonical.uriEncode(value, encodeSlash: true)
+        }
+        add("X-Amz-Algorithm", "AWS4-HMAC-SHA256")
+        add("X-Amz-Credential", "\(accessKey)/\(scope)")
+        add("X-Amz-Date", date.amzDate)
+        add("X-Amz-Expires", String(expires))
+        if let sessionToken {
+            add("X-Amz-Security-Token", sessionToken)
+        }
+        add("X-Amz-SignedHeaders", "host")
+        var headers = HTTPHeaders()
+        headers.add(name: "host", value: host)
+        let signature = signature(
+            method: method, rawPath: rawPath, canonicalQuery: SigV4Canonical.canonicalQuery(rawQuery: query),
+            headers: headers, signedHeaders: ["host"], payloadHash: "UNSIGNED-PAYLOAD", date: date, scope: scope)
+        add("X-Amz-Signature", signature)
+        return query
+    }
+
+    private func signingKey(for date: AmzDate) -> SymmetricKey {
+        keyCache.signingKey(secret: secretKey, dateStamp: date.dateStamp, region: region, service: service)
+    }
+
+    private func signature(
+        method: String, rawPath: String, canonicalQuery: String, headers: HTTPHeaders, signedHeaders: [String],
+        payloadHash: String, date: AmzDate, scope: String
+    ) -> String {
+        let canonicalRequest = SigV4Canonical.canonicalRequest(
+            method: method,
+            canonicalURI: SigV4Canonical.canonicalURI(rawPath: rawPath),
+            canonicalQuery: canonicalQuery,
+            canonicalHeaders: SigV4Canonical.canonicalHeaders(headers, signedHeaders: signedHeaders).canonical,
+            signedHeaders: signedHeaders,
+            payloadHash: payloadHash)
+        let stringToSign = SigV4Canonical.stringToSign(
+            amzDate: date.amzDate, scope: scope,
+            canonicalRequestHash: Hex.encode(SHA256.hash(data: Array(canonicalRequest.utf8))))
+        return signingKey(for: date).sigV4Signature(of: stringToSign)
+    }
+}
