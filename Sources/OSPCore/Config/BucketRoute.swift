@@ -1,0 +1,45 @@
+/// Where one client-visible bucket really lives (one cos_map entry): the backend endpoint, its region,
+/// how to address it, the real bucket name when it differs, and the credentials to sign with.
+public struct BucketRoute: Sendable, Equatable {
+    /// The bucket name as clients call it, or `"*"` for the default route.
+    public var name: String
+    public var host: String
+    public var port: Int
+    public var tls: Bool
+    public var region: String
+    public var addressingStyle: AddressingStyle
+    /// The bucket's name on the backend when clients use an alias; `nil` means the same name.
+    public var backendBucket: String?
+    /// Static backend keys; `nil` when a credential provider supplies them.
+    public var credentials: BackendCredentials?
+    /// How long fetched credentials for this bucket may be cached.
+    public var ttlSeconds: Int64?
+
+    public init(
+        name: String,
+        host: String,
+        port: Int? = nil,
+        tls: Bool = false,
+        region: String = "us-east-1",
+        addressingStyle: AddressingStyle = .path,
+        backendBucket: String? = nil,
+        credentials: BackendCredentials? = nil,
+        ttlSeconds: Int64? = nil
+    ) {
+        self.name = name
+        self.host = host
+        self.port = port ?? (tls ? 443 : 80)
+        self.tls = tls
+        self.region = region
+        self.addressingStyle = addressingStyle
+        self.backendBucket = backendBucket
+        self.credentials = credentials
+        self.ttlSeconds = ttlSeconds
+    }
+
+    /// The bucket name to use on the backend for a request to `clientBucket`.
+    /// For the default route `clientBucket` is whatever the client asked for.
+    public func backendBucketName(for clientBucket: String) -> String {
+        backendBucket ?? clientBucket
+    }
+}

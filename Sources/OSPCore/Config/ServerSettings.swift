@@ -1,0 +1,43 @@
+import NIOCore
+
+/// The client-facing S3 listener: where it binds, how many event loops serve it, which base domains
+/// make a request virtual-host addressed, and the limits that protect it from oversized or idle clients.
+public struct ServerSettings: Sendable, Equatable {
+    public var bind: String
+    public var httpPort: Int
+    /// Event-loop threads; defaults to the machine's core count.
+    public var threads: Int
+    /// Base domains for virtual-host addressing (`<bucket>.<domain>`), lowercase, without a trailing dot.
+    public var virtualHostDomains: [String]
+    /// Accept requests without verifying their signature (development only).
+    public var skipSignatureValidation: Bool
+    public var maxClockSkewSeconds: Int64
+    public var idleTimeoutSeconds: Int64
+    public var maxHeaderBytes: Int
+    public var maxHeaderCount: Int
+
+    public init(
+        bind: String = "127.0.0.1",
+        httpPort: Int = 6190,
+        threads: Int = ServerSettings.defaultThreads,
+        virtualHostDomains: [String] = [],
+        skipSignatureValidation: Bool = false,
+        maxClockSkewSeconds: Int64 = 900,
+        idleTimeoutSeconds: Int64 = 60,
+        maxHeaderBytes: Int = 16384,
+        maxHeaderCount: Int = 200
+    ) {
+        self.bind = bind
+        self.httpPort = httpPort
+        self.threads = threads
+        self.virtualHostDomains = virtualHostDomains
+        self.skipSignatureValidation = skipSignatureValidation
+        self.maxClockSkewSeconds = maxClockSkewSeconds
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
+    }
+
+    /// One event loop per core, within the range the loader accepts.
+    public static var defaultThreads: Int { min(max(System.coreCount, 1), 256) }
+}

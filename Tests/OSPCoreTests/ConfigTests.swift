@@ -1,0 +1,448 @@
+import Foundation
+import Testing
+
+@testable import OSPCore
+
+// MARK: - Fixtures
+
+private let environment = [
+    "BACKEND_ACCESS_KEY": "backend-access-key-0001",
+    "BACKEND_SECRET_KEY": "backend-secret-value-0001",
+    "CLIENT_ACCESS_KEY": "client-access-key-0001",
+    "CLIENT_SECRET_KEY": "client-secret-value-0001",
+]
+
+private let fullConfig = """
+    server:
+      bind: 0.0.0.0
+      http_port: 6190
+      threads: 2
+      virtual_host_domains: [s3.local, S3.Example.COM.]
+      skip_signature_validation: false
+      max_clock_skew_seconds: 600
+      idle_timeout_seconds: 30
+      max_header_bytes: 32768
+      max_header_count: 100
+    admin: {bind: 127.0.0.1, port: 9090}
+    upstream:
+      verify: false
+      ca_file: /etc/osp/ca.pem
+      connect_timeout_seconds: 3
+      read_timeout_seconds: 120
+      max_idle_connections_per_host: 16
+    buckets:
+      proxy-bucket01:
+        host: 127.0.0.1
+        port: 9000
+        tls: false
+        region: eu-west-1
+        addressing_style: path
+        backend_bucket: real-bucket
+        access_key: "${BACKEND_ACCESS_KEY}"
+        secret_key: "${BACKEND_SECRET_KEY}"
+        ttl: 300
+      virtual-bucket: {host: s3.amazonaws.com, tls: true, addressing_style: virtual}
+      "*": {host: 127.0.0.1, port: 9000, region: us-east-1, access_key: "${BACKEND_ACCESS_KEY}",
+            secret_key: "${BACKEND_SECRET_KEY}"}
+    keystore:
+      - {access_key: "${CLIENT_ACCESS_KEY}", secret_key: "${CLIENT_SECRET_KEY}", principal: alice, groups: [analysts]}
+      - {access_key: second-key, secret_key: second-secret, principal: bob}
+    """
+
+/// The smallest valid config around one section under test.
+private func minimal(
+    server: String = "",
+    bucket: String = "{host: 127.0.0.1}",
+    keystore: String = "[{access_key: AK, secret_key: SK, principal: alice}]",
+    extra: String = ""
+) -> String {
+    """
+    \(server.isEmpty ? "" : "server: \(server)\n")buckets:
+      bucket-one: \(bucket)
+    keystore: \(keystore)
+    \(extra)
+    """
+}
+
+private func parseError(_ yaml: String, environment: [String: String] = [:]) -> ConfigError? {
+    do {
+        _ = try ConfigLoader.parse(yaml: yaml, environment: environment)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+// MARK: - Valid files
+
+@Suite("Config: valid files")
+struct ConfigValidTests {
+    @Test("a full file reads into the expected model")
+    func fullFile() throws {
+        let config = try ConfigLoader.parse(yaml: fullConfig, environment: environment)
+        let backendCredentials = BackendCredentials(accessKey: "backend-access-key-0001", secretKey: "backend-secret-value-0001")
+        let expected = OSPConfig(
+            server: ServerSettings(
+                bind: "0.0.0.0",
+                httpPort: 6190,
+                threads: 2,
+                virtualHostDomains: ["s3.local", "s3.example.com"],
+                skipSignatureValidation: false,
+                maxClockSkewSeconds: 600,
+                idleTimeoutSeconds: 30,
+                maxHeaderBytes: 32768,
+                maxHeaderCount: 100
+            ),
+            admin: AdminSettings(bind: "127.0.0.1", port: 9090),
+            upstream: UpstreamSettings(
+                verify: false,
+                caFile: "/etc/osp/ca.pem",
+                connectTimeoutSeconds: 3,
+                readTimeoutSeconds: 120,
+                maxIdleConnectionsPerHost: 16
+            ),
+            buckets: BucketMap(
+                routes: [
+                    "proxy-bucket01": BucketRoute(
+                        name: "proxy-bucket01",
+                        host: "127.0.0.1",
+                        port: 9000,
+                        tls: false,
+                        region: "eu-west-1",
+                        addressingStyle: .path,
+                        backendBucket: "real-bucket",
+                        credentials: backendCredentials,
+                        ttlSeconds: 300
+                    ),
+                    "virtual-bucket": BucketRoute(
+                        name: "virtual-bucket",
+                        host: "s3.amazonaws.com",
+                        port: 443,
+                        tls: true,
+                        addressingStyle: .virtual
+                    ),
+                ],
+                defaultRoute: BucketRoute(name: "*", host: "127.0.0.1", port: 9000, credentials: backendCredentials)
+            ),
+            keystore: [
+                KeystoreEntry(
+                    accessKey: "client-access-key-0001",
+                    secretKey: "client-secret-value-0001",
+                    principal: "alice",
+                    groups: ["analysts"]
+                ),
+                KeystoreEntry(accessKey: "second-key", secretKey: "second-secret", principal: "bob"),
+            ]
+        )
+        #expect(config == expected)
+    }
+
+    @Test("omitted settings take their documented defaults")
+    func defaults() throws {
+        let config = try ConfigLoader.parse(yaml: minimal(), environment: [:])
+        #expect(config.server == ServerSettings())
+        #expect(config.server.bind == "127.0.0.1")
+        #expect(config.server.httpPort == 6190)
+        #expect(config.server.threads == ServerSettings.defaultThreads)
+        #expect(config.server.virtualHostDomains.isEmpty)
+        #expect(config.server.skipSignatureValidation == false)
+        #expect(config.server.maxClockSkewSeconds == 900)
+        #expect(config.server.idleTimeoutSeconds == 60)
+        #expect(config.server.maxHeaderBytes == 16384)
+        #expect(config.server.maxHeaderCount == 200)
+        #expect(config.admin == nil)
+        #expect(config.upstream == UpstreamSettings(verify: true, caFile: nil, connectTimeoutSeconds: 5, readTimeoutSeconds: 300, maxIdleConnectionsPerHost: 64))
+        let route = try #require(config.buckets.routes["bucket-one"])
+        #expect(route == BucketRoute(name: "bucket-one", host: "127.0.0.1", port: 80, tls: false, region: "us-east-1", addressingStyle: .path))
+        #expect(route.credentials == nil && route.backendBucket == nil && route.ttlSeconds == nil)
+        #expect(config.buckets.defaultRoute == nil)
+        #expect(config.keystore == [KeystoreEntry(accessKey: "AK", secretKey: "SK", principal: "alice", groups: [])])
+    }
+
+    @Test("the backend port defaults to 443 with TLS and 80 without")
+    func defaultPortFollowsTLS() throws {
+        let tls = try ConfigLoader.parse(yaml: minimal(bucket: "{host: example.com, tls: true}"), environment: [:])
+        #expect(tls.buckets.routes["bucket-one"]?.port == 443)
+        let plain = try ConfigLoader.parse(yaml: minimal(bucket: "{host: example.com, tls: false}"), environment: [:])
+        #expect(plain.buckets.routes["bucket-one"]?.port == 80)
+    }
+
+    @Test("an empty keystore is accepted when signature validation is skipped")
+    func emptyKeystoreWithSkip() throws {
+        let yaml = minimal(server: "{skip_signature_validation: true}", keystore: "[]")
+        #expect(try ConfigLoader.parse(yaml: yaml, environment: [:]).keystore.isEmpty)
+    }
+
+    @Test("YAML 1.1 words stay strings where a string is expected")
+    func stringsStayStrings() throws {
+        let config = try ConfigLoader.parse(yaml: minimal(bucket: "{host: 127.0.0.1, region: no}"), environment: [:])
+        #expect(config.buckets.routes["bucket-one"]?.region == "no")
+    }
+
+    @Test("load(path:) reads a file")
+    func loadFromFile() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("osp-config-\(UUID().uuidString).yaml")
+        try fullConfig.write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let config = try ConfigLoader.load(path: url.path, environment: environment)
+        #expect(config.buckets.routes["proxy-bucket01"]?.backendBucket == "real-bucket")
+    }
+
+    @Test("load(path:) of a missing file is a ConfigError")
+    func loadMissingFile() {
+        #expect(throws: ConfigError.self) {
+            try ConfigLoader.load(path: "/nonexistent/osp-\(UUID().uuidString).yaml", environment: [:])
+        }
+    }
+}
+
+// MARK: - Bucket map
+
+@Suite("Config: bucket map")
+struct BucketMapTests {
+    let exact = BucketRoute(name: "alias-bucket", host: "a.example", backendBucket: "real-bucket")
+    let fallback = BucketRoute(name: "*", host: "b.example")
+
+    @Test func exactRouteWinsOverDefault() {
+        let map = BucketMap(routes: ["alias-bucket": exact], defaultRoute: fallback)
+        #expect(map.route(for: "alias-bucket") == exact)
+        #expect(map.route(for: "other-bucket") == fallback)
+    }
+
+    @Test func noDefaultMeansNoRoute() {
+        let map = BucketMap(routes: ["alias-bucket": exact])
+        #expect(map.route(for: "other-bucket") == nil)
+    }
+
+    @Test func backendBucketNameFollowsAlias() {
+        #expect(exact.backendBucketName(for: "alias-bucket") == "real-bucket")
+        #expect(fallback.backendBucketName(for: "whatever-bucket") == "whatever-bucket")
+    }
+}
+
+// MARK: - Errors
+
+struct ConfigErrorCase: Sendable, CustomTestStringConvertible {
+    var name: String
+    var yaml: String
+    var path: String
+    var fragment: String
+    var testDescription: String { name }
+
+    init(_ name: String, _ yaml: String, path: String, _ fragment: String) {
+        self.name = name
+        self.yaml = yaml
+        self.path = path
+        self.fragment = fragment
+    }
+}
+
+private let errorCases: [ConfigErrorCase] = [
+    .init("invalid YAML", "server: [unclosed", path: "", "invalid YAML"),
+    .init("empty document", "", path: "", "empty"),
+    .init("top level is a list", "- a\n- b", path: "", "expected a mapping"),
+    .init("duplicate key", minimal(extra: "keystore: []"), path: "", "duplicate"),
+    .init("unknown top-level key", minimal(extra: "servr: {}"), path: "servr", "unknown key 'servr' at the top level; expected one of: server, admin"),
+    .init("unknown server key", minimal(server: "{bnd: 0.0.0.0}"), path: "server.bnd", "unknown key 'bnd' in server"),
+    .init("unknown bucket key", minimal(bucket: "{host: h, prot: 1}"), path: "buckets.bucket-one.prot",
+          "unknown key 'prot' in buckets.bucket-one; expected one of: host, port, tls"),
+    .init("unknown keystore key", minimal(keystore: "[{access_key: a, secret_key: s, principal: p, role: x}]"),
+          path: "keystore[0].role", "unknown key 'role' in keystore[0]"),
+    .init("server is not a mapping", minimal(server: "[1, 2]"), path: "server", "expected a mapping, found a list"),
+    .init("http_port too large", minimal(server: "{http_port: 70000}"), path: "server.http_port", "70000 is outside 1…65535"),
+    .init("http_port zero", minimal(server: "{http_port: 0}"), path: "server.http_port", "outside 1…65535"),
+    .init("http_port as a string", minimal(server: "{http_port: \"6190\"}"), path: "server.http_port", "expected an integer, found a string"),
+    .init("http_port as a fraction", minimal(server: "{http_port: 6190.5}"), path: "server.http_port", "expected an integer, found a number"),
+    .init("threads zero", minimal(server: "{threads: 0}"), path: "server.threads", "outside 1…256"),
+    .init("threads too many", minimal(server: "{threads: 257}"), path: "server.threads", "outside 1…256"),
+    .init("clock skew zero", minimal(server: "{max_clock_skew_seconds: 0}"), path: "server.max_clock_skew_seconds", "outside 1…3600"),
+    .init("clock skew too large", minimal(server: "{max_clock_skew_seconds: 3601}"), path: "server.max_clock_skew_seconds", "outside 1…3600"),
+    .init("skip flag not a boolean", minimal(server: "{skip_signature_validation: maybe}"), path: "server.skip_signature_validation", "expected true or false"),
+    .init("empty virtual-host domain", minimal(server: "{virtual_host_domains: [s3.local, \"\"]}"), path: "server.virtual_host_domains[1]", "must not be empty"),
+    .init("virtual-host domain with port", minimal(server: "{virtual_host_domains: [\"s3.local:9000\"]}"), path: "server.virtual_host_domains[0]", "not a domain name"),
+    .init("virtual-host domain with scheme", minimal(server: "{virtual_host_domains: [\"http://s3.local\"]}"), path: "server.virtual_host_domains[0]", "not a domain name"),
+    .init("virtual-host domains not a list", minimal(server: "{virtual_host_domains: s3.local}"), path: "server.virtual_host_domains", "expected a list"),
+    .init("admin port out of range", minimal(extra: "admin: {port: 65536}"), path: "admin.port", "outside 1…65535"),
+    .init("admin without port", minimal(extra: "admin: {bind: 127.0.0.1}"), path: "admin.port", "missing required key 'port'"),
+    .init("admin port equals server port", minimal(extra: "admin: {port: 6190}"), path: "admin.port", "also server.http_port"),
+    .init("upstream timeout zero", minimal(extra: "upstream: {connect_timeout_seconds: 0}"), path: "upstream.connect_timeout_seconds", "outside"),
+    .init("upstream verify not a boolean", minimal(extra: "upstream: {verify: 1}"), path: "upstream.verify", "expected true or false, found an integer"),
+    .init("missing buckets", "keystore: [{access_key: a, secret_key: s, principal: p}]", path: "buckets", "missing required key 'buckets'"),
+    .init("empty buckets", "buckets: {}\nkeystore: [{access_key: a, secret_key: s, principal: p}]", path: "buckets", "no buckets configured"),
+    .init("bucket entry not a mapping", minimal(bucket: "127.0.0.1"), path: "buckets.bucket-one", "expected a mapping, found a string"),
+    .init("bucket port out of range", minimal(bucket: "{host: h, port: 70000}"), path: "buckets.bucket-one.port", "outside 1…65535"),
+    .init("bucket without host", minimal(bucket: "{port: 9000}"), path: "buckets.bucket-one.host", "missing required key 'host'"),
+    .init("bucket with empty host", minimal(bucket: "{host: \"\"}"), path: "buckets.bucket-one.host", "must not be empty"),
+    .init("bucket host with scheme", minimal(bucket: "{host: \"http://h\"}"), path: "buckets.bucket-one.host", "not a host name"),
+    .init("bad addressing style", minimal(bucket: "{host: h, addressing_style: dns}"), path: "buckets.bucket-one.addressing_style", "expected one of: path, virtual"),
+    .init("access_key without secret_key", minimal(bucket: "{host: h, access_key: a}"), path: "buckets.bucket-one.secret_key", "secret_key is missing"),
+    .init("secret_key without access_key", minimal(bucket: "{host: h, secret_key: s}"), path: "buckets.bucket-one.access_key", "access_key is missing"),
+    .init("session token alone", minimal(bucket: "{host: h, session_token: t}"), path: "buckets.bucket-one.session_token", "needs access_key"),
+    .init("negative ttl", minimal(bucket: "{host: h, ttl: -1}"), path: "buckets.bucket-one.ttl", "outside"),
+    .init("tls not a boolean", minimal(bucket: "{host: h, tls: sure}"), path: "buckets.bucket-one.tls", "expected true or false, found a string"),
+    .init("invalid backend_bucket", minimal(bucket: "{host: h, backend_bucket: Real_Bucket}"), path: "buckets.bucket-one.backend_bucket", "not a valid S3 bucket name"),
+    .init("bucket name with upper case",
+          "buckets:\n  Bad_Bucket: {host: h}\nkeystore: [{access_key: a, secret_key: s, principal: p}]",
+          path: "buckets.Bad_Bucket", "not a valid S3 bucket name"),
+    .init("bucket name too short",
+          "buckets:\n  ab: {host: h}\nkeystore: [{access_key: a, secret_key: s, principal: p}]",
+          path: "buckets.ab", "not a valid S3 bucket name"),
+    .init("bucket name too long",
+          "buckets:\n  \(String(repeating: "a", count: 64)): {host: h}\nkeystore: [{access_key: a, secret_key: s, principal: p}]",
+          path: "buckets.\(String(repeating: "a", count: 64))", "not a valid S3 bucket name"),
+    .init("bucket name ending in a dash",
+          "buckets:\n  bucket-: {host: h}\nkeystore: [{access_key: a, secret_key: s, principal: p}]",
+          path: "buckets.bucket-", "not a valid S3 bucket name"),
+    .init("keystore not a list", minimal(keystore: "{access_key: a}"), path: "keystore", "expected a list"),
+    .init("keystore entry not a mapping", minimal(keystore: "[plain]"), path: "keystore[0]", "expected a mapping"),
+    .init("keystore empty without skip", minimal(keystore: "[]"), path: "keystore", "no client could authenticate"),
+    .init("keystore missing entirely", "buckets:\n  bucket-one: {host: h}", path: "keystore", "no client could authenticate"),
+    .init("keystore empty access_key", minimal(keystore: "[{access_key: \"\", secret_key: s, principal: p}]"), path: "keystore[0].access_key", "must not be empty"),
+    .init("keystore missing secret_key", minimal(keystore: "[{access_key: a, principal: p}]"), path: "keystore[0].secret_key", "missing required key"),
+    .init("keystore missing principal", minimal(keystore: "[{access_key: a, secret_key: s}]"), path: "keystore[0].principal", "missing required key"),
+    .init("keystore groups not a list", minimal(keystore: "[{access_key: a, secret_key: s, principal: p, groups: analysts}]"), path: "keystore[0].groups", "expected a list"),
+    .init("duplicate keystore access keys",
+          minimal(keystore: "[{access_key: a, secret_key: s, principal: p}, {access_key: b, secret_key: s, principal: q}, {access_key: a, secret_key: t, principal: r}]"),
+          path: "keystore[2].access_key", "keystore[0] has the same one"),
+]
+
+@Suite("Config: refused files")
+struct ConfigErrorTests {
+    @Test(arguments: errorCases)
+    func refusedWithPath(_ testCase: ConfigErrorCase) throws {
+        let error = try #require(parseError(testCase.yaml))
+        #expect(error.path == testCase.path)
+        #expect(error.message.contains(testCase.fragment), "message was: \(error.message)")
+    }
+
+    @Test("the description leads with the path")
+    func descriptionHasPath() throws {
+        let error = try #require(parseError(minimal(bucket: "{host: h, port: 0}")))
+        #expect(error.description == "buckets.bucket-one.port: 0 is outside 1…65535")
+    }
+
+    @Test("YAML syntax errors do not quote the offending line")
+    func yamlErrorsDoNotQuote() throws {
+        let yaml = "keystore: [{access_key: a, secret_key: \"hunter2-secret, principal: p}]\nbuckets: [\n"
+        let error = try #require(parseError(yaml))
+        #expect(error.message.contains("invalid YAML"))
+        #expect(!error.description.contains("hunter2"))
+    }
+
+    @Test("type errors never echo the value")
+    func typeErrorsDoNotEcho() throws {
+        let error = try #require(parseError(minimal(keystore: "[{access_key: a, secret_key: [hunter2], principal: p}]")))
+        #expect(error.path == "keystore[0].secret_key")
+        #expect(!error.description.contains("hunter2"))
+    }
+}
+
+// MARK: - Environment interpolation
+
+@Suite("Config: ${VAR} interpolation")
+struct ConfigInterpolationTests {
+    private func bucketRoute(_ bucket: String, _ environment: [String: String]) throws -> BucketRoute {
+        let config = try ConfigLoader.parse(yaml: minimal(bucket: "\n" + bucket), environment: environment)
+        return try #require(config.buckets.routes["bucket-one"])
+    }
+
+    @Test("several variables in one scalar")
+    func severalPerScalar() throws {
+        let route = try bucketRoute(
+            """
+                host: "${HOST_PREFIX}.${HOST_SUFFIX}"
+                access_key: "${USER}-${USER}"
+                secret_key: plain
+            """,
+            ["HOST_PREFIX": "minio", "HOST_SUFFIX": "internal", "USER": "svc"]
+        )
+        #expect(route.host == "minio.internal")
+        #expect(route.credentials?.accessKey == "svc-svc")
+    }
+
+    @Test("$${ is a literal ${, a lone $ stays, and substituted text is not expanded again")
+    func escapes() throws {
+        let route = try bucketRoute(
+            """
+                host: h
+                access_key: "$${NOT_A_VAR}-$5-$$-${NESTED}"
+                secret_key: s
+            """,
+            ["NESTED": "${NOT_A_VAR}"]
+        )
+        #expect(route.credentials?.accessKey == "${NOT_A_VAR}-$5-$$-${NOT_A_VAR}")
+    }
+
+    @Test("integers and booleans may come from the environment")
+    func typedValues() throws {
+        let route = try bucketRoute(
+            """
+                host: h
+                port: ${BACKEND_PORT}
+                tls: "${BACKEND_TLS}"
+            """,
+            ["BACKEND_PORT": "9443", "BACKEND_TLS": "true"]
+        )
+        #expect(route.port == 9443)
+        #expect(route.tls)
+    }
+
+    @Test("an interpolated integer is still range-checked")
+    func interpolatedRange() throws {
+        let error = try #require(parseError(minimal(bucket: "\n    host: h\n    port: ${P}"), environment: ["P": "99999"]))
+        #expect(error.path == "buckets.bucket-one.port")
+        #expect(error.message.contains("outside"))
+    }
+
+    @Test("interpolation reaches list items")
+    func listItems() throws {
+        let yaml = minimal(keystore: "[{access_key: a, secret_key: s, principal: p, groups: [\"${TEAM}\", ops]}]")
+        let config = try ConfigLoader.parse(yaml: yaml, environment: ["TEAM": "analysts"])
+        #expect(config.keystore.first?.groups == ["analysts", "ops"])
+    }
+
+    @Test("an unset variable names the variable and the key, and no value")
+    func unsetVariable() throws {
+        let yaml = minimal(bucket: "{host: h, access_key: \"${BACKEND_ACCESS_KEY}\", secret_key: \"${MISSING_SECRET}\"}")
+        let error = try #require(parseError(yaml, environment: ["BACKEND_ACCESS_KEY": "visible-access-key-value"]))
+        #expect(error.path == "buckets.bucket-one.secret_key")
+        #expect(error.message.contains("'MISSING_SECRET'"))
+        #expect(error.message.contains("not set"))
+        #expect(!error.description.contains("visible-access-key-value"))
+    }
+
+    @Test("an unterminated reference is an error", arguments: ["\"${OPEN\"", "\"${}\"", "\"${1ABC}\"", "\"${A-B}\""])
+    func malformedReference(_ value: String) throws {
+        let error = try #require(parseError(minimal(bucket: "{host: \(value)}"), environment: ["OPEN": "x", "A": "y"]))
+        #expect(error.path == "buckets.bucket-one.host")
+    }
+}
+
+// MARK: - Secrets stay out of text
+
+@Suite("Config: secrets are redacted")
+struct ConfigRedactionTests {
+    @Test("printing, interpolating or dumping the config never shows a secret")
+    func noSecretsInText() throws {
+        let config = try ConfigLoader.parse(yaml: fullConfig, environment: environment)
+        var dumped = ""
+        dump(config, to: &dumped)
+        for text in ["\(config)", String(reflecting: config), dumped] {
+            #expect(!text.contains("backend-secret-value-0001"))
+            #expect(!text.contains("client-secret-value-0001"))
+            #expect(!text.contains("second-secret"))
+            #expect(!text.contains("backend-access-key-0001"))
+        }
+    }
+
+    @Test func backendCredentialsDescription() {
+        let credentials = BackendCredentials(accessKey: "AKIAEXAMPLE123", secretKey: "very-secret", sessionToken: "token-value")
+        #expect(credentials.description == "BackendCredentials(accessKey: AKIA…, secretKey: <redacted>, sessionToken: <redacted>)")
+    }
+
+    @Test func keystoreEntryDescription() {
+        let entry = KeystoreEntry(accessKey: "client-key", secretKey: "very-secret", principal: "alice", groups: ["g"])
+        #expect(!entry.description.contains("very-secret"))
+        #expect(entry.description.contains("client-key"))
+    }
+}
