@@ -1,0 +1,144 @@
+import NIOHTTP1
+import S3Signing
+
+/// Turns a request head into an `S3Route`: which bucket and key it addresses (path style or virtual
+/// host under a configured base domain), which S3 operation it is and the IAM action that operation
+/// needs. Pure and synchronous, so it runs once per request before anything else looks at the request.
+public struct S3RequestRouter: Sendable {
+    /// The base domains, lowercase and without a trailing dot, longest first so that a bucket under
+    /// `eu.s3.example` is not read as bucket `x.eu` under `s3.example`.
+    public let virtualHostDomains: [String]
+    /// `"." + domain` for each domain, to match host suffixes without allocating per request.
+    private let dottedDomains: [String]
+
+    public init(virtualHostDomains: [String]) {
+        let normalized = virtualHostDomains.map { domain in
+            var domain = domain.lowercased()
+            while domain.hasSuffix(".") { domain.removeLast() }
+            return domain
+        }
+        self.virtualHostDomains = Array(Set(normalized.filter { !$0.isEmpty })).sorted {
+            $0.utf8.count != $1.utf8.count ? $0.utf8.count > $1.utf8.count : $0 < $1
+        }
+        self.dottedDomains = self.virtualHostDomains.map { "." + $0 }
+    }
+
+    /// Routes one request.
+    /// - Parameters:
+    ///   - rawPath: the request target's path, as sent (percent-encoded), without the query.
+    ///   - rawQuery: the request target's query, as sent, without the `?`.
+    ///   - host: the Host header, if any (a port is ignored).
+    /// - Throws: `.methodNotAllowed` for CONNECT/TRACE, `.invalidURI` for a path that is not
+    ///   origin-form or a key that is not validly percent-encoded UTF-8, `.invalidBucketName`,
+    ///   `.invalidArgument` for a malformed `x-amz-copy-source`.
+    public func route(
+        method: String,
+        rawPath: String,
+        rawQuery: String,
+        host: String?,
+        headers: HTTPHeaders
+    ) throws(S3Error) -> S3Route {
+        if method == "CONNECT" || method == "TRACE" {
+            throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
+        }
+        guard rawPath.utf8.first == UInt8(ascii: "/") else {
+            throw S3Error(.invalidURI, "Couldn't parse the specified URI.")
+        }
+
+        let bucket: String?
+        let rawKeyPath: Substring
+        let addressing: AddressingMode
+        if let (hostBucket, domain) = virtualHostBucket(host: host) {
+            guard RequestBucketName.isAcceptable(hostBucket) else { throw Self.invalidBucketName }
+            bucket = hostBucket
+            rawKeyPath = rawPath[...]
+            addressing = .virtualHost(domain: domain)
+        } else {
+            let afterRoot = rawPath.dropFirst()
+            addressing = .path
+            if afterRoot.isEmpty {
+                bucket = nil
+                rawKeyPath = afterRoot
+            } else {
+                let bucketEnd = afterRoot.firstIndex(of: "/") ?? afterRoot.endIndex
+                guard let decoded = PercentDecoding.decode(afterRoot[..<bucketEnd]), RequestBucketName.isAcceptable(decoded) else {
+                    throw Self.invalidBucketName
+                }
+                bucket = decoded
+                rawKeyPath = afterRoot[bucketEnd...]
+            }
+        }
+
+        var key: String?
+        if bucket != nil, rawKeyPath.utf8.count > 1 {
+            guard let decoded = PercentDecoding.decode(rawKeyPath.dropFirst()) else {
+                throw S3Error(.invalidURI, "Couldn't parse the specified URI.")
+            }
+            key = decoded
+        }
+
+        var route = S3Route(
+            bucket: bucket,
+            key: key,
+            rawKeyPath: String(rawKeyPath),
+            addressing: addressing,
+            operation: .unknown
+        )
+        try classify(&route, method: method, rawQuery: rawQuery, headers: headers)
+        return route
+    }
+
+    /// Fills in the operation (and copy source) from the method, the query's subresources and
+    /// `x-amz-copy-source`.
+    private func classify(_ route: inout S3Route, method: String, rawQuery: String, headers: HTTPHeaders) throws(S3Error) {
+        if method == "OPTIONS" {
+            route.operation = .preflightRequest
+            return
+        }
+        let target: S3OperationTable.Target = route.bucket == nil ? .service : (route.key == nil ? .bucket : .object)
+        let query = RequestQuery(rawQuery: rawQuery)
+        let copySourceHeaders = headers["x-amz-copy-source"]
+        guard
+            let row = S3OperationTable.row(
+                method: method,
+                target: target,
+                query: query,
+                hasCopySource: !copySourceHeaders.isEmpty
+            )
+        else {
+            route.operation = .unknown
+            return
+        }
+        route.operation = row.operation
+        if let versionAction = row.versionAction, query.contains("versionId") {
+            route.operation.action = versionAction
+        }
+        if case .copySource = row.condition {
+            guard copySourceHeaders.count == 1 else {
+                throw S3Error(.invalidArgument, "Invalid copy source: more than one x-amz-copy-source header")
+            }
+            route.copySource = try CopySource(headerValue: copySourceHeaders[0])
+        }
+    }
+
+    /// The bucket named by the Host header, when the host is `<bucket>.<configured domain>`.
+    private func virtualHostBucket(host: String?) -> (bucket: String, domain: String)? {
+        guard let host, !dottedDomains.isEmpty else { return nil }
+        var name = Substring(host)
+        if name.first == "[" {
+            return nil  // an IPv6 literal is never a virtual host
+        }
+        if let colon = name.firstIndex(of: ":") {
+            name = name[..<colon]
+        }
+        while name.last == "." { name = name.dropLast() }
+        let lowered = name.lowercased()
+        for (index, dotted) in dottedDomains.enumerated()
+        where lowered.utf8.count > dotted.utf8.count && lowered.hasSuffix(dotted) {
+            return (String(lowered.dropLast(dotted.count)), virtualHostDomains[index])
+        }
+        return nil
+    }
+
+    private static let invalidBucketName = S3Error(.invalidBucketName, "The specified bucket is not valid.")
+}
