@@ -1,0 +1,135 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+
+/// The S3 listener: accepts client connections, gives each the HTTP/1.1 pipeline and an
+/// `S3ProxyHandler`, and owns the per-loop backend connection pools. Runs as a `Service`:
+/// graceful shutdown stops accepting and lets in-flight requests finish.
+public final class OSPServer: Service, Sendable {
+    private let gateway: Gateway
+    private let group: MultiThreadedEventLoopGroup
+    private let bound: NIOLockedValueBox<BoundState>
+
+    private struct BoundState {
+        var channel: (any Channel)?
+        var pools: [NIOLoopBound<UpstreamConnectionPool>] = []
+    }
+
+    public init(gateway: Gateway, group: MultiThreadedEventLoopGroup) {
+        self.gateway = gateway
+        self.group = group
+        self.bound = NIOLockedValueBox(BoundState())
+    }
+
+    /// The address the S3 listener is bound to, once `start()` returned.
+    public var localAddress: SocketAddress? {
+        self.bound.withLockedValue { $0.channel?.localAddress }
+    }
+
+    /// Binds the listener. Separate from `run()` so embedders and tests know the port first.
+    @discardableResult
+    public func start() async throws -> SocketAddress? {
+        let settings = self.gateway.config.server
+        let upstream = self.gateway.config.upstream
+        let tlsContext = try Self.makeUpstreamTLSContext(self.gateway.config)
+
+        var pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>] = [:]
+        for loop in self.group.makeIterator() {
+            let pool = try await loop.submit {
+                NIOLoopBound(
+                    UpstreamConnectionPool(eventLoop: loop, settings: upstream, tlsContext: tlsContext),
+                    eventLoop: loop
+                )
+            }.get()
+            pools[ObjectIdentifier(loop)] = pool
+        }
+        let poolsByLoop = pools
+
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = settings.maxHeaderBytes
+        limits.maxHeaderFieldSize = settings.maxHeaderBytes
+        limits.maxHeaderFieldCount = settings.maxHeaderCount
+        let decoderLimits = limits
+        let idleTimeout = TimeAmount.seconds(settings.idleTimeoutSeconds)
+        let gateway = self.gateway
+
+        let channel = try await ServerBootstrap(group: self.group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let pool = poolsByLoop[ObjectIdentifier(channel.eventLoop)]?.value else {
+                        throw ChannelError.ioOnClosedChannel
+                    }
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(HTTPResponseEncoder())
+                    try sync.addHandler(
+                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits))
+                    )
+                    try sync.addHandler(HTTPServerPipelineHandler())
+                    try sync.addHandler(HTTPServerProtocolErrorHandler())
+                    try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try sync.addHandler(S3ProxyHandler(gateway: gateway, pool: pool))
+                }
+            }
+            .bind(host: settings.bind, port: settings.httpPort)
+            .get()
+
+        self.bound.withLockedValue {
+            $0.channel = channel
+            $0.pools = Array(pools.values)
+        }
+        self.gateway.logger.info(
+            "osp listening",
+            metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "buckets": "\(gateway.config.buckets.routes.count)"]
+        )
+        return channel.localAddress
+    }
+
+    /// Serves until graceful shutdown, then stops accepting and closes idle backend connections.
+    public func run() async throws {
+        if self.bound.withLockedValue({ $0.channel }) == nil {
+            try await self.start()
+        }
+        guard let channel = self.bound.withLockedValue({ $0.channel }) else { return }
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        await self.closeIdleBackendConnections()
+    }
+
+    /// Stops accepting new connections.
+    public func stop() async {
+        let channel = self.bound.withLockedValue { $0.channel }
+        try? await channel?.close()
+    }
+
+    private func closeIdleBackendConnections() async {
+        let pools = self.bound.withLockedValue { $0.pools }
+        for pool in pools {
+            try? await pool.eventLoop.submit { pool.value.closeIdle() }.get()
+        }
+    }
+
+    /// One TLS client context for every TLS backend: verification on unless the config says
+    /// otherwise, with the configured CA bundle added to the system roots.
+    static func makeUpstreamTLSContext(_ config: OSPConfig) throws -> NIOSSLContext? {
+        let needsTLS = config.buckets.routes.values.contains { $0.tls } || (config.buckets.defaultRoute?.tls ?? false)
+        guard needsTLS else { return nil }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = config.upstream.verify ? .fullVerification : .none
+        if let caFile = config.upstream.caFile {
+            tls.trustRoots = .file(caFile)
+        }
+        return try NIOSSLContext(configuration: tls)
+    }
+}

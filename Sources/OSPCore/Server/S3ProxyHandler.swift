@@ -1,0 +1,714 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import S3Signing
+
+/// Serves the S3 requests of one client connection, one at a time (the pipelining handler in
+/// front of it queues the rest): authenticate, route to the backend, re-sign, and stream the
+/// bytes both ways with backpressure.
+///
+/// The request lifecycle is an explicit state machine (`State`):
+///
+///     idle ──head──▶ authenticating ──allowed──▶ connecting ──connected──▶ forwarding ──both ends──▶ idle
+///                        │                          │                         │
+///                        └───────── refused ────────┴──── backend failed ─────┴──▶ answered / closed
+///
+/// Nothing reaches the backend, and no `100 Continue` reaches the client, before the request is
+/// authenticated. Until then the body is not read: reads are held, so at most the bytes that came
+/// with the head are buffered.
+final class S3ProxyHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        /// Waiting for the next request head.
+        case idle
+        /// The head is in; its signature (and, later, policy) is being decided. Body held.
+        case authenticating
+        /// Allowed; waiting for a backend connection. Body held.
+        case connecting
+        /// Streaming the request body to the backend and its response back.
+        case forwarding
+        /// osp answered the request itself (an error, or ListBuckets) and discards the rest of its body.
+        case answered
+        /// The client connection is gone or going.
+        case closed
+    }
+
+    private let gateway: Gateway
+    private let pool: UpstreamConnectionPool
+    private var requestIDs = RequestIDGenerator()
+    private var context: ChannelHandlerContext?
+    private var state: State = .idle
+    private var exchange: Exchange?
+    private var readPending = false
+
+    init(gateway: Gateway, pool: UpstreamConnectionPool) {
+        self.gateway = gateway
+        self.pool = pool
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: - Backpressure on the client
+
+    private var shouldHoldReads: Bool {
+        switch self.state {
+        case .idle, .answered:
+            return false
+        case .authenticating, .connecting, .closed:
+            return true
+        case .forwarding:
+            guard let upstream = self.exchange?.upstream else { return true }
+            return !upstream.channel.isWritable
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.shouldHoldReads {
+            self.readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func resumeClientReads() {
+        guard self.readPending, !self.shouldHoldReads, let context = self.context else { return }
+        self.readPending = false
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            self.exchange?.upstream?.handler.resumeReads()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: - Client events
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.receivedHead(head, context: context)
+        case .body(let buffer):
+            self.receivedBody(buffer)
+        case .end:
+            self.receivedEnd()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if self.state == .forwarding {
+            self.exchange?.upstream?.channel.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.state = .closed
+        if let exchange = self.exchange {
+            // The client went away mid-request: the backend must not see a complete request,
+            // and the connection cannot be reused.
+            exchange.upstream?.discard()
+            exchange.upstream = nil
+        }
+        self.exchange = nil
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // Idle between requests, or a client that stopped sending its body while we wanted it.
+            let stalledBody = self.state == .forwarding && !(self.exchange?.requestEnded ?? true) && !self.shouldHoldReads
+            if self.state == .idle || stalledBody {
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.gateway.logger.debug("client connection error", metadata: ["error": "\(type(of: error))"])
+        context.close(promise: nil)
+    }
+
+    private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard self.state == .idle else {
+            context.close(promise: nil)
+            return
+        }
+        let exchange = Exchange(requestID: self.requestIDs.next(), head: head)
+        self.exchange = exchange
+        self.state = .authenticating
+
+        let route: S3Route
+        do {
+            route = try self.gateway.router.route(
+                method: head.method.rawValue,
+                rawPath: exchange.target.rawPath,
+                rawQuery: exchange.target.rawQuery,
+                host: head.headers.first(name: "host"),
+                headers: head.headers
+            )
+        } catch {
+            self.refuse(error)
+            return
+        }
+        exchange.route = route
+
+        let request = IncomingRequest(
+            method: head.method.rawValue,
+            rawPath: exchange.target.rawPath,
+            rawQuery: exchange.target.rawQuery,
+            headers: head.headers
+        )
+        let sigV2Resource: String
+        if case .virtualHost = route.addressing, let bucket = route.bucket {
+            sigV2Resource = "/" + bucket + (exchange.target.rawPath.isEmpty ? "/" : exchange.target.rawPath)
+        } else {
+            sigV2Resource = exchange.target.rawPath
+        }
+        self.gateway.authenticator.authenticate(
+            request,
+            sigV2ResourcePath: sigV2Resource,
+            now: AmzDate.now(),
+            on: context.eventLoop
+        ).assumeIsolated().whenComplete { result in
+            guard self.exchange === exchange, self.state == .authenticating else { return }
+            switch result {
+            case .success(let authenticated):
+                self.authenticated(authenticated, exchange: exchange)
+            case .failure(let error):
+                self.refuse(error)
+            }
+        }
+    }
+
+    private func receivedBody(_ buffer: ByteBuffer) {
+        guard let exchange = self.exchange else { return }
+        switch self.state {
+        case .authenticating, .connecting:
+            exchange.pendingBody.append(buffer)
+        case .forwarding:
+            self.forwardBody(buffer, exchange: exchange)
+        case .idle, .answered, .closed:
+            break
+        }
+    }
+
+    private func receivedEnd() {
+        guard let exchange = self.exchange else { return }
+        exchange.requestEnded = true
+        switch self.state {
+        case .authenticating, .connecting:
+            break
+        case .forwarding:
+            self.finishRequestBody(exchange)
+        case .answered:
+            self.finishExchange()
+        case .idle, .closed:
+            break
+        }
+    }
+
+    // MARK: - Pipeline stages
+
+    private func authenticated(_ authenticated: AuthenticatedRequest, exchange: Exchange) {
+        guard let route = exchange.route, let context = self.context else { return }
+        exchange.principal = authenticated.identity.principal
+        let buckets = self.gateway.config.buckets
+
+        guard let clientBucket = route.bucket else {
+            self.listBuckets(authenticated, exchange: exchange)
+            return
+        }
+        guard let bucket = buckets.route(for: clientBucket) else {
+            self.refuse(S3Error(.noSuchBucket, "The specified bucket does not exist"))
+            return
+        }
+
+        var copySourceHeader: String?
+        if let source = route.copySource {
+            guard let sourceRoute = buckets.route(for: source.bucket) else {
+                self.refuse(S3Error(.noSuchBucket, "The specified copy source bucket does not exist"))
+                return
+            }
+            guard BackendEndpoint(sourceRoute) == BackendEndpoint(bucket) else {
+                self.refuse(S3Error(.invalidRequest, "Copying between buckets on different backends is not supported"))
+                return
+            }
+            copySourceHeader = source.headerValue(backendBucket: sourceRoute.backendBucketName(for: source.bucket))
+        }
+
+        self.gateway.credentials.credentials(
+            for: bucket,
+            principal: authenticated.identity.principal,
+            on: context.eventLoop
+        ).assumeIsolated().whenComplete { result in
+            guard self.exchange === exchange, self.state == .authenticating else { return }
+            switch result {
+            case .failure(let error):
+                self.refuse(error)
+            case .success(let credentials):
+                let upstream = UpstreamRequestBuilder.build(
+                    clientHead: exchange.head,
+                    target: exchange.target,
+                    route: route,
+                    authentication: authenticated.authentication,
+                    payloadMode: authenticated.payloadMode,
+                    bucket: bucket,
+                    backendBucket: bucket.backendBucketName(for: clientBucket),
+                    copySourceHeader: copySourceHeader,
+                    credentials: credentials,
+                    keyCache: self.gateway.keyCache,
+                    now: AmzDate.now()
+                )
+                self.connect(upstream, authenticated: authenticated, exchange: exchange)
+            }
+        }
+    }
+
+    private func connect(_ upstream: UpstreamRequest, authenticated: AuthenticatedRequest, exchange: Exchange) {
+        exchange.upstreamRequest = upstream
+        if authenticated.payloadMode.isStreaming {
+            let decodedLength = exchange.head.headers.first(name: "x-amz-decoded-content-length").flatMap { Int64($0) }
+            if authenticated.payloadMode.isSigned && authenticated.clientChunkSigning == nil
+                && !self.gateway.config.server.skipSignatureValidation
+            {
+                self.refuse(S3Error(.internalError, "Missing chunk signing context"))
+                return
+            }
+            exchange.transcoder = AWSChunkedTranscoder(
+                mode: authenticated.payloadMode,
+                verifying: authenticated.clientChunkSigning,
+                resigningWith: authenticated.payloadMode.isSigned
+                    ? upstream.signer.chunkSigningContext(seedSignature: upstream.seedSignature, date: upstream.date)
+                    : nil,
+                decodedContentLength: decodedLength
+            )
+        }
+        self.state = .connecting
+        self.lease(upstream.endpoint, exchange: exchange, fresh: false)
+    }
+
+    private func lease(_ endpoint: BackendEndpoint, exchange: Exchange, fresh: Bool) {
+        self.pool.lease(endpoint, fresh: fresh) { result in
+            guard self.exchange === exchange, self.state == .connecting else {
+                if case .success(let connection) = result { self.pool.release(connection) }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                self.connected(connection, exchange: exchange)
+            case .failure(let error):
+                self.gateway.logger.warning(
+                    "backend unreachable",
+                    metadata: ["endpoint": "\(endpoint)", "request_id": "\(exchange.requestID)", "error": "\(error)"]
+                )
+                self.refuse(S3Error(.badGateway, "The backend could not be reached."))
+            }
+        }
+    }
+
+    private func connected(_ connection: UpstreamConnection, exchange: Exchange) {
+        guard let context = self.context, let upstream = exchange.upstreamRequest else { return }
+        exchange.upstream = connection
+        exchange.retriableOnReusedConnection = connection.isReused && !exchange.hasBody
+        connection.markUsed()
+        connection.handler.delegate = self
+        connection.handler.resumeReads()
+        self.state = .forwarding
+
+        connection.channel.write(HTTPClientRequestPart.head(upstream.head), promise: nil)
+        if exchange.expectsContinue && !exchange.requestEnded && !exchange.sentContinue {
+            exchange.sentContinue = true
+            context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
+        let pending = exchange.pendingBody
+        exchange.pendingBody.removeAll()
+        for buffer in pending where self.exchange === exchange && self.state == .forwarding {
+            self.forwardBody(buffer, exchange: exchange)
+        }
+        guard self.exchange === exchange, self.state == .forwarding else { return }
+        if exchange.requestEnded {
+            self.finishRequestBody(exchange)
+        } else {
+            connection.channel.flush()
+            self.resumeClientReads()
+        }
+    }
+
+    private func forwardBody(_ buffer: ByteBuffer, exchange: Exchange) {
+        guard let upstream = exchange.upstream else { return }
+        exchange.bytesIn += buffer.readableBytes
+        if exchange.transcoder != nil {
+            var input = buffer
+            var output = upstream.channel.allocator.buffer(capacity: input.readableBytes + 256)
+            do {
+                try exchange.transcoder!.feed(&input, into: &output)
+            } catch {
+                self.abortUpload(error, exchange: exchange)
+                return
+            }
+            if output.readableBytes > 0 {
+                upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(output)), promise: nil)
+            }
+        } else {
+            upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+        }
+    }
+
+    private func finishRequestBody(_ exchange: Exchange) {
+        guard let upstream = exchange.upstream, !exchange.requestForwarded else { return }
+        if exchange.transcoder != nil {
+            do {
+                try exchange.transcoder!.finish()
+            } catch {
+                self.abortUpload(error, exchange: exchange)
+                return
+            }
+        }
+        exchange.requestForwarded = true
+        upstream.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        if exchange.responseEnded {
+            self.finishExchange()
+        }
+    }
+
+    /// The upload cannot be completed (bad chunk signature, broken framing): close the backend
+    /// connection before the request is complete, so the backend stores nothing.
+    private func abortUpload(_ error: any Error, exchange: Exchange) {
+        if let upstream = exchange.upstream {
+            upstream.discard()
+            exchange.upstream = nil
+        }
+        exchange.mustCloseClient = true
+        if exchange.responseStarted {
+            self.context?.close(promise: nil)
+        } else {
+            self.refuse(error)
+        }
+    }
+
+    // MARK: - Responding
+
+    /// Answers the current request with osp's own S3 error. If the request body has not been
+    /// read, the connection closes after the answer (the unread bytes cannot be trusted to frame
+    /// the next request).
+    private func refuse(_ error: any Error) {
+        guard let context = self.context, let exchange = self.exchange else { return }
+        let s3Error = (error as? S3Error) ?? S3Error(.internalError, "We encountered an internal error. Please try again.")
+        if let upstream = exchange.upstream {
+            upstream.discard()
+            exchange.upstream = nil
+        }
+        if !exchange.requestEnded && exchange.hasBody {
+            exchange.mustCloseClient = true
+        }
+        exchange.status = s3Error.code.httpStatus
+        self.gateway.logger.info(
+            "request refused",
+            metadata: [
+                "request_id": "\(exchange.requestID)",
+                "code": "\(s3Error.code.rawValue)",
+                "method": "\(exchange.head.method.rawValue)",
+                "principal": "\(exchange.principal ?? "-")",
+            ]
+        )
+        let rendered = S3ErrorResponse.render(
+            s3Error,
+            resource: exchange.target.rawPath,
+            requestID: exchange.requestID,
+            allocator: context.channel.allocator,
+            keepAlive: exchange.keepAlive && !exchange.mustCloseClient,
+            isHeadRequest: exchange.head.method == .HEAD
+        )
+        self.state = .answered
+        exchange.responseStarted = true
+        exchange.responseEnded = true
+        context.write(Self.wrapOutboundOut(.head(rendered.head)), promise: nil)
+        if let body = rendered.body {
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        if exchange.requestEnded || exchange.mustCloseClient {
+            self.finishExchange()
+        } else {
+            // A bodyless request whose `.end` is still on its way: finish when it arrives.
+            self.resumeClientReads()
+        }
+    }
+
+    /// Both directions are done: give the backend connection back (or close it) and get ready
+    /// for the next request on this connection.
+    private func finishExchange() {
+        guard let exchange = self.exchange, let context = self.context else { return }
+        if let upstream = exchange.upstream {
+            exchange.upstream = nil
+            if exchange.upstreamKeepAlive && exchange.requestForwarded && exchange.responseEnded {
+                self.pool.release(upstream)
+            } else {
+                upstream.discard()
+            }
+        }
+        self.exchange = nil
+        if exchange.mustCloseClient || !exchange.keepAlive {
+            self.state = .closed
+            context.close(promise: nil)
+            return
+        }
+        self.state = .idle
+        self.resumeClientReads()
+    }
+
+    private func listBuckets(_ authenticated: AuthenticatedRequest, exchange: Exchange) {
+        guard let context = self.context else { return }
+        let configured = self.gateway.config.buckets.routes.keys.sorted()
+        let respond: (ListAllMyBucketsResult) -> Void = { listing in
+            guard self.exchange === exchange, let context = self.context else { return }
+            let body = listing.xml(allocator: context.channel.allocator)
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "application/xml")
+            headers.add(name: "content-length", value: String(body.readableBytes))
+            headers.add(name: "x-amz-request-id", value: exchange.requestID)
+            exchange.status = 200
+            exchange.responseStarted = true
+            exchange.responseEnded = true
+            self.state = .answered
+            context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            if exchange.head.method != .HEAD {
+                context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            }
+            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            if exchange.requestEnded { self.finishExchange() } else { self.resumeClientReads() }
+        }
+        var listing = ListAllMyBucketsResult(
+            ownerID: authenticated.identity.principal,
+            buckets: configured.map { (name: $0, creationDate: self.gateway.startTime) }
+        )
+        guard let defaultRoute = self.gateway.config.buckets.defaultRoute else {
+            respond(listing)
+            return
+        }
+        // With a default route, the default backend's own buckets are reachable too: list them.
+        self.gateway.credentials.credentials(
+            for: defaultRoute,
+            principal: authenticated.identity.principal,
+            on: context.eventLoop
+        ).assumeIsolated().whenComplete { result in
+            guard self.exchange === exchange else { return }
+            switch result {
+            case .failure(let error):
+                self.refuse(error)
+            case .success(let credentials):
+                let upstream = UpstreamRequestBuilder.build(
+                    clientHead: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"),
+                    target: RequestTarget(rawPath: "/", rawQuery: ""),
+                    route: exchange.route!,
+                    authentication: .anonymous,
+                    payloadMode: .signed(sha256Hex: emptyBodySHA256),
+                    bucket: defaultRoute,
+                    backendBucket: nil,
+                    copySourceHeader: nil,
+                    credentials: credentials,
+                    keyCache: self.gateway.keyCache,
+                    now: AmzDate.now()
+                )
+                exchange.aggregate = ResponseAggregate { status, body in
+                    guard status == 200, let backendList = ListAllMyBucketsResult.parseBucketNames(body) else {
+                        self.refuse(S3Error(.badGateway, "The default backend did not list its buckets."))
+                        return
+                    }
+                    listing.merge(backendList, creationDate: self.gateway.startTime)
+                    respond(listing)
+                }
+                exchange.upstreamRequest = upstream
+                self.state = .connecting
+                exchange.requestEnded = true
+                self.lease(upstream.endpoint, exchange: exchange, fresh: false)
+            }
+        }
+    }
+}
+
+// MARK: - Backend events
+
+extension S3ProxyHandler: UpstreamExchangeDelegate {
+    func upstreamResponsePart(_ part: HTTPClientResponsePart) {
+        guard let exchange = self.exchange, let context = self.context, self.state == .forwarding else { return }
+        switch part {
+        case .head(let head):
+            if head.status.code < 200 { return }  // osp answered `Expect` itself; 1xx are not forwarded
+            exchange.upstreamKeepAlive = head.isKeepAlive
+            exchange.status = Int(head.status.code)
+            if let aggregate = exchange.aggregate {
+                aggregate.status = Int(head.status.code)
+                return
+            }
+            var response = head
+            response.version = .http1_1
+            for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding-ignored"] {
+                response.headers.remove(name: name)
+            }
+            if !exchange.keepAlive || exchange.mustCloseClient {
+                response.headers.add(name: "connection", value: "close")
+            }
+            exchange.responseStarted = true
+            context.write(Self.wrapOutboundOut(.head(response)), promise: nil)
+        case .body(let buffer):
+            exchange.bytesOut += buffer.readableBytes
+            if let aggregate = exchange.aggregate {
+                if !aggregate.append(buffer) {
+                    self.abortResponse(exchange)
+                }
+                return
+            }
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            if !context.channel.isWritable {
+                exchange.upstream?.handler.holdReads()
+            }
+        case .end:
+            exchange.responseEnded = true
+            if let aggregate = exchange.aggregate {
+                exchange.aggregate = nil
+                exchange.requestForwarded = true
+                if let upstream = exchange.upstream {
+                    exchange.upstream = nil
+                    if exchange.upstreamKeepAlive { self.pool.release(upstream) } else { upstream.discard() }
+                }
+                aggregate.complete(aggregate.status, aggregate.body)
+                return
+            }
+            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            if exchange.requestForwarded {
+                self.finishExchange()
+            } else {
+                // The backend answered before the upload finished (typically an error): the
+                // backend connection is out of step and the client's remaining body is unread.
+                exchange.upstreamKeepAlive = false
+                exchange.mustCloseClient = !exchange.requestEnded
+                exchange.requestForwarded = true
+                self.finishExchange()
+            }
+        }
+    }
+
+    func upstreamReadComplete() {
+        if self.state == .forwarding, self.exchange?.aggregate == nil {
+            self.context?.flush()
+        }
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable { self.resumeClientReads() }
+    }
+
+    func upstreamFailed(_ error: UpstreamError) {
+        guard let exchange = self.exchange, self.state == .forwarding else { return }
+        let upstream = exchange.upstream
+        exchange.upstream = nil
+        upstream?.discard()
+        if exchange.responseStarted && exchange.aggregate == nil {
+            // Part of the response is already with the client: the only honest signal left is to cut the connection.
+            self.context?.close(promise: nil)
+            return
+        }
+        if exchange.retriableOnReusedConnection, error == .closedEarly, let request = exchange.upstreamRequest {
+            // A pooled connection the backend had closed while idle: try once more on a new one.
+            exchange.retriableOnReusedConnection = false
+            exchange.requestForwarded = false
+            self.state = .connecting
+            self.lease(request.endpoint, exchange: exchange, fresh: true)
+            return
+        }
+        exchange.aggregate = nil
+        self.gateway.logger.warning(
+            "backend exchange failed",
+            metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"]
+        )
+        switch error {
+        case .timedOut:
+            self.refuse(S3Error(.gatewayTimeout, "The backend did not answer in time."))
+        default:
+            self.refuse(S3Error(.badGateway, "The backend closed the connection."))
+        }
+    }
+
+    private func abortResponse(_ exchange: Exchange) {
+        exchange.aggregate = nil
+        self.upstreamFailed(.protocolError("response too large"))
+    }
+}
+
+/// SHA-256 of the empty body, the payload hash of bodyless requests osp makes itself.
+private let emptyBodySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/// One request in flight on a client connection, from head to the end of its response.
+private final class Exchange {
+    let requestID: String
+    let head: HTTPRequestHead
+    let target: RequestTarget
+    let keepAlive: Bool
+    let expectsContinue: Bool
+    /// Whether the request carries a body (Content-Length > 0 or chunked transfer).
+    let hasBody: Bool
+
+    var route: S3Route?
+    var principal: String?
+    var upstreamRequest: UpstreamRequest?
+    var upstream: UpstreamConnection?
+    var transcoder: AWSChunkedTranscoder?
+    var aggregate: ResponseAggregate?
+
+    var pendingBody: [ByteBuffer] = []
+    var requestEnded = false
+    var requestForwarded = false
+    var sentContinue = false
+    var responseStarted = false
+    var responseEnded = false
+    var upstreamKeepAlive = false
+    var mustCloseClient = false
+    var retriableOnReusedConnection = false
+    var status = 0
+    var bytesIn = 0
+    var bytesOut = 0
+
+    init(requestID: String, head: HTTPRequestHead) {
+        self.requestID = requestID
+        self.head = head
+        self.target = RequestTarget(uri: head.uri)
+        self.keepAlive = head.isKeepAlive
+        self.expectsContinue = head.headers["expect"].contains { $0.lowercased() == "100-continue" }
+        let length = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
+        self.hasBody = length > 0 || head.headers.contains(name: "transfer-encoding")
+    }
+}
+
+/// A small backend response osp reads whole instead of streaming (the default route's
+/// ListBuckets, which osp merges with its configured buckets). Bounded.
+private final class ResponseAggregate {
+    static let limit = 4 << 20
+    var status = 0
+    var body = ByteBuffer()
+    let complete: (Int, ByteBuffer) -> Void
+
+    init(complete: @escaping (Int, ByteBuffer) -> Void) {
+        self.complete = complete
+    }
+
+    func append(_ buffer: ByteBuffer) -> Bool {
+        guard self.body.readableBytes + buffer.readableBytes <= Self.limit else { return false }
+        var buffer = buffer
+        self.body.writeBuffer(&buffer)
+        return true
+    }
+}
