@@ -171,12 +171,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             rawQuery: exchange.target.rawQuery,
             headers: head.headers
         )
-        let sigV2Resource: String
-        if case .virtualHost = route.addressing, let bucket = route.bucket {
-            sigV2Resource = "/" + bucket + (exchange.target.rawPath.isEmpty ? "/" : exchange.target.rawPath)
-        } else {
-            sigV2Resource = exchange.target.rawPath
-        }
+        let sigV2Resource = Self.sigV2Resource(route: route, rawPath: exchange.target.rawPath)
         self.gateway.authenticator.authenticate(
             request,
             sigV2ResourcePath: sigV2Resource,
@@ -190,6 +185,17 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             case .failure(let error):
                 self.refuse(error)
             }
+        }
+    }
+
+    /// The resource SigV2 signs: always the path-style `/bucket/key`, and `/bucket/` for a
+    /// request on the bucket itself, however the client addressed it.
+    static func sigV2Resource(route: S3Route, rawPath: String) -> String {
+        guard let bucket = route.bucket else { return "/" }
+        if route.key == nil { return "/" + bucket + "/" }
+        switch route.addressing {
+        case .virtualHost: return "/" + bucket + rawPath
+        case .path: return rawPath
         }
     }
 
@@ -329,7 +335,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         self.state = .forwarding
 
         connection.channel.write(HTTPClientRequestPart.head(upstream.head), promise: nil)
-        if exchange.expectsContinue && !exchange.requestEnded && !exchange.sentContinue {
+        // Always answer `Expect` once allowed, even when an empty body has already "arrived":
+        // botocore waits for the 100 and misreads the next response on the connection without it.
+        if exchange.expectsContinue && !exchange.sentContinue {
             exchange.sentContinue = true
             context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
