@@ -1,0 +1,198 @@
+"""Session fixtures: the verifying S3 backend, osp in front of it, and clients for both.
+
+Topology (all on 127.0.0.1, free ports picked at start):
+
+    boto3 / aws cli / raw signed HTTP ──▶ osp (client keys) ──▶ s3backend (backend keys) = verifier + moto
+
+Objects are always checked by reading them straight from the backend, so a gateway that stores
+aws-chunked framing or re-encodes a key cannot pass by reading its own mistake back.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import sys
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from osptest import processes  # noqa: E402
+from osptest.clients import (  # noqa: E402
+    BACKEND_KEYS,
+    CLIENT_KEYS,
+    REGION,
+    AwsCli,
+    BackendAdmin,
+    s3_client,
+)
+
+ALIAS_BUCKET = "proxy-bucket01"
+REAL_BUCKET = "real-bucket01"
+OPEN_BUCKET = "open-bucket"
+VIRTUAL_HOST_DOMAIN = "s3.local"
+SECOND_BACKEND_KEYS = ("BACKENDAKID0002", "backend-secret-0002")
+
+_started: list = []
+
+
+@atexit.register
+def _stop_everything() -> None:  # belt and braces: fixtures stop these too
+    for process in _started:
+        processes.stop(process)
+
+
+def _remember(process):
+    _started.append(process)
+    return process
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("osp-integration"))
+
+
+def _start_backend(workdir: str, name: str, tls: bool = False):
+    backend = processes.start_backend(
+        {BACKEND_KEYS[0]: BACKEND_KEYS[1], SECOND_BACKEND_KEYS[0]: SECOND_BACKEND_KEYS[1]}, workdir, name, tls)
+    _remember(backend.process)
+    return backend
+
+
+@pytest.fixture(scope="session")
+def backend(workdir):
+    """The verifying backend, with the buckets osp's config points at."""
+    backend = _start_backend(workdir, "backend")
+    try:
+        client = s3_client(backend.url, BACKEND_KEYS)
+        for bucket in (REAL_BUCKET, OPEN_BUCKET):
+            client.create_bucket(Bucket=bucket)
+        yield backend
+    finally:
+        processes.stop(backend.process)
+
+
+@pytest.fixture(scope="session")
+def tls_backend(workdir):
+    """The same backend over https (self-signed), where botocore uses its aws-chunked trailer default."""
+    backend = _start_backend(workdir, "tls-backend", tls=True)
+    try:
+        yield backend
+    finally:
+        processes.stop(backend.process)
+
+
+@pytest.fixture(scope="session")
+def backend_admin(backend) -> BackendAdmin:
+    return BackendAdmin(backend.url)
+
+
+@pytest.fixture
+def journal(backend_admin) -> BackendAdmin:
+    """The backend journal, emptied at the start of the test."""
+    backend_admin.reset()
+    return backend_admin
+
+
+@pytest.fixture(scope="session")
+def backend_client(backend):
+    """`backend_client(**config)`: boto3 straight to the backend with the backend's keys."""
+
+    def make(**config):
+        return s3_client(backend.url, BACKEND_KEYS, **config)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def backend_s3(backend_client):
+    return backend_client()
+
+
+def _osp_config(http_port: int, backend_port: int, with_wildcard: bool = True) -> str:
+    backend_keys = 'access_key: "${BACKEND_ACCESS_KEY}", secret_key: "${BACKEND_SECRET_KEY}"'
+    lines = [
+        f"server: {{bind: 127.0.0.1, http_port: {http_port}, threads: 2, "
+        f"virtual_host_domains: [{VIRTUAL_HOST_DOMAIN}]}}",
+        "upstream: {verify: true}",
+        "buckets:",
+        f"  {ALIAS_BUCKET}: {{host: 127.0.0.1, port: {backend_port}, tls: false, region: {REGION}, "
+        f"addressing_style: path, backend_bucket: {REAL_BUCKET}, {backend_keys}}}",
+    ]
+    if with_wildcard:
+        lines.append(f'  "*": {{host: 127.0.0.1, port: {backend_port}, tls: false, region: {REGION}, '
+                     f"addressing_style: path, {backend_keys}}}")
+    lines += [
+        "keystore:",
+        '  - {access_key: "${CLIENT_ACCESS_KEY}", secret_key: "${CLIENT_SECRET_KEY}", principal: alice}',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _osp_env() -> dict[str, str]:
+    return {
+        "BACKEND_ACCESS_KEY": BACKEND_KEYS[0],
+        "BACKEND_SECRET_KEY": BACKEND_KEYS[1],
+        "CLIENT_ACCESS_KEY": CLIENT_KEYS[0],
+        "CLIENT_SECRET_KEY": CLIENT_KEYS[1],
+    }
+
+
+def _start_osp(backend, workdir: str, name: str, with_wildcard: bool):
+    binary = processes.osp_binary()
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"osp binary not found at {binary} (run `swift build` in the repo or set OSP_BIN)")
+    port = processes.free_port()
+    return processes.start_osp(_osp_config(port, backend.port, with_wildcard), port, workdir, _osp_env(), name)
+
+
+@pytest.fixture(scope="session")
+def osp(backend, workdir):
+    """osp serving proxy-bucket01 (→ real-bucket01) and `*` (same name) from the verifying backend."""
+    server = _start_osp(backend, workdir, "osp", with_wildcard=True)
+    _remember(server.process)
+    try:
+        yield server
+    finally:
+        processes.stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def osp_strict(backend, workdir):
+    """A second osp whose config has no `*` route: only proxy-bucket01 exists for its clients."""
+    server = _start_osp(backend, workdir, "osp-strict", with_wildcard=False)
+    _remember(server.process)
+    try:
+        yield server
+    finally:
+        processes.stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def osp_client(osp):
+    """`osp_client(signature_version='s3v4', keys=CLIENT_KEYS, **config)`: boto3 pointed at osp."""
+
+    def make(signature_version: str = "s3v4", keys: tuple[str, str] = CLIENT_KEYS, **config):
+        return s3_client(osp.url, keys, signature_version=signature_version, **config)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def osp_s3(osp_client):
+    return osp_client()
+
+
+@pytest.fixture(scope="session")
+def aws_cli(osp, workdir) -> AwsCli:
+    """`aws_cli("s3", "ls", ...)`: the aws cli pointed at osp with the client keys."""
+    return AwsCli(osp.url, CLIENT_KEYS, workdir)
+
+
+@pytest.fixture
+def prefix(request) -> str:
+    """A key prefix unique to this test, so tests never see each other's objects."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", request.node.name)[:48]
+    return f"{name}-{uuid.uuid4().hex[:8]}/"

@@ -1,0 +1,148 @@
+"""Starting and (always) stopping the servers the suite talks to."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+INTEGRATION_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_DIR = os.path.dirname(INTEGRATION_DIR)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    """SIGTERM, then SIGKILL after 3 s; only ever the process we started."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float, log_path: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}; "
+                               f"log:\n{tail(log_path)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s; log:\n{tail(log_path)}")
+
+
+def tail(path: str, lines: int = 40) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return b"\n".join(handle.read().splitlines()[-lines:]).decode("utf-8", "replace")
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class Backend:
+    """A running verifying backend (`python3 -m s3backend`)."""
+
+    process: subprocess.Popen
+    port: int
+    scheme: str
+    log_path: str
+    journal_path: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+
+def start_backend(credentials: dict[str, str], workdir: str, name: str = "backend", tls: bool = False,
+                  timeout: float = 60) -> Backend:
+    log_path = os.path.join(workdir, f"{name}.log")
+    journal_path = os.path.join(workdir, f"{name}.journal.jsonl")
+    command = [sys.executable, "-m", "s3backend", "--port", "0", "--region", "us-east-1",
+               "--journal", journal_path, "--verbose"]
+    for access_key, secret in credentials.items():
+        command += ["--credentials", f"{access_key}:{secret}"]
+    if tls:
+        command.append("--tls")
+    log = open(log_path, "wb")
+    process = subprocess.Popen(command, cwd=INTEGRATION_DIR, stdout=subprocess.PIPE, stderr=log,
+                               stdin=subprocess.DEVNULL)
+    log.close()
+    deadline = time.monotonic() + timeout
+    try:
+        assert process.stdout is not None
+        os.set_blocking(process.stdout.fileno(), False)
+        buffer = b""
+        while b"\n" not in buffer:
+            if process.poll() is not None:
+                raise RuntimeError(f"s3backend exited with {process.returncode}:\n{tail(log_path)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"s3backend not READY after {timeout} s:\n{tail(log_path)}")
+            piece = process.stdout.read()
+            if piece:
+                buffer += piece
+            else:
+                time.sleep(0.05)
+        line = buffer.split(b"\n", 1)[0].decode()
+        if not line.startswith("READY "):
+            raise RuntimeError(f"unexpected first line from s3backend: {line!r}")
+        port = int(line.split()[1])
+    except BaseException:
+        stop(process)
+        raise
+    return Backend(process, port, "https" if tls else "http", log_path, journal_path)
+
+
+def osp_binary() -> str:
+    return os.environ.get("OSP_BIN") or os.path.join(REPO_DIR, ".build", "debug", "osp")
+
+
+@dataclass
+class Osp:
+    process: subprocess.Popen
+    port: int
+    config_path: str
+    log_path: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def start_osp(config_text: str, port: int, workdir: str, env: dict[str, str], name: str = "osp",
+              timeout: float = 60) -> Osp:
+    config_path = os.path.join(workdir, f"{name}.yaml")
+    log_path = os.path.join(workdir, f"{name}.log")
+    with open(config_path, "w", encoding="utf-8") as handle:
+        handle.write(config_text)
+    log = open(log_path, "wb")
+    process = subprocess.Popen([osp_binary(), "serve", "--config", config_path], cwd=workdir,
+                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               env={**os.environ, **env})
+    log.close()
+    try:
+        wait_for_port(port, process, timeout, log_path)
+    except BaseException:
+        stop(process)
+        raise
+    return Osp(process, port, config_path, log_path)

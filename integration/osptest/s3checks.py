@@ -1,0 +1,41 @@
+"""Assertions about what the backend holds and what osp answered."""
+from __future__ import annotations
+
+import hashlib
+
+from botocore.exceptions import ClientError
+
+from s3client.http import Response
+
+
+def stored_bytes(backend_s3, bucket: str, key: str) -> bytes:
+    """The object's bytes read straight from the backend (never through osp)."""
+    return backend_s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def exists_at_backend(backend_s3, bucket: str, key: str) -> bool:
+    try:
+        backend_s3.head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as error:
+        if error.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+            return False
+        raise
+
+
+def data(size: int, salt: str = "") -> bytes:
+    """Deterministic, non-repeating-looking test bytes of exactly `size` bytes."""
+    block = hashlib.sha256(f"{size}:{salt}".encode()).digest()
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(block + counter.to_bytes(8, "big")).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+def assert_s3_error(response: Response, status: int, code: str) -> None:
+    """An S3 XML error with this status and code, carrying a request id."""
+    assert (response.status, response.error_code) == (status, code), response
+    assert response.headers.get("x-amz-request-id"), f"no x-amz-request-id in {response.headers}"
+    assert b"<RequestId>" in response.body, response

@@ -1,0 +1,202 @@
+"""The WSGI middleware that puts the verifier in front of moto's S3, and the admin endpoints.
+
+Admin (no auth; `__backend` is not a valid bucket name, so it cannot collide):
+  GET  /__backend/journal   the journal as a JSON list
+  POST /__backend/reset     clear the journal (moto's objects stay)
+  GET  /__backend/health    200 "ok"
+"""
+from __future__ import annotations
+
+import io
+import json
+import sys
+import traceback
+
+from . import sigv4
+from .errors import S3Refusal, new_request_id, render
+from .journal import Journal
+from .verifier import RawRequest, Verdict, Verifier
+
+ADMIN_PREFIX = b"/__backend/"
+MAX_BODY = 1 << 31
+
+
+def _headers_from_environ(environ) -> dict[str, bytes]:
+    headers: dict[str, bytes] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").lower()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if value == "":
+                continue  # werkzeug sets these to "" when the header is absent
+            name = key.replace("_", "-").lower()
+        else:
+            continue
+        headers[name] = value.encode("latin-1")
+    return headers
+
+
+def _read_body(environ, headers: dict[str, bytes]) -> tuple[bytes, bool]:
+    """The request body and whether it was complete."""
+    stream = environ["wsgi.input"]
+    if environ.get("wsgi.input_terminated"):  # Transfer-Encoding: chunked, already de-chunked
+        data = stream.read()
+        return data, True
+    length_text = headers.get("content-length")
+    if not length_text:
+        return b"", True
+    try:
+        length = int(length_text)
+    except ValueError:
+        raise S3Refusal(400, "InvalidArgument", "Content-Length is not a number") from None
+    if length > MAX_BODY:
+        raise S3Refusal(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+    pieces = []
+    remaining = length
+    while remaining > 0:
+        try:
+            piece = stream.read(min(remaining, 1 << 20))
+        except (OSError, TimeoutError):
+            piece = b""
+        if not piece:
+            break
+        pieces.append(piece)
+        remaining -= len(piece)
+    return b"".join(pieces), remaining == 0
+
+
+_JOURNAL_SKIP = {"authorization"}
+
+
+class VerifyingS3App:
+    """moto's S3 app, reachable only through the independent SigV4 verifier."""
+
+    def __init__(self, moto_app, verifier: Verifier, journal: Journal, verbose: bool = False) -> None:
+        self.moto_app = moto_app
+        self.verifier = verifier
+        self.journal = journal
+        self.verbose = verbose
+
+    def __call__(self, environ, start_response):
+        raw_target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+        target = raw_target.encode("latin-1")
+        raw_path, _, raw_query = target.partition(b"?")
+        if raw_path.startswith(ADMIN_PREFIX):
+            return self._admin(environ, start_response, raw_path)
+
+        request_id = new_request_id()
+        headers = _headers_from_environ(environ)
+        request = RawRequest(environ["REQUEST_METHOD"], raw_path, raw_query, headers)
+        entry: dict = {
+            "request_id": request_id,
+            "method": request.method,
+            "path": raw_path.decode("latin-1"),
+            "query": raw_query.decode("latin-1"),
+            "headers": {name: value.decode("latin-1") for name, value in sorted(headers.items())
+                        if name not in _JOURNAL_SKIP},
+        }
+        verdict: Verdict | None = None
+        complete = True
+        try:
+            verdict = self.verifier.authenticate(request)
+            entry.update(auth=verdict.auth, access_key=verdict.access_key,
+                         signed_headers=verdict.signed_headers, payload_mode=verdict.payload_mode)
+            transfer_encoding = (request.header("transfer-encoding") or "").lower()
+            if "chunked" in transfer_encoding and verdict.payload_hash not in sigv4.STREAMING_MODES:
+                raise S3Refusal(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+            request.body, complete = _read_body(environ, headers)
+            entry["body_length"] = len(request.body)
+            if not complete:
+                raise S3Refusal(400, "IncompleteBody",
+                                "You did not provide the number of bytes specified by the Content-Length HTTP header")
+            self.verifier.verify_payload(request, verdict)
+            entry["decoded_length"] = len(verdict.body)
+            if verdict.trailers:
+                entry["trailers"] = verdict.trailers
+            if verdict.checksums_verified:
+                entry["checksums_verified"] = verdict.checksums_verified
+        except S3Refusal as refusal:
+            if "body_length" not in entry:
+                # drain what the client sends so that keep-alive stays in sync
+                try:
+                    request.body, complete = _read_body(environ, headers)
+                except S3Refusal:
+                    complete = False
+                entry["body_length"] = len(request.body)
+            entry.update(verdict="refused", status=refusal.status, error=refusal.code,
+                         message=refusal.message)
+            self.journal.append(entry)
+            if self.verbose:
+                print(f"REFUSED {request.method} {raw_target} {refusal.code}: {refusal.message}",
+                      file=sys.stderr, flush=True)
+            status, response_headers, body = render(refusal, request_id)
+            if not complete:
+                response_headers.append(("Connection", "close"))
+            start_response(status, response_headers)
+            return [body]
+
+        return self._forward(environ, start_response, request, verdict, entry)
+
+    def _forward(self, environ, start_response, request: RawRequest, verdict: Verdict, entry: dict):
+        forwarded = dict(environ)
+        body = verdict.body
+        forwarded["wsgi.input"] = io.BytesIO(body)
+        forwarded.pop("wsgi.input_terminated", None)
+        forwarded.pop("HTTP_TRANSFER_ENCODING", None)
+        if body or request.headers.get("content-length") is not None:
+            forwarded["CONTENT_LENGTH"] = str(len(body))
+        if verdict.payload_hash in sigv4.STREAMING_MODES:
+            # moto would try to de-chunk again: hand it a plain, already verified body
+            forwarded["HTTP_X_AMZ_CONTENT_SHA256"] = sigv4.sha256_hex(body)
+            forwarded.pop("HTTP_X_AMZ_DECODED_CONTENT_LENGTH", None)
+            forwarded.pop("HTTP_X_AMZ_TRAILER", None)
+            encodings = [e.strip() for e in environ.get("HTTP_CONTENT_ENCODING", "").split(",")
+                         if e.strip() and e.strip().lower() != "aws-chunked"]
+            if encodings:
+                forwarded["HTTP_CONTENT_ENCODING"] = ",".join(encodings)
+            else:
+                forwarded.pop("HTTP_CONTENT_ENCODING", None)
+            for name, value in verdict.trailers.items():
+                if name.startswith("x-amz-checksum-"):
+                    forwarded["HTTP_" + name.upper().replace("-", "_")] = value
+
+        captured: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = int(status.split(" ", 1)[0])
+            return start_response(status, headers, exc_info)
+
+        try:
+            result = self.moto_app(forwarded, capture)
+        except Exception:  # pragma: no cover - moto bug; still journal it
+            traceback.print_exc()
+            entry.update(verdict="accepted", status=500, error="InternalError")
+            self.journal.append(entry)
+            raise
+        entry.update(verdict="accepted", status=captured.get("status"))
+        self.journal.append(entry)
+        return result
+
+    def _admin(self, environ, start_response, raw_path: bytes):
+        method = environ["REQUEST_METHOD"]
+        if raw_path == b"/__backend/journal" and method == "GET":
+            body = json.dumps(self.journal.entries()).encode()
+            content_type = "application/json"
+        elif raw_path == b"/__backend/reset" and method == "POST":
+            body = json.dumps({"cleared": self.journal.reset()}).encode()
+            content_type = "application/json"
+        elif raw_path == b"/__backend/health":
+            body, content_type = b"ok", "text/plain"
+        else:
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+            return [b"not found"]
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def build_app(credentials: dict[str, str], region: str, journal_path: str | None = None,
+              verbose: bool = False) -> VerifyingS3App:
+    from moto.server import create_backend_app
+
+    moto_app = create_backend_app("s3")
+    return VerifyingS3App(moto_app, Verifier(credentials, region), Journal(journal_path), verbose)
