@@ -33,6 +33,8 @@ ALIAS_BUCKET = "proxy-bucket01"
 REAL_BUCKET = "real-bucket01"
 OPEN_BUCKET = "open-bucket"
 VIRTUAL_HOST_DOMAIN = "s3.local"
+# A route whose backend is addressed virtual-host style (`real-bucket01.localhost`).
+VHOST_BACKEND_BUCKET = "vhost-bucket01"
 SECOND_BACKEND_KEYS = ("BACKENDAKID0002", "backend-secret-0002")
 
 _started: list = []
@@ -120,6 +122,8 @@ def _osp_config(http_port: int, backend_port: int, with_wildcard: bool = True) -
         "buckets:",
         f"  {ALIAS_BUCKET}: {{host: 127.0.0.1, port: {backend_port}, tls: false, region: {REGION}, "
         f"addressing_style: path, backend_bucket: {REAL_BUCKET}, {backend_keys}}}",
+        f"  {VHOST_BACKEND_BUCKET}: {{host: localhost, port: {backend_port}, tls: false, region: {REGION}, "
+        f"addressing_style: virtual, backend_bucket: {REAL_BUCKET}, {backend_keys}}}",
     ]
     if with_wildcard:
         lines.append(f'  "*": {{host: 127.0.0.1, port: {backend_port}, tls: false, region: {REGION}, '

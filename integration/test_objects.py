@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET, VIRTUAL_HOST_DOMAIN
+from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET, VHOST_BACKEND_BUCKET, VIRTUAL_HOST_DOMAIN
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, botocore_signed, temp_file
 from osptest.s3checks import data, exists_at_backend, stored_bytes
 from s3client.http import send
@@ -229,6 +229,19 @@ def test_virtual_host_style_put_is_stored_under_the_real_bucket(osp, backend_s3,
     response = send("127.0.0.1", osp.port, "PUT", target, headers, b"vbody")
     assert response.status == 200, response
     assert stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}vput") == b"vbody"
+
+
+def test_path_style_client_reaches_a_virtual_host_addressed_backend(osp_s3, backend_s3, journal, prefix):
+    """Path → virtual translation: the backend sees `Host: real-bucket01.localhost` and only the key in the path."""
+    key = f"{prefix}to vhost+(1)"
+    osp_s3.put_object(Bucket=VHOST_BACKEND_BUCKET, Key=key, Body=b"via virtual host")
+    assert stored_bytes(backend_s3, REAL_BUCKET, key) == b"via virtual host"
+    assert osp_s3.get_object(Bucket=VHOST_BACKEND_BUCKET, Key=key)["Body"].read() == b"via virtual host"
+    listed = osp_s3.list_objects_v2(Bucket=VHOST_BACKEND_BUCKET, Prefix=prefix)
+    assert [o["Key"] for o in listed["Contents"]] == [key]
+    puts = [e for e in journal.journal() if e["method"] == "PUT"]
+    assert puts and puts[0]["headers"]["host"].startswith(f"{REAL_BUCKET}.localhost:")
+    assert not puts[0]["path"].startswith(f"/{REAL_BUCKET}")
 
 
 def test_sigv2_object_requests_are_re_signed_with_sigv4(osp_client, backend_s3, journal, prefix):
