@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Turn the raw measurements of run.sh (a TSV file) into the markdown results table.
+
+usage: report.py RAW_TSV
+
+Rows of RAW_TSV (tab-separated):
+  meta  KEY    VALUE
+  xfer  OP     SIZE   PATH   REP    MB_PER_S|ERR   DETAIL
+  wrk   CONNS  PATH   ROUND  REQ_PER_S|ERR  P50_MS  P99_MS  ERRORS  BACKEND_CONNS_PER_1000_REQ  PROXY_CPU_US_PER_REQ
+  rss   NAME   KIB
+
+Medians are taken over the repetitions; ratios are osp/haproxy and osp/direct of
+those medians. Targets are printed PASS/FAIL; the exit status is always 0.
+"""
+import statistics
+import sys
+from collections import defaultdict
+
+PATHS = ("direct", "haproxy", "osp")
+GET_PUT_TARGET = 0.9   # large GET/PUT MB/s >= 0.9 x haproxy
+SMALL_TARGET = 0.8     # 1 KiB GET req/s >= 0.8 x haproxy
+RSS_TARGET_KIB = 64 * 1024
+
+
+def fmt(x, digits=0):
+    return "n/a" if x is None else f"{x:,.{digits}f}"
+
+
+def ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def main() -> None:
+    meta, rss = {}, {}
+    xfer = defaultdict(list)      # (op, size, path) -> [MB/s]
+    xfer_err = defaultdict(list)  # (op, size, path) -> [detail]
+    sizes, conns = [], []
+    wrk = defaultdict(list)       # (conns, path) -> [(rps, p50, p99, errs)]
+    wrk_err = defaultdict(list)
+    with open(sys.argv[1]) as f:
+        for line in f:
+            row = line.rstrip("\n").split("\t")
+            kind = row[0]
+            if kind == "meta":
+                meta[row[1]] = row[2]
+            elif kind == "rss":
+                rss[row[1]] = int(row[2])
+            elif kind == "xfer":
+                op, size, path, _rep, value = row[1:6]
+                if size not in sizes:
+                    sizes.append(size)
+                if value == "ERR":
+                    xfer_err[(op, size, path)].append(row[6] if len(row) > 6 else "")
+                else:
+                    xfer[(op, size, path)].append(float(value))
+            elif kind == "wrk":
+                c, path, _round, rps, p50, p99, errs = row[1:8]
+                kconn = float(row[8]) if len(row) > 8 and row[8] else None
+                cpu_us = float(row[9]) if len(row) > 9 and row[9] else None
+                c = int(c)
+                if c not in conns:
+                    conns.append(c)
+                if rps == "ERR":
+                    wrk_err[(c, path)].append(errs)
+                else:
+                    wrk[(c, path)].append((float(rps), float(p50), float(p99), errs, kconn, cpu_us))
+
+    out = []
+    p = out.append
+    p(f"## osp benchmark — {meta.get('date', '?')}")
+    p("")
+    p(f"- machine: {meta.get('machine', '?')}")
+    p(f"- osp: `{meta.get('osp_bin', '?')}` ({meta.get('osp_version', '?')}, built {meta.get('osp_built', '?')}; git {meta.get('git', '?')}), "
+      f"threads {meta.get('osp_threads', '?')}")
+    p(f"- haproxy {meta.get('haproxy_version', '?')} (mode http, nbthread {meta.get('haproxy_threads', '?')}); "
+      f"nginx {meta.get('nginx_version', '?')} (worker_processes {meta.get('nginx_workers', '?')}, sendfile)")
+    p(f"- mode: {meta.get('mode', '?')}; transfers: {meta.get('reps', '?')} interleaved repetitions, median "
+      f"(min–max); wrk: {meta.get('wrk_rounds', '?')} interleaved round(s) of {meta.get('wrk_duration', '?')} "
+      f"per cell, {meta.get('wrk_threads', '?')}")
+    p(f"- load average (1/5/15 min) at start: {meta.get('load_start', '?')}; at end: {meta.get('load_end', '?')} "
+      "(anything above ~0 at start is other work sharing the 2 CPUs)")
+    p("")
+    p("### Large-object throughput (curl, one connection, MB/s = 10^6 bytes/s)")
+    p("")
+    p("| op | size | direct | haproxy | osp | osp/haproxy | osp/direct |")
+    p("|---|---|---:|---:|---:|---:|---:|")
+    med = {}
+    for op in ("GET", "PUT"):
+        for size in sizes:
+            cells = []
+            for path in PATHS:
+                vals = xfer.get((op, size, path), [])
+                errs = xfer_err.get((op, size, path), [])
+                m = statistics.median(vals) if vals else None
+                med[(op, size, path)] = m
+                if vals:
+                    cell = f"{fmt(m)} ({fmt(min(vals))}–{fmt(max(vals))})"
+                else:
+                    cell = "—"
+                if errs:
+                    cell += f" **{len(errs)} ERR**"
+                cells.append(cell)
+            o, h, d = (med[(op, size, x)] for x in ("osp", "haproxy", "direct"))
+            p(f"| {op} | {size} | " + " | ".join(cells) +
+              f" | {fmt(ratio(o, h), 2)} | {fmt(ratio(o, d), 2)} |")
+    p("")
+    p("### 1 KiB GET rate (wrk --latency, keep-alive; same object, presigned URL for osp)")
+    p("")
+    p("| conns | direct req/s | haproxy req/s | osp req/s | osp/haproxy | osp/direct "
+      "| p50 ms d / h / o | p99 ms d / h / o | nginx conns per 1000 req d / h / o | proxy CPU µs/req h / o |")
+    p("|---:|---:|---:|---:|---:|---:|---|---|---|---|")
+    rps_med = {}
+    for c in conns:
+        rps_cells, p50s, p99s, kconns, cpus = [], [], [], [], []
+        for path in PATHS:
+            runs = wrk.get((c, path), [])
+            if runs:
+                r = statistics.median(x[0] for x in runs)
+                rps_med[(c, path)] = r
+                cell = fmt(r)
+                bad = [x[3] for x in runs if x[3] not in ("", "0")]
+                if bad:
+                    cell += f" (errors: {'; '.join(bad)})"
+                rps_cells.append(cell)
+                p50s.append(fmt(statistics.median(x[1] for x in runs), 2))
+                p99s.append(fmt(statistics.median(x[2] for x in runs), 2))
+                kc = [x[4] for x in runs if x[4] is not None]
+                kconns.append(fmt(statistics.median(kc), 1) if kc else "?")
+                if path != "direct":
+                    cu = [x[5] for x in runs if x[5] is not None]
+                    cpus.append(fmt(statistics.median(cu)) if cu else "?")
+            else:
+                rps_med[(c, path)] = None
+                rps_cells.append("ERR")
+                p50s.append("—")
+                p99s.append("—")
+                kconns.append("—")
+                if path != "direct":
+                    cpus.append("—")
+            if wrk_err.get((c, path)):
+                rps_cells[-1] += f" **{len(wrk_err[(c, path)])} ERR**"
+        o, h, d = (rps_med[(c, x)] for x in ("osp", "haproxy", "direct"))
+        p(f"| {c} | " + " | ".join(rps_cells) + f" | {fmt(ratio(o, h), 2)} | {fmt(ratio(o, d), 2)} | "
+          + " / ".join(p50s) + " | " + " / ".join(p99s) + " | " + " / ".join(kconns) + " | " + " / ".join(cpus) + " |")
+    p("")
+    p("### osp memory (/proc/<pid>/status)")
+    p("")
+    p("| measure | MiB |")
+    p("|---|---:|")
+    labels = [
+        ("rss_idle", "VmRSS after start-up"),
+        ("rss_max_large_get", "max VmRSS sampled during the large GETs (every 0.1 s)"),
+        ("rss_max_large_put", "max VmRSS sampled during the large PUTs (every 0.1 s)"),
+        ("hwm_after_large", "VmHWM after all large transfers (peak so far)"),
+        ("hwm_end", "VmHWM at the end (after wrk 64 connections too)"),
+    ]
+    for k, label in labels:
+        if k in rss:
+            p(f"| {label} | {rss[k] / 1024:.1f} |")
+    p("")
+    p("### Targets")
+    p("")
+    p("| target | measured | result |")
+    p("|---|---|---|")
+    large = [s for s in sizes if s != "1KiB"]
+    for op in ("GET", "PUT"):
+        for size in large:
+            r = ratio(med.get((op, size, "osp")), med.get((op, size, "haproxy")))
+            ok = r is not None and r >= GET_PUT_TARGET and not xfer_err.get((op, size, "osp"))
+            p(f"| {op} {size} ≥ {GET_PUT_TARGET}× haproxy | {fmt(r, 2)}× | {'PASS' if ok else 'FAIL'} |")
+    for c in conns:
+        r = ratio(rps_med.get((c, "osp")), rps_med.get((c, "haproxy")))
+        ok = r is not None and r >= SMALL_TARGET
+        p(f"| 1 KiB GET req/s, {c} conn ≥ {SMALL_TARGET}× haproxy | {fmt(r, 2)}× | {'PASS' if ok else 'FAIL'} |")
+    hwm = rss.get("hwm_after_large")
+    ok = hwm is not None and hwm <= RSS_TARGET_KIB
+    p(f"| osp peak RSS ≤ 64 MiB with a {large[-1] if large else '?'} object | "
+      f"{'n/a' if hwm is None else f'{hwm / 1024:.1f} MiB'} | {'PASS' if ok else 'FAIL'} |")
+    errors = [(k, v) for k, v in xfer_err.items() if v] + [(k, v) for k, v in wrk_err.items() if v]
+    if errors:
+        p("")
+        p("### Errors")
+        p("")
+        for k, v in errors:
+            for detail in v:
+                p(f"- {' '.join(map(str, k))}: {detail}")
+    if meta.get("verify"):
+        p("")
+        p(f"Integrity: {meta['verify']}")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

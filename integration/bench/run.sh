@@ -1,0 +1,389 @@
+#!/usr/bin/env bash
+# osp benchmark: one interleaved run on loopback comparing three paths to the same nginx backend:
+#   direct   client -> nginx
+#   haproxy  client -> haproxy (mode http, plain reverse proxy, no auth) -> nginx
+#   osp      client -> osp (SigV4 presigned verify, re-sign, stream) -> nginx
+#
+# usage: ./integration/bench/run.sh            full run (~6 min on 2 cores)
+#        BENCH_QUICK=1 ./integration/bench/run.sh   smoke run (< 1 min)
+# env:   OSP_BIN (default .build/release/osp), BENCH_REPS, BENCH_WRK_ROUNDS, BENCH_WRK_DURATION,
+#        BENCH_OUT (results directory, default integration/bench/out), BENCH_NGINX_WORKERS,
+#        BENCH_KEEP_TMP=1 (keep the temp dir for inspection)
+# Prints a markdown table and PASS/FAIL per target; exits 0 once it has measured (it is a
+# measurement, not a test), non-zero only if it could not set up.
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+OSP_BIN="${OSP_BIN:-$ROOT/.build/release/osp}"
+OUT="${BENCH_OUT:-$HERE/out}"
+QUICK="${BENCH_QUICK:-0}"
+
+if [[ "$QUICK" == 1 ]]; then
+    MED_MIB=4; LARGE_MIB=64; MED_LABEL=4MiB; LARGE_LABEL=64MiB
+    REPS="${BENCH_REPS:-1}"; WRK_ROUNDS="${BENCH_WRK_ROUNDS:-1}"; WRK_DURATION="${BENCH_WRK_DURATION:-1}"
+    MODE="quick (BENCH_QUICK=1)"
+else
+    MED_MIB=64; LARGE_MIB=1024; MED_LABEL=64MiB; LARGE_LABEL=1GiB
+    REPS="${BENCH_REPS:-9}"; WRK_ROUNDS="${BENCH_WRK_ROUNDS:-3}"; WRK_DURATION="${BENCH_WRK_DURATION:-8}"
+    MODE="full"
+fi
+CONNS=(1 16 64)
+PATHS=(direct haproxy osp)
+NGINX_WORKERS="${BENCH_NGINX_WORKERS:-1}"
+HAPROXY_THREADS=2
+OSP_THREADS=2
+CURL_MAX_TIME=300
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+for tool in nginx haproxy wrk curl python3 sha256sum; do
+    command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || die "$tool not found"
+done
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
+[[ -x "$OSP_BIN" ]] || die "osp binary not found at $OSP_BIN (cd $ROOT && swift build -c release)"
+python3 -c 'import boto3' 2>/dev/null || die "python3 cannot import boto3 (needed for presigned URLs)"
+
+TMP="$(mktemp -d /tmp/osp-bench.XXXXXX)"
+DATA="$TMP/data"
+mkdir -p "$DATA/bench/put" "$TMP/nginx/logs" "$OUT"
+RAW="$OUT/raw.tsv"
+: > "$RAW"
+
+# ---------------------------------------------------------------- process control
+declare -a STARTED=()   # PIDs this script started (servers and samplers), stopped on EXIT
+
+stop_pid() {  # stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL (with its direct children)
+    local pid="$1" kids i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kids="$(ps -o pid= --ppid "$pid" 2>/dev/null | tr -d ' ' | tr '\n' ' ')"
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid ignored SIGTERM for 5 s; SIGKILL"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    for k in $kids; do kill -KILL "$k" 2>/dev/null; done
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+cleanup() {
+    local rc=$?
+    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_pid "${STARTED[i]}"; done
+    if [[ -f "$TMP/osp.log" ]]; then cp "$TMP/osp.log" "$OUT/osp.log" 2>/dev/null; fi
+    if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_ports() {  # free_ports N: N currently free loopback TCP ports
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+wait_port() {  # wait_port PORT PID NAME: up to 15 s for a listener, failing early if PID died
+    local port="$1" pid="$2" name="$3" i
+    for ((i = 0; i < 150; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    log "$name did not listen on $port within 15 s"
+    return 1
+}
+
+read -r NGINX_PORT HAPROXY_PORT OSP_PORT <<<"$(free_ports 3)"
+
+# ---------------------------------------------------------------- objects
+log "creating objects in $DATA (urandom: 1 KiB, $MED_LABEL, $LARGE_LABEL)"
+head -c 1024 /dev/urandom > "$DATA/bench/obj-1k"
+dd if=/dev/urandom of="$DATA/bench/obj-med" bs=1M count="$MED_MIB" status=none
+dd if=/dev/urandom of="$DATA/bench/obj-large" bs=1M count="$LARGE_MIB" status=none
+sync
+declare -A OBJ_FILE=([1KiB]="$DATA/bench/obj-1k" [$MED_LABEL]="$DATA/bench/obj-med" [$LARGE_LABEL]="$DATA/bench/obj-large")
+declare -A OBJ_KEY=([1KiB]=obj-1k [$MED_LABEL]=obj-med [$LARGE_LABEL]=obj-large)
+declare -A OBJ_BYTES=([1KiB]=1024 [$MED_LABEL]=$((MED_MIB << 20)) [$LARGE_LABEL]=$((LARGE_MIB << 20)))
+
+# ---------------------------------------------------------------- nginx
+USER_LINE=""
+[[ $EUID -eq 0 ]] && USER_LINE="user root;"
+cat > "$TMP/nginx/nginx.conf" <<EOF
+$USER_LINE
+daemon off;
+worker_processes $NGINX_WORKERS;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+    default_type application/octet-stream;
+    client_body_temp_path $TMP/nginx/client_body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $DATA;
+        location = /_nginx_status { stub_status; }
+        location / {
+            dav_methods PUT;
+            create_full_put_path on;
+            client_max_body_size 0;
+        }
+    }
+}
+EOF
+"$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -t -q 2>"$TMP/nginx/configtest.log" \
+    || { cat "$TMP/nginx/configtest.log" >&2; die "nginx config test failed"; }
+"$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx/logs/stdout.log" 2>&1 &
+NGINX_PID=$!; STARTED+=("$NGINX_PID")
+wait_port "$NGINX_PORT" "$NGINX_PID" nginx || { cat "$TMP/nginx/logs/error.log" >&2; die "nginx did not start"; }
+
+# ---------------------------------------------------------------- haproxy
+cat > "$TMP/haproxy.cfg" <<EOF
+global
+    nbthread $HAPROXY_THREADS
+    maxconn 8192
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+    http-reuse always
+frontend bench_fe
+    bind 127.0.0.1:$HAPROXY_PORT
+    default_backend bench_be
+backend bench_be
+    server nginx 127.0.0.1:$NGINX_PORT
+EOF
+"$HAPROXY" -c -q -f "$TMP/haproxy.cfg" || die "haproxy config check failed"
+"$HAPROXY" -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
+HAPROXY_PID=$!; STARTED+=("$HAPROXY_PID")
+wait_port "$HAPROXY_PORT" "$HAPROXY_PID" haproxy || { cat "$TMP/haproxy.log" >&2; die "haproxy did not start"; }
+
+# ---------------------------------------------------------------- osp
+cat > "$TMP/osp.yaml" <<EOF
+server: {bind: 127.0.0.1, http_port: $OSP_PORT, threads: $OSP_THREADS}
+buckets:
+  bench: {host: 127.0.0.1, port: $NGINX_PORT, tls: false, region: us-east-1, addressing_style: path, access_key: BACKENDAK, secret_key: backendsecret}
+keystore:
+  - {access_key: BENCHCLIENT, secret_key: benchsecret, principal: bench}
+EOF
+"$OSP_BIN" serve --config "$TMP/osp.yaml" >"$TMP/osp.log" 2>&1 &
+OSP_PID=$!; STARTED+=("$OSP_PID")
+wait_port "$OSP_PORT" "$OSP_PID" osp || { cat "$TMP/osp.log" >&2; die "osp did not start"; }
+
+osp_alive() {
+    if ! kill -0 "$OSP_PID" 2>/dev/null; then
+        log "osp (pid $OSP_PID) is no longer running; last lines of its log:"
+        tail -n 30 "$TMP/osp.log" >&2
+        return 1
+    fi
+}
+status_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$OSP_PID/status" 2>/dev/null; }
+
+log "nginx :$NGINX_PORT (pid $NGINX_PID), haproxy :$HAPROXY_PORT (pid $HAPROXY_PID), osp :$OSP_PORT (pid $OSP_PID)"
+
+# ---------------------------------------------------------------- URLs
+declare -A URL
+mapfile -t PRESIGNED < <(python3 "$HERE/presign.py" "http://127.0.0.1:$OSP_PORT" \
+    get:obj-1k get:obj-med get:obj-large put:put/osp-med put:put/osp-large)
+[[ ${#PRESIGNED[@]} -eq 5 ]] || die "presign.py failed"
+for size in 1KiB "$MED_LABEL" "$LARGE_LABEL"; do
+    URL[GET,$size,direct]="http://127.0.0.1:$NGINX_PORT/bench/${OBJ_KEY[$size]}"
+    URL[GET,$size,haproxy]="http://127.0.0.1:$HAPROXY_PORT/bench/${OBJ_KEY[$size]}"
+done
+URL[GET,1KiB,osp]="${PRESIGNED[0]}"
+URL[GET,$MED_LABEL,osp]="${PRESIGNED[1]}"
+URL[GET,$LARGE_LABEL,osp]="${PRESIGNED[2]}"
+for path in direct haproxy; do
+    port=$NGINX_PORT; [[ $path == haproxy ]] && port=$HAPROXY_PORT
+    URL[PUT,$MED_LABEL,$path]="http://127.0.0.1:$port/bench/put/$path-med"
+    URL[PUT,$LARGE_LABEL,$path]="http://127.0.0.1:$port/bench/put/$path-large"
+done
+URL[PUT,$MED_LABEL,osp]="${PRESIGNED[3]}"
+URL[PUT,$LARGE_LABEL,osp]="${PRESIGNED[4]}"
+put_stored() {  # put_stored SIZE PATH: the file nginx stored for that PUT
+    local s=med; [[ $1 == "$LARGE_LABEL" ]] && s=large
+    echo "$DATA/bench/put/$2-$s"
+}
+
+# ---------------------------------------------------------------- metadata
+{
+    printf 'meta\tdate\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    printf 'meta\tmachine\t%s\n' "$(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), loopback; client, proxy and nginx share the CPUs"
+    printf 'meta\tosp_bin\t%s\n' "${OSP_BIN#"$ROOT"/}"
+    printf 'meta\tosp_version\t%s\n' "$(timeout 10 "$OSP_BIN" version 2>/dev/null | head -n 1)"
+    printf 'meta\tgit\t%s\n' "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' + uncommitted changes')"
+    printf 'meta\tosp_built\t%s\n' "$(date -u -r "$OSP_BIN" '+%Y-%m-%d %H:%M UTC')"
+    printf 'meta\tosp_threads\t%s\n' "$OSP_THREADS"
+    printf 'meta\tload_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf 'meta\thaproxy_version\t%s\n' "$("$HAPROXY" -v | awk 'NR==1 {print $3}')"
+    printf 'meta\thaproxy_threads\t%s\n' "$HAPROXY_THREADS"
+    printf 'meta\tnginx_version\t%s\n' "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
+    printf 'meta\tnginx_workers\t%s\n' "$NGINX_WORKERS"
+    printf 'meta\tmode\t%s\n' "$MODE"
+    printf 'meta\treps\t%s\n' "$REPS"
+    printf 'meta\twrk_rounds\t%s\n' "$WRK_ROUNDS"
+    printf 'meta\twrk_duration\t%s s\n' "$WRK_DURATION"
+    printf 'meta\twrk_threads\t%s\n' "wrk threads = min(2, conns)"
+} >> "$RAW"
+printf 'rss\trss_idle\t%s\n' "$(status_kib VmRSS)" >> "$RAW"
+
+# ---------------------------------------------------------------- smoke + integrity
+VERIFY=()
+log "smoke: one GET of each object on each path"
+for size in 1KiB "$MED_LABEL" "$LARGE_LABEL"; do
+    for path in "${PATHS[@]}"; do
+        code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time "$CURL_MAX_TIME" "${URL[GET,$size,$path]}" 2>&1)
+        [[ "$code" == 200 ]] || log "smoke GET $size via $path: $code"
+    done
+done
+sum_src_med="$(sha256sum < "${OBJ_FILE[$MED_LABEL]}" | cut -d' ' -f1)"
+sum_got="$(curl -sS --max-time "$CURL_MAX_TIME" "${URL[GET,$MED_LABEL,osp]}" | sha256sum | cut -d' ' -f1)"
+if [[ "$sum_got" == "$sum_src_med" ]]; then VERIFY+=("GET $MED_LABEL via osp byte-identical (sha256 ok)")
+else VERIFY+=("GET $MED_LABEL via osp DIFFERS (sha256 $sum_got, expected $sum_src_med)"); fi
+
+# ---------------------------------------------------------------- large transfers
+sampler() {  # sampler OUTFILE: max VmRSS of osp every 0.1 s until killed
+    local max v
+    max=$(cat "$1" 2>/dev/null || echo 0)   # the file keeps the maximum over all samplers
+    while kill -0 "$OSP_PID" 2>/dev/null; do
+        v=$(status_kib VmRSS); [[ -n "$v" && "$v" -gt "$max" ]] && { max=$v; echo "$max" > "$1"; }
+        sleep 0.1
+    done
+}
+
+transfer() {  # transfer OP SIZE PATH REP: one curl transfer, appends a xfer row
+    local op="$1" size="$2" path="$3" rep="$4" url="${URL[$1,$2,$3]}" out rc code bytes t mbps
+    local samp="" sfile="$TMP/sample.$op"
+    if [[ $path == osp && $size == "$LARGE_LABEL" ]]; then
+        sampler "$sfile" & samp=$!; STARTED+=("$samp")
+    fi
+    if [[ $op == GET ]]; then
+        out=$(curl -sS -o /dev/null --max-time "$CURL_MAX_TIME" \
+            -w '%{http_code} %{size_download} %{time_total}' "$url" 2>&1); rc=$?
+    else
+        out=$(curl -sS -o "$TMP/put-response" --max-time "$CURL_MAX_TIME" -T "${OBJ_FILE[$size]}" \
+            -w '%{http_code} %{size_upload} %{time_total}' "$url" 2>&1); rc=$?
+    fi
+    [[ -n "$samp" ]] && stop_pid "$samp"
+    read -r code bytes t <<<"${out##*$'\n'}"
+    if [[ $rc -ne 0 || ! "$code" =~ ^20[014]$ || "$bytes" != "${OBJ_BYTES[$size]}" ]]; then
+        local body=""; [[ $op == PUT && -f "$TMP/put-response" ]] && body=" body: $(head -c 300 "$TMP/put-response" | tr '\n\t' '  ')"
+        printf 'xfer\t%s\t%s\t%s\t%s\tERR\tcurl rc=%s %s%s\n' "$op" "$size" "$path" "$rep" "$rc" "$(tr '\n\t' '  ' <<<"$out")" "$body" >> "$RAW"
+        log "$op $size via $path rep $rep FAILED: rc=$rc $out$body"
+        osp_alive || true
+        return 1
+    fi
+    mbps=$(awk -v b="$bytes" -v t="$t" 'BEGIN { printf "%.1f", b / t / 1e6 }')
+    printf 'xfer\t%s\t%s\t%s\t%s\t%s\n' "$op" "$size" "$path" "$rep" "$mbps" >> "$RAW"
+    log "$op $size via $path rep $rep: $mbps MB/s"
+}
+
+for ((rep = 1; rep <= REPS; rep++)); do
+    for size in "$MED_LABEL" "$LARGE_LABEL"; do
+        for op in GET PUT; do
+            for path in "${PATHS[@]}"; do
+                transfer "$op" "$size" "$path" "$rep"
+                if [[ $op == PUT ]]; then
+                    stored="$(put_stored "$size" "$path")"
+                    if [[ $rep == 1 && $path == osp ]]; then
+                        want="$(sha256sum < "${OBJ_FILE[$size]}" | cut -d' ' -f1)"
+                        got="$(sha256sum < "$stored" 2>/dev/null | cut -d' ' -f1)"
+                        if [[ -n "$got" && "$got" == "$want" ]]; then
+                            VERIFY+=("PUT $size via osp stored byte-identical by nginx (sha256 ok)")
+                        else
+                            VERIFY+=("PUT $size via osp stored object DIFFERS or is missing (sha256 '${got}', expected $want, size $(stat -c %s "$stored" 2>/dev/null || echo none))")
+                        fi
+                    fi
+                    rm -f "$stored"   # drop the dirty pages before they hit the disk
+                fi
+            done
+        done
+    done
+done
+for op in GET PUT; do
+    v=$(cat "$TMP/sample.$op" 2>/dev/null)
+    [[ -n "$v" ]] && printf 'rss\trss_max_large_%s\t%s\n' "${op,,}" "$v" >> "$RAW"
+done
+osp_alive && printf 'rss\thwm_after_large\t%s\n' "$(status_kib VmHWM)" >> "$RAW"
+
+# ---------------------------------------------------------------- 1 KiB GET rate
+to_ms() {  # to_ms 1.23ms|456.78us|1.2s -> milliseconds
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) ; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+CLK_TCK=$(getconf CLK_TCK)
+proc_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }  # utime+stime, all threads
+nginx_counters() {  # "accepts requests" from nginx's stub_status
+    curl -s --max-time 5 "http://127.0.0.1:$NGINX_PORT/_nginx_status" | awk 'NR == 3 { print $1, $3 }'
+}
+run_wrk() {  # run_wrk CONNS PATH ROUND DURATION [record]
+    local c="$1" path="$2" round="$3" d="$4" t out rps p50 p99 errs before after conns_per_kreq
+    t=$((c < 2 ? c : 2))
+    local cpu_pid="" cpu0=0 cpu1=0 cpu_us=""
+    [[ $path == haproxy ]] && cpu_pid=$HAPROXY_PID
+    [[ $path == osp ]] && cpu_pid=$OSP_PID
+    [[ -n "$cpu_pid" ]] && cpu0=$(proc_cpu_ticks "$cpu_pid")
+    before=$(nginx_counters)
+    out=$(timeout $((d + 30)) wrk -t "$t" -c "$c" -d "${d}s" --timeout 5s --latency "${URL[GET,1KiB,$path]}" 2>&1)
+    after=$(nginx_counters)
+    [[ -n "$cpu_pid" ]] && cpu1=$(proc_cpu_ticks "$cpu_pid")
+    [[ "${5:-}" == record ]] || return 0
+    # backend connections nginx accepted per 1000 backend requests during the run (pooling check)
+    conns_per_kreq=$(awk -v b="$before" -v a="$after" 'BEGIN { split(b, x, " "); split(a, y, " ");
+        r = y[2] - x[2] - 1; if (r > 0) printf "%.1f", (y[1] - x[1] - 1) * 1000 / r }')
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
+    p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
+    errs=$( { grep -E 'Non-2xx|Socket errors' <<<"$out" || true; } | sed 's/^ *//' | paste -sd ';' -)
+    if [[ -z "$rps" || -z "$p50" ]]; then
+        printf 'wrk\t%s\t%s\t%s\tERR\t\t\t%s\n' "$c" "$path" "$round" "$(tr '\n\t' '  ' <<<"$out")" >> "$RAW"
+        log "wrk -c $c via $path FAILED: $out"
+        osp_alive || true
+        return 1
+    fi
+    # CPU the proxy process itself spent per request (haproxy / osp only)
+    [[ -n "$cpu_pid" ]] && cpu_us=$(awk -v t=$((cpu1 - cpu0)) -v k="$CLK_TCK" -v r="$rps" -v d="$d" \
+        'BEGIN { if (r > 0) printf "%.0f", t / k / (r * d) * 1e6 }')
+    printf 'wrk\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$path" "$round" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$errs" "$conns_per_kreq" "$cpu_us" >> "$RAW"
+    log "wrk -c $c via $path round $round: $rps req/s, p50 $p50, p99 $p99, backend conns/1000 req: ${conns_per_kreq:-?}${cpu_us:+, proxy CPU $cpu_us us/req} ${errs:+($errs)}"
+}
+
+log "1 KiB GET: warm-up"
+for path in "${PATHS[@]}"; do run_wrk 16 "$path" 0 1; done
+for ((round = 1; round <= WRK_ROUNDS; round++)); do
+    for c in "${CONNS[@]}"; do
+        for path in "${PATHS[@]}"; do run_wrk "$c" "$path" "$round" "$WRK_DURATION" record; done
+    done
+done
+osp_alive && printf 'rss\thwm_end\t%s\n' "$(status_kib VmHWM)" >> "$RAW"
+printf 'meta\tload_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RAW"
+printf 'meta\tverify\t%s\n' "$(IFS=';'; echo "${VERIFY[*]}" | sed 's/;/; /g')" >> "$RAW"
+
+# ---------------------------------------------------------------- report
+python3 "$HERE/report.py" "$RAW" > "$OUT/results.md"
+cat "$OUT/results.md"
+log "results: $OUT/results.md (raw: $RAW, osp log: $OUT/osp.log)"
+exit 0
