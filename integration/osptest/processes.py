@@ -64,6 +64,8 @@ class Backend:
     scheme: str
     log_path: str
     journal_path: str
+    #: With TLS: the backend's self-signed certificate (PEM), for clients to trust.
+    ca_file: str | None = None
 
     @property
     def url(self) -> str:
@@ -78,8 +80,9 @@ def start_backend(credentials: dict[str, str], workdir: str, name: str = "backen
                "--journal", journal_path, "--verbose"]
     for access_key, secret in credentials.items():
         command += ["--credentials", f"{access_key}:{secret}"]
+    tls_dir = os.path.join(workdir, f"{name}-tls")
     if tls:
-        command.append("--tls")
+        command += ["--tls", "--tls-dir", tls_dir]
     log = open(log_path, "wb")
     process = subprocess.Popen(command, cwd=INTEGRATION_DIR, stdout=subprocess.PIPE, stderr=log,
                                stdin=subprocess.DEVNULL)
@@ -106,7 +109,8 @@ def start_backend(credentials: dict[str, str], workdir: str, name: str = "backen
     except BaseException:
         stop(process)
         raise
-    return Backend(process, port, "https" if tls else "http", log_path, journal_path)
+    return Backend(process, port, "https" if tls else "http", log_path, journal_path,
+                   os.path.join(tls_dir, "cert.pem") if tls else None)
 
 
 def osp_binary() -> str:

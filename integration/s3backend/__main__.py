@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--credentials", action="append", default=[], metavar="AK:SK", required=True)
     parser.add_argument("--journal", metavar="FILE", help="append one JSON line per request")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed certificate")
+    parser.add_argument("--tls-dir", metavar="DIR",
+                        help="with --tls: write the certificate (cert.pem, key.pem) here, so clients can trust it")
     parser.add_argument("--verbose", action="store_true", help="log refusals to stderr")
     args = parser.parse_args(argv)
 
@@ -69,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app(_parse_credentials(args.credentials), args.region, args.journal, args.verbose)
     ssl_context = None
     if args.tls:
-        directory = tempfile.mkdtemp(prefix="s3backend-tls-")
+        directory = args.tls_dir or tempfile.mkdtemp(prefix="s3backend-tls-")
+        os.makedirs(directory, exist_ok=True)
         ssl_context = _self_signed_certificate(directory)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=_Handler,
                          ssl_context=ssl_context)
