@@ -1,8 +1,11 @@
-/// Who a client key belongs to: the secret osp verifies its signatures with and the principal
-/// (and groups) that policy decisions are made for.
-public struct ClientIdentity: Sendable, Equatable, CustomStringConvertible {
+/// Who a client key belongs to: the access key the client signs with, the secret osp verifies
+/// its signatures with, and the principal (and groups) policy decisions are made for. Every
+/// secret source yields these; in the config file they are the `keystore` (the original's
+/// hmac_keystore). The secret never appears in text.
+public struct ClientIdentity: Sendable, Equatable {
     public var accessKey: String
     public var secretKey: String
+    /// The identity policy decisions are made for (MinIO's `account`).
     public var principal: String
     public var groups: [String]
 
@@ -12,9 +15,25 @@ public struct ClientIdentity: Sendable, Equatable, CustomStringConvertible {
         self.principal = principal
         self.groups = groups
     }
+}
 
-    /// Never prints the secret.
+extension ClientIdentity: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var description: String {
-        "ClientIdentity(accessKey: \(accessKey), principal: \(principal), groups: \(groups))"
+        "ClientIdentity(accessKey: \(accessKey), secretKey: \(Redacted.marker), principal: \(principal), groups: \(groups))"
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "accessKey": accessKey,
+                "secretKey": Redacted.marker,
+                "principal": principal,
+                "groups": groups,
+            ],
+            displayStyle: .struct
+        )
     }
 }

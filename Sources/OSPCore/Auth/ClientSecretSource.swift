@@ -11,16 +11,8 @@ public struct StaticKeystore: ClientSecretSource {
     private let identities: [String: ClientIdentity]
 
     public init(_ entries: [KeystoreEntry]) {
-        var identities: [String: ClientIdentity] = [:]
-        for entry in entries {
-            identities[entry.accessKey] = ClientIdentity(
-                accessKey: entry.accessKey,
-                secretKey: entry.secretKey,
-                principal: entry.principal,
-                groups: entry.groups
-            )
-        }
-        self.identities = identities
+        // Duplicate access keys are a config error, so the last one never silently wins here.
+        self.identities = Dictionary(entries.map { ($0.accessKey, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     public func identity(forAccessKey accessKey: String, on eventLoop: any EventLoop) -> EventLoopFuture<ClientIdentity?> {
