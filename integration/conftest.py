@@ -152,26 +152,26 @@ def _start_osp(backend, workdir: str, name: str, with_wildcard: bool):
     return processes.start_osp(_osp_config(port, backend.port, with_wildcard), port, workdir, _osp_env(), name)
 
 
-@pytest.fixture(scope="session")
-def osp(backend, workdir):
-    """osp serving proxy-bucket01 (→ real-bucket01) and `*` (same name) from the verifying backend."""
-    server = _start_osp(backend, workdir, "osp", with_wildcard=True)
+def _serve_osp(backend, workdir: str, name: str, with_wildcard: bool):
+    """Runs one osp for the fixture's lifetime and always stops it."""
+    server = _start_osp(backend, workdir, name, with_wildcard)
     _remember(server.process)
     try:
         yield server
     finally:
         processes.stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def osp(backend, workdir):
+    """osp serving proxy-bucket01 (→ real-bucket01) and `*` (same name) from the verifying backend."""
+    yield from _serve_osp(backend, workdir, "osp", with_wildcard=True)
 
 
 @pytest.fixture(scope="session")
 def osp_strict(backend, workdir):
     """A second osp whose config has no `*` route: only proxy-bucket01 exists for its clients."""
-    server = _start_osp(backend, workdir, "osp-strict", with_wildcard=False)
-    _remember(server.process)
-    try:
-        yield server
-    finally:
-        processes.stop(server.process)
+    yield from _serve_osp(backend, workdir, "osp-strict", with_wildcard=False)
 
 
 @pytest.fixture(scope="session")
