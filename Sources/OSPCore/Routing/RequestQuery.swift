@@ -9,15 +9,18 @@ struct RequestQuery {
 
     var parameters: [Parameter]
 
+    /// Splits on the UTF-8 view: `&` and `=` are ASCII, and byte-wise splitting avoids
+    /// grapheme-cluster work on a string parsed for every request.
     init<Query: StringProtocol>(rawQuery: Query) where Query.SubSequence == Substring {
         parameters = []
-        for item in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {
-            let equals = item.firstIndex(of: "=") ?? item.endIndex
-            var name = item[..<equals]
+        let whole = Substring(rawQuery)
+        for item in whole.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let equals = item.firstIndex(of: UInt8(ascii: "=")) ?? item.endIndex
+            var name = Substring(item[..<equals])
             if name.utf8.contains(UInt8(ascii: "%")), let decoded = PercentDecoding.decode(name) {
                 name = Substring(decoded)
             }
-            let rawValue = equals == item.endIndex ? item[equals...] : item[item.index(after: equals)...]
+            let rawValue = equals == item.endIndex ? Substring(item[equals...]) : Substring(item[item.index(after: equals)...])
             parameters.append(Parameter(name: name, rawValue: rawValue))
         }
     }

@@ -25,11 +25,14 @@ public struct RequestTarget: Sendable, Equatable {
     /// parameter is kept byte for byte and in order.
     public func query(dropping drop: (Substring) -> Bool) -> String {
         if rawQuery.isEmpty { return "" }
-        var kept: [Substring] = []
-        for part in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {
-            let name = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
-            if !drop(name) { kept.append(part) }
+        var kept = ""
+        kept.reserveCapacity(rawQuery.utf8.count)
+        for part in rawQuery.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let nameEnd = part.firstIndex(of: UInt8(ascii: "=")) ?? part.endIndex
+            if drop(Substring(part[..<nameEnd])) { continue }
+            if !kept.isEmpty { kept.append("&") }
+            kept.append(contentsOf: Substring(part))
         }
-        return kept.joined(separator: "&")
+        return kept
     }
 }

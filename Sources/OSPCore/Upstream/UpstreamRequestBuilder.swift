@@ -23,8 +23,9 @@ enum UpstreamRequestBuilder {
     private static let sigV2QueryAuth: Set<Substring> = [
         "AWSAccessKeyId", "Signature", "Expires", "x-amz-security-token",
     ]
-    /// Hop-by-hop headers, the client's own auth, and the headers the signer sets anew.
-    private static let droppedHeaders: Set<String> = [
+    /// Hop-by-hop headers, the client's own auth, and the headers the signer sets anew
+    /// (lower case; compared without allocating, as this runs for every header of every request).
+    private static let droppedHeaders: [String] = [
         "authorization", "host", "connection", "keep-alive", "proxy-connection",
         "proxy-authorization", "proxy-authenticate", "te", "upgrade", "expect",
         "x-amz-date", "x-amz-content-sha256", "x-amz-security-token",
@@ -76,9 +77,9 @@ enum UpstreamRequestBuilder {
         headers.add(name: "host", value: endpoint.hostHeader(for: hostname))
         let connectionTokens = Self.connectionTokens(clientHead.headers)
         for (name, value) in clientHead.headers {
-            let lowered = name.lowercased()
-            if droppedHeaders.contains(lowered) || connectionTokens.contains(lowered) { continue }
-            if lowered == "x-amz-copy-source", let rewritten = copySourceHeader {
+            if droppedHeaders.contains(where: { name.equalsLowercaseASCII($0) }) { continue }
+            if !connectionTokens.isEmpty, connectionTokens.contains(name.lowercased()) { continue }
+            if let rewritten = copySourceHeader, name.equalsLowercaseASCII("x-amz-copy-source") {
                 headers.add(name: name, value: rewritten)
                 continue
             }
@@ -115,6 +116,7 @@ enum UpstreamRequestBuilder {
     private static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
         var tokens: Set<String> = []
         for value in headers["connection"] {
+            if value.equalsLowercaseASCII("keep-alive") || value.equalsLowercaseASCII("close") { continue }
             for token in value.split(separator: ",") {
                 let trimmed = token.trimmingASCIIWhitespace().lowercased()
                 if !trimmed.isEmpty, trimmed != "close", trimmed != "keep-alive" { tokens.insert(trimmed) }
@@ -125,6 +127,14 @@ enum UpstreamRequestBuilder {
 }
 
 extension StringProtocol {
+    /// Whether this equals `lowercase` (which must be lower-case ASCII) ignoring ASCII case, without allocating.
+    func equalsLowercaseASCII(_ lowercase: String) -> Bool {
+        guard self.utf8.count == lowercase.utf8.count else { return false }
+        return zip(self.utf8, lowercase.utf8).allSatisfy { a, b in
+            a == b || (a >= UInt8(ascii: "A") && a <= UInt8(ascii: "Z") && a | 0x20 == b)
+        }
+    }
+
     func trimmingASCIIWhitespace() -> Substring {
         let s = Substring(self)
         var start = s.startIndex
