@@ -74,7 +74,7 @@ public final class OSPServer: Service, Sendable {
                         ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits))
                     )
                     try sync.addHandler(HTTPServerPipelineHandler())
-                    try sync.addHandler(HTTPServerProtocolErrorHandler())
+                    try sync.addHandler(S3ProtocolErrorHandler())
                     try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try sync.addHandler(S3ProxyHandler(gateway: gateway, pool: pool))
                 }
