@@ -211,3 +211,20 @@ def test_bucket_missing_at_the_wildcard_backend_is_no_such_bucket_from_the_backe
     response = to_osp(osp, good.prepare("GET", f"/no-such-bucket-anywhere/{prefix}k"))
     assert (response.status, response.error_code) == (404, "NoSuchBucket"), response
     assert [e["error"] if e["verdict"] == "refused" else e["status"] for e in journal.journal()] == [404]
+
+
+@pytest.mark.parametrize("raw, code", [
+    (b"PUT /proxy-bucket01/smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"0\r\n\r\n", "InvalidRequest"),
+    (b"PUT /proxy-bucket01/dup HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+     "InvalidRequest"),
+    (b"GET /proxy-bucket01/k HTTP/1.1\r\nHost: x\r\n" + b"".join(b"x-h%d: v\r\n" % i for i in range(300)) + b"\r\n",
+     "RequestHeaderSectionTooLarge"),
+    (b"\x01\x02 garbage\r\n\r\n", "InvalidRequest"),
+], ids=["content-length-with-transfer-encoding", "duplicate-content-length", "300-headers", "garbage"])
+def test_malformed_http_gets_an_s3_error_and_osp_keeps_serving(osp, osp_s3, journal, raw, code):
+    answer = send_raw("127.0.0.1", osp.port, raw)
+    assert parse_status(answer) == 400, answer[:200]
+    assert f"<Code>{code}</Code>".encode() in answer, answer[:400]
+    assert journal.journal() == []
+    assert osp_s3.list_objects_v2(Bucket=ALIAS_BUCKET, MaxKeys=1)["ResponseMetadata"]["HTTPStatusCode"] == 200
