@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "osp",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "osp", targets: ["osp"]),
         .library(name: "OSPCore", targets: ["OSPCore"]),
@@ -75,6 +75,7 @@ let package = Package(
             dependencies: [
                 "OSPCore",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
     ]
