@@ -1,3 +1,5 @@
+import S3Signing
+
 /// The request target as the client sent it, split at the first `?` and never decoded:
 /// signatures are computed over these exact bytes, on both sides of osp.
 public struct RequestTarget: Sendable, Equatable {
@@ -35,4 +37,22 @@ public struct RequestTarget: Sendable, Equatable {
         }
         return kept
     }
+
+    /// The query without the parameters that carry the client's presigned credentials: they are
+    /// never forwarded, and never shown to a policy backend (a presigned signature is a bearer token).
+    public func queryWithoutCredentials(of authentication: ClientAuthentication) -> String {
+        switch authentication {
+        case .sigV4Query: return query(dropping: { Self.sigV4QueryAuth.contains($0) })
+        case .sigV2Query: return query(dropping: { Self.sigV2QueryAuth.contains($0) })
+        default: return rawQuery
+        }
+    }
+
+    private static let sigV4QueryAuth: Set<Substring> = [
+        "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+        "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
+    ]
+    private static let sigV2QueryAuth: Set<Substring> = [
+        "AWSAccessKeyId", "Signature", "Expires", "x-amz-security-token",
+    ]
 }

@@ -15,14 +15,6 @@ struct UpstreamRequest {
 }
 
 enum UpstreamRequestBuilder {
-    /// Query parameters that carry the client's presigned credentials; never forwarded.
-    private static let sigV4QueryAuth: Set<Substring> = [
-        "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-        "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
-    ]
-    private static let sigV2QueryAuth: Set<Substring> = [
-        "AWSAccessKeyId", "Signature", "Expires", "x-amz-security-token",
-    ]
     /// Hop-by-hop headers, the client's own auth, and the headers the signer sets anew
     /// (lower case; compared without allocating, as this runs for every header of every request).
     private static let droppedHeaders: [String] = [
@@ -65,12 +57,7 @@ enum UpstreamRequestBuilder {
         }
         if path.isEmpty { path = "/" }
 
-        let query: String
-        switch authentication {
-        case .sigV4Query: query = target.query(dropping: { sigV4QueryAuth.contains($0) })
-        case .sigV2Query: query = target.query(dropping: { sigV2QueryAuth.contains($0) })
-        default: query = target.rawQuery
-        }
+        let query = target.queryWithoutCredentials(of: authentication)
 
         var headers = HTTPHeaders()
         headers.reserveCapacity(clientHead.headers.count + 4)
