@@ -20,5 +20,11 @@ if ! python3 -c "import moto, boto3, pytest, werkzeug, awscli" 2>/dev/null || [[
   echo "setup: installing Python test clients"
   python3 -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
 fi
+# A real Rego engine (OPA's Go evaluator) behind the OPA-compatible test server; its wheel declares a
+# newer Python than it needs, hence --ignore-requires-python.
+if ! python3 -c "import opa_bindings" 2>/dev/null; then
+  echo "setup: installing the Rego engine for the OPA-compatible test server"
+  python3 -m pip install -q --disable-pip-version-check --ignore-requires-python opa-golib-python-bindings==0.4.4
+fi
 command -v aws >/dev/null || { echo "setup: aws cli missing after install" >&2; exit 1; }
 command -v swift >/dev/null || { echo "setup: the Swift toolchain (6.1 or newer) must be on PATH" >&2; exit 1; }

@@ -12,4 +12,9 @@ static inline CURLcode osp_curl_setopt_write_callback(CURL *h, size_t (*cb)(char
     return curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cb);
 }
 static inline CURLcode osp_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
+/* Added for the callout client (Sources/OSPCore/Callouts). CURL_GLOBAL_DEFAULT is a macro expression
+   Swift does not import; curl_off_t options take a 64-bit value, not a long. */
+static inline CURLcode osp_curl_global_init_default(void) { return curl_global_init(CURL_GLOBAL_DEFAULT); }
+static inline CURLcode osp_curl_setopt_off_t(CURL *h, CURLoption o, curl_off_t v) { return curl_easy_setopt(h, o, v); }
+static inline long osp_curl_error_size(void) { return CURL_ERROR_SIZE; }
 #endif
