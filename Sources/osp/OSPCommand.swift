@@ -46,8 +46,19 @@ struct Serve: AsyncParsableCommand {
                 "SIGNATURE VALIDATION IS DISABLED (server.skip_signature_validation: true). Any client can act as any key. Development only — never run this in production."
             )
         }
+        switch loaded.authorization?.backend {
+        case nil:
+            logger.critical(
+                "NO AUTHORIZATION CONFIGURED: every authenticated client may do anything on every bucket. Add an 'authorization' section (rules, opa, redis) before production use."
+            )
+        case .allowAll?:
+            logger.critical("authorization.backend is allow-all: every authenticated client may do anything. Development only.")
+        case let backend?:
+            logger.info("authorization", metadata: ["backend": "\(backend.rawValue)"])
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loaded.server.threads)
-        let server = OSPServer(gateway: Gateway(config: loaded, logger: logger), group: group)
+        let gateway = Gateway(config: loaded, logger: logger)
+        let server = OSPServer(gateway: gateway, group: group)
         try await server.start()
         let services = ServiceGroup(
             configuration: .init(
@@ -57,6 +68,7 @@ struct Serve: AsyncParsableCommand {
             )
         )
         try await services.run()
+        await gateway.shutdown()
         try await group.shutdownGracefully()
     }
 }

@@ -41,6 +41,9 @@ public enum ConfigLoader {
         }
         let buckets = try readBuckets(bucketsMapping)
         let keystore = try readKeystore(top.list("keystore") ?? [], interpolation: interpolation)
+        let authorization = try top.mapping("authorization", allowedKeys: AuthorizationSettings.keys).map {
+            (section) throws(ConfigError) in try AuthorizationSettings(section)
+        }
 
         if keystore.isEmpty && !server.skipSignatureValidation {
             throw ConfigError(
@@ -51,13 +54,16 @@ public enum ConfigLoader {
         if let admin, admin.port == server.httpPort, bindsOverlap(admin.bind, server.bind) {
             throw ConfigError(path: "admin.port", message: "\(admin.port) is also server.http_port")
         }
-        return OSPConfig(server: server, admin: admin, upstream: upstream, buckets: buckets, keystore: keystore)
+        return OSPConfig(
+            server: server, admin: admin, upstream: upstream, buckets: buckets, keystore: keystore,
+            authorization: authorization
+        )
     }
 
     // MARK: Sections
 
     private enum Keys {
-        static let top = ["server", "admin", "upstream", "buckets", "keystore"]
+        static let top = ["server", "admin", "upstream", "buckets", "keystore", "authorization"]
         static let server = [
             "bind", "http_port", "threads", "virtual_host_domains", "skip_signature_validation",
             "max_clock_skew_seconds", "idle_timeout_seconds", "max_header_bytes", "max_header_count",

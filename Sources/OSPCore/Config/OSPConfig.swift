@@ -1,23 +1,27 @@
 /// The whole gateway configuration: listeners, upstream behaviour, the bucket map (cos_map) and the
-/// client keystore. A plain value, built either from a config file by `ConfigLoader` or in code.
+/// client keystore, and the authorization policy. A plain value, built either from a config file by `ConfigLoader` or in code.
 public struct OSPConfig: Sendable, Equatable {
     public var server: ServerSettings
     public var admin: AdminSettings?
     public var upstream: UpstreamSettings
     public var buckets: BucketMap
     public var keystore: [KeystoreEntry]
+    /// `nil`: no policy configured, every authenticated client may do anything.
+    public var authorization: AuthorizationSettings?
 
     public init(
         server: ServerSettings = ServerSettings(),
         admin: AdminSettings? = nil,
         upstream: UpstreamSettings = UpstreamSettings(),
         buckets: BucketMap,
-        keystore: [KeystoreEntry] = []
+        keystore: [KeystoreEntry] = [],
+        authorization: AuthorizationSettings? = nil
     ) {
         self.server = server
         self.admin = admin
         self.upstream = upstream
         self.buckets = buckets
         self.keystore = keystore
+        self.authorization = authorization
     }
 }

@@ -30,6 +30,11 @@ struct ListAllMyBucketsResult {
         self.buckets.sort { $0.name < $1.name }
     }
 
+    /// Keeps only the buckets the principal may see.
+    mutating func keep(_ visibility: BucketVisibility) {
+        self.buckets.removeAll { !visibility.includes($0.name) }
+    }
+
     func xml(allocator: ByteBufferAllocator) -> ByteBuffer {
         var out = allocator.buffer(capacity: 256 + buckets.count * 96)
         out.writeString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")

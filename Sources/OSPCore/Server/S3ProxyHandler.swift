@@ -9,12 +9,12 @@ import S3Signing
 ///
 /// The request lifecycle is an explicit state machine (`State`):
 ///
-///     idle ──head──▶ authenticating ──allowed──▶ connecting ──connected──▶ forwarding ──both ends──▶ idle
+///     idle ──head──▶ authenticating ──signature ok, policy allows──▶ connecting ──connected──▶ forwarding ──both ends──▶ idle
 ///                        │                          │                         │
 ///                        └───────── refused ────────┴──── backend failed ─────┴──▶ answered / closed
 ///
 /// Nothing reaches the backend, and no `100 Continue` reaches the client, before the request is
-/// authenticated. Until then the body is not read: reads are held, so at most the bytes that came
+/// authenticated and every policy answer is allow. Until then the body is not read: reads are held, so at most the bytes that came
 /// with the head are buffered.
 final class S3ProxyHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -24,7 +24,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private enum State {
         /// Waiting for the next request head.
         case idle
-        /// The head is in; its signature (and, later, policy) is being decided. Body held.
+        /// The head is in; its signature and the policy's answer are being decided. Body held.
         case authenticating
         /// Allowed; waiting for a backend connection. Body held.
         case connecting
@@ -231,6 +231,31 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private func authenticated(_ authenticated: AuthenticatedRequest, exchange: Exchange) {
         guard let route = exchange.route, let context = self.context else { return }
         exchange.principal = authenticated.identity.principal
+        let authorizer = self.gateway.authorizer
+        let questions = authorizer.questions(
+            route: route,
+            identity: authenticated.identity,
+            head: exchange.head,
+            target: exchange.target,
+            authentication: authenticated.authentication,
+            sourceIP: context.channel.remoteAddress?.ipAddress,
+            secureTransport: false,
+            now: AmzDate.now()
+        )
+        authorizer.authorize(questions, on: context.eventLoop).assumeIsolated().whenComplete { result in
+            guard self.exchange === exchange, self.state == .authenticating else { return }
+            switch result {
+            case .success:
+                self.authorized(authenticated, exchange: exchange)
+            case .failure(let error):
+                self.refuse(error)
+            }
+        }
+    }
+
+    /// Every policy answer was allow: resolve the bucket's backend and its credentials.
+    private func authorized(_ authenticated: AuthenticatedRequest, exchange: Exchange) {
+        guard let route = exchange.route, let context = self.context else { return }
         let buckets = self.gateway.config.buckets
 
         guard let clientBucket = route.bucket else {
@@ -481,8 +506,11 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private func listBuckets(_ authenticated: AuthenticatedRequest, exchange: Exchange) {
         guard let context = self.context else { return }
         let configured = self.gateway.config.buckets.routes.keys.sorted()
+        let visibility = self.gateway.authorizer.visibleBuckets(for: authenticated.identity)
         let respond: (ListAllMyBucketsResult) -> Void = { listing in
             guard self.exchange === exchange, let context = self.context else { return }
+            var listing = listing
+            listing.keep(visibility)
             let body = listing.xml(allocator: context.channel.allocator)
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: "application/xml")

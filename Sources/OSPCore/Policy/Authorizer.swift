@@ -1,0 +1,146 @@
+import NIOCore
+import NIOHTTP1
+import S3Signing
+
+/// The authorization stage of the pipeline: turns one authenticated S3 request into the questions
+/// a policy must answer — its own action, plus `s3:GetObject` on the source of a copy — and asks
+/// the configured `PolicyEngine`. Fails closed: any deny is 403 `AccessDenied`, a backend that could
+/// not answer is 503 `ServiceUnavailable`, and nothing is forwarded (nor `100 Continue` sent) until
+/// every answer is allow.
+public struct Authorizer: Sendable {
+    public let engine: any PolicyEngine
+    /// Request headers (lower case) a policy may see in `request.headers`; never credentials.
+    let headerAllowList: [String]
+    /// Answers of remote engines, keyed by everything the answer depends on; nil for engines that
+    /// decide in memory (asking them is as cheap as a cache lookup).
+    let decisions: DecisionCache?
+
+    public init(engine: any PolicyEngine, headerAllowList: [String] = [], cache: DecisionCacheSettings = DecisionCacheSettings()) {
+        self.engine = engine
+        self.headerAllowList = headerAllowList.map { $0.lowercased() }.filter { $0 != "authorization" }
+        self.decisions = engine is any InMemoryPolicyEngine ? nil : DecisionCache(cache)
+    }
+
+    /// What the policy is asked for this request (one question, two for a copy).
+    func questions(
+        route: S3Route,
+        identity: ClientIdentity,
+        head: HTTPRequestHead,
+        target: RequestTarget,
+        authentication: ClientAuthentication,
+        sourceIP: String?,
+        secureTransport: Bool,
+        now: AmzDate
+    ) -> [AuthorizationRequest] {
+        let query = RequestQuery(rawQuery: target.rawQuery)
+        var conditions: [String: String] = [
+            "SecureTransport": secureTransport ? "true" : "false",
+            "CurrentTime": ListAllMyBucketsResult.iso8601(now),
+            "authType": authentication.authType,
+            "signatureversion": authentication.signatureVersion,
+        ]
+        if let sourceIP { conditions["SourceIp"] = sourceIP }
+        if let userAgent = head.headers.first(name: "user-agent") { conditions["UserAgent"] = userAgent }
+        for (parameter, condition) in [("prefix", "prefix"), ("delimiter", "delimiter"), ("max-keys", "max-keys"), ("versionId", "versionid")] {
+            if let value = query.value(of: parameter) { conditions[condition] = value }
+        }
+        var headers: [String: String] = [:]
+        for name in self.headerAllowList {
+            let values = head.headers[name]
+            if !values.isEmpty { headers[name] = values.joined(separator: ",") }
+        }
+        let context = RequestContext(
+            method: head.method.rawValue,
+            path: target.rawPath,
+            query: target.queryWithoutCredentials(of: authentication),
+            headers: headers,
+            sourceIP: sourceIP
+        )
+        var questions = [
+            AuthorizationRequest(
+                principal: identity.principal, groups: identity.groups, action: route.operation.action,
+                bucket: route.bucket, key: route.key, conditions: conditions, request: context
+            )
+        ]
+        if let source = route.copySource {
+            var sourceConditions = conditions
+            sourceConditions.removeValue(forKey: "prefix")
+            sourceConditions.removeValue(forKey: "delimiter")
+            sourceConditions.removeValue(forKey: "max-keys")
+            sourceConditions["versionid"] = source.versionId
+            questions.append(
+                AuthorizationRequest(
+                    principal: identity.principal, groups: identity.groups, action: source.action,
+                    bucket: source.bucket, key: source.key, conditions: sourceConditions, request: context
+                )
+            )
+        }
+        return questions
+    }
+
+    /// Succeeds only if every question is answered allow.
+    func authorize(_ questions: [AuthorizationRequest], on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let answers = questions.map { question in
+            self.decide(question, on: eventLoop).flatMapThrowing { decision in
+                guard case .allow = decision else { throw S3Error(.accessDenied, "Access Denied") }
+            }
+        }
+        return EventLoopFuture.andAllSucceed(answers, on: eventLoop).flatMapErrorThrowing { error in
+            if let refusal = error as? S3Error { throw refusal }
+            // The backend could not answer (timeout, transport, bad status, garbage): refuse as unavailable.
+            throw S3Error(.serviceUnavailable, "The authorization service is unavailable. Please try again.")
+        }
+    }
+}
+
+extension Authorizer {
+    /// The engine's answer, through the decision cache when there is one.
+    func decide(_ question: AuthorizationRequest, on eventLoop: any EventLoop) -> EventLoopFuture<PolicyDecision> {
+        guard let decisions = self.decisions else { return self.engine.decide(question, on: eventLoop) }
+        return decisions.decision(for: question, on: eventLoop) { [engine] in engine.decide(question, on: eventLoop) }
+    }
+}
+
+/// Engines that decide in memory (rules, allow-all): their answers are not cached.
+protocol InMemoryPolicyEngine: PolicyEngine {}
+extension RulesPolicy: InMemoryPolicyEngine {}
+extension AllowAllPolicy: InMemoryPolicyEngine {}
+
+/// Policy engines that can tell which buckets a principal may use at all, so ListBuckets shows
+/// only those. Engines without it (remote backends) answer ListAllMyBuckets as a whole.
+protocol BucketListingFilter {
+    func visibleBuckets(principal: String, groups: [String]) -> BucketVisibility
+}
+
+extension RulesPolicy: BucketListingFilter {
+    func visibleBuckets(principal: String, groups: [String]) -> BucketVisibility {
+        self.rules.allowedBuckets(principal: principal, groups: groups)
+    }
+}
+
+extension Authorizer {
+    /// Which buckets `identity` may see in ListBuckets.
+    func visibleBuckets(for identity: ClientIdentity) -> BucketVisibility {
+        (self.engine as? BucketListingFilter)?.visibleBuckets(principal: identity.principal, groups: identity.groups) ?? .all
+    }
+}
+
+extension ClientAuthentication {
+    /// MinIO's `authType` condition: how the credentials were sent.
+    var authType: String {
+        switch self {
+        case .sigV4Query, .sigV2Query: return "REST-QUERY"
+        case .sigV4Header, .sigV2Header: return "REST-HEADER"
+        case .anonymous: return "Anonymous"
+        }
+    }
+
+    /// MinIO's `signatureversion` condition.
+    var signatureVersion: String {
+        switch self {
+        case .sigV4Header, .sigV4Query: return "AWS4-HMAC-SHA256"
+        case .sigV2Header, .sigV2Query: return "AWS"
+        case .anonymous: return ""
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import NIOCore
+
+/// How long policy answers are kept (`authorization.cache`).
+public struct DecisionCacheSettings: Sendable, Equatable {
+    public var allowTTLSeconds: Int64 = 60
+    /// Denies are kept shorter, so a grant added at the backend takes effect soon.
+    public var denyTTLSeconds: Int64 = 5
+    public var capacity: Int = 100_000
+
+    public init(allowTTLSeconds: Int64 = 60, denyTTLSeconds: Int64 = 5, capacity: Int = 100_000) {
+        self.allowTTLSeconds = allowTTLSeconds
+        self.denyTTLSeconds = denyTTLSeconds
+        self.capacity = capacity
+    }
+}
+
+/// Cached policy answers. A decision is cached under the whole question it answered — principal,
+/// groups, action, bucket, key and conditions — except the clock (`CurrentTime`, which would make
+/// every question new; time-based policies act at TTL granularity). An allow that carries a
+/// `scope` is also kept for its prefix, so one callout answers for every key under it (same
+/// principal, groups, action, bucket and conditions). Backend errors are never cached.
+final class DecisionCache: Sendable {
+    private let settings: DecisionCacheSettings
+    private let exact: ShardedTTLCache<AuthorizationRequest, PolicyDecision>
+    private let scopes: ShardedTTLCache<ScopeKey, [ScopedAllow]>
+    private let clock: CacheClock
+
+    /// The question without its key: what a scope answer is shared across.
+    struct ScopeKey: Hashable, Sendable {
+        var question: AuthorizationRequest
+        init(_ question: AuthorizationRequest) {
+            var shared = question
+            shared.key = nil
+            shared.request.path = ""
+            self.question = shared
+        }
+    }
+
+    struct ScopedAllow: Sendable {
+        var prefix: String
+        var expires: NIODeadline
+    }
+
+    /// At most this many prefixes are remembered per scope key.
+    private static let scopesPerKey = 64
+
+    init(_ settings: DecisionCacheSettings, clock: CacheClock = .system) {
+        self.settings = settings
+        self.clock = clock
+        self.exact = ShardedTTLCache(name: "decisions", capacity: settings.capacity, clock: clock)
+        self.scopes = ShardedTTLCache(name: "decision-scopes", capacity: max(1, settings.capacity / 8), clock: clock)
+    }
+
+    func decision(
+        for question: AuthorizationRequest,
+        on eventLoop: any EventLoop,
+        ask: @escaping @Sendable () -> EventLoopFuture<PolicyDecision>
+    ) -> EventLoopFuture<PolicyDecision> {
+        var key = question
+        key.conditions.removeValue(forKey: "CurrentTime")
+        if let objectKey = question.key, let scoped = self.scopes.value(forKey: ScopeKey(key)) {
+            let now = self.clock.now()
+            if scoped.contains(where: { $0.expires > now && objectKey.hasPrefix($0.prefix) }) {
+                return eventLoop.makeSucceededFuture(.allow(nil))
+            }
+        }
+        let settings = self.settings
+        return self.exact.value(
+            forKey: key,
+            on: eventLoop,
+            ttl: { decision in
+                switch decision {
+                case .allow(let scope): return .seconds(scope?.ttlSeconds ?? settings.allowTTLSeconds)
+                case .deny: return .seconds(settings.denyTTLSeconds)
+                }
+            },
+            load: ask
+        ).map { decision in
+            if case .allow(let scope?) = decision, let objectKey = question.key, objectKey.hasPrefix(scope.prefix) {
+                self.remember(scope, for: ScopeKey(key))
+            }
+            return decision
+        }
+    }
+
+    private func remember(_ scope: DecisionScope, for key: ScopeKey) {
+        let ttl = scope.ttlSeconds ?? self.settings.allowTTLSeconds
+        guard ttl > 0 else { return }
+        let now = self.clock.now()
+        var list = (self.scopes.value(forKey: key) ?? []).filter { $0.expires > now && $0.prefix != scope.prefix }
+        list.append(ScopedAllow(prefix: scope.prefix, expires: now + .seconds(ttl)))
+        if list.count > Self.scopesPerKey { list.removeFirst(list.count - Self.scopesPerKey) }
+        let longest = list.map(\.expires).max() ?? now
+        self.scopes.set(list, forKey: key, ttl: longest - now)
+    }
+}

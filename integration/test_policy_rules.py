@@ -1,0 +1,158 @@
+"""The `rules` policy backend: prefix grants with exceptions, enforced before anything is forwarded.
+
+Policy under test (alice): read/write/list/delete under `team/` of proxy-bucket01, except `team/secret/`;
+everything in open-bucket. bob has a key but no grant at all.
+"""
+from __future__ import annotations
+
+import socket
+
+import botocore.exceptions
+import pytest
+
+from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember
+from osptest import processes
+from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, botocore_signed, s3_client
+from osptest.s3checks import exists_at_backend, stored_bytes
+
+BOB_KEYS = ("AKIDBOB00000001", "bob-secret-0001")
+
+
+def _config(port: int, backend_port: int) -> str:
+    keys = 'access_key: "${BACKEND_ACCESS_KEY}", secret_key: "${BACKEND_SECRET_KEY}"'
+    return f"""
+server: {{bind: 127.0.0.1, http_port: {port}, threads: 2}}
+buckets:
+  {ALIAS_BUCKET}: {{host: 127.0.0.1, port: {backend_port}, region: {REGION}, backend_bucket: {REAL_BUCKET}, {keys}}}
+  {OPEN_BUCKET}: {{host: 127.0.0.1, port: {backend_port}, region: {REGION}, {keys}}}
+keystore:
+  - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
+  - {{access_key: {BOB_KEYS[0]}, secret_key: {BOB_KEYS[1]}, principal: bob}}
+authorization:
+  backend: rules
+  rules:
+    - {{principals: [alice], buckets: [{ALIAS_BUCKET}], prefix: "team/", actions: [read, write, list, delete], effect: allow}}
+    - {{principals: [alice], buckets: [{ALIAS_BUCKET}], prefix: "team/secret/", actions: ["*"], effect: deny}}
+    - {{principals: [alice], buckets: [{OPEN_BUCKET}], actions: ["*"], effect: allow}}
+"""
+
+
+@pytest.fixture(scope="module")
+def policy_osp(backend, workdir):
+    port = processes.free_port()
+    server = processes.start_osp(_config(port, backend.port), port, workdir, _osp_env(), "osp-rules")
+    _remember(server.process)
+    yield server
+    processes.stop(server.process)
+
+
+@pytest.fixture(scope="module")
+def alice(policy_osp):
+    return s3_client(policy_osp.url, CLIENT_KEYS)
+
+
+@pytest.fixture(scope="module")
+def bob(policy_osp):
+    return s3_client(policy_osp.url, BOB_KEYS)
+
+
+def refused(call) -> str:
+    with pytest.raises(botocore.exceptions.ClientError) as error:
+        call()
+    return error.value.response["Error"]["Code"]
+
+
+def test_allowed_prefix_works_end_to_end(alice, backend_s3, prefix):
+    key = f"team/{prefix}report.csv"
+    alice.put_object(Bucket=ALIAS_BUCKET, Key=key, Body=b"a,b\n")
+    assert stored_bytes(backend_s3, REAL_BUCKET, key) == b"a,b\n"
+    assert alice.get_object(Bucket=ALIAS_BUCKET, Key=key)["Body"].read() == b"a,b\n"
+    listed = alice.list_objects_v2(Bucket=ALIAS_BUCKET, Prefix=f"team/{prefix}")
+    assert [o["Key"] for o in listed["Contents"]] == [key]
+    alice.delete_object(Bucket=ALIAS_BUCKET, Key=key)
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
+
+
+@pytest.mark.parametrize("key", ["team/secret/plan.txt", "other/file.txt", "teamx/file.txt", "team"])
+def test_denied_keys_are_refused_and_the_backend_sees_nothing(alice, backend_s3, journal, key):
+    assert refused(lambda: alice.put_object(Bucket=ALIAS_BUCKET, Key=key, Body=b"x")) == "AccessDenied"
+    assert refused(lambda: alice.get_object(Bucket=ALIAS_BUCKET, Key=key)) == "AccessDenied"
+    assert journal.journal() == []
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
+
+
+def test_the_exception_holds_inside_the_allowed_prefix(alice, backend_s3, journal):
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key="team/secret/existing", Body=b"classified")
+    journal.reset()
+    assert refused(lambda: alice.get_object(Bucket=ALIAS_BUCKET, Key="team/secret/existing")) == "AccessDenied"
+    assert refused(lambda: alice.delete_object(Bucket=ALIAS_BUCKET, Key="team/secret/existing")) == "AccessDenied"
+    assert journal.journal() == []
+    assert stored_bytes(backend_s3, REAL_BUCKET, "team/secret/existing") == b"classified"
+
+
+def test_listing_outside_the_granted_prefix_is_refused(alice, journal):
+    assert alice.list_objects_v2(Bucket=ALIAS_BUCKET, Prefix="team/")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    journal.reset()
+    assert refused(lambda: alice.list_objects_v2(Bucket=ALIAS_BUCKET)) == "AccessDenied"
+    assert refused(lambda: alice.list_objects_v2(Bucket=ALIAS_BUCKET, Prefix="other/")) == "AccessDenied"
+    assert journal.journal() == []
+
+
+def test_copy_from_a_denied_source_is_refused(alice, backend_s3, journal, prefix):
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key="team/secret/source", Body=b"secret source")
+    journal.reset()
+    code = refused(lambda: alice.copy_object(Bucket=ALIAS_BUCKET, Key=f"team/{prefix}stolen",
+                                             CopySource={"Bucket": ALIAS_BUCKET, "Key": "team/secret/source"}))
+    assert code == "AccessDenied"
+    assert journal.journal() == []
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"team/{prefix}stolen")
+
+
+def test_copy_between_allowed_keys_works(alice, backend_s3, prefix):
+    alice.put_object(Bucket=ALIAS_BUCKET, Key=f"team/{prefix}src", Body=b"copy me")
+    alice.copy_object(Bucket=ALIAS_BUCKET, Key=f"team/{prefix}dst", CopySource={"Bucket": ALIAS_BUCKET, "Key": f"team/{prefix}src"})
+    assert stored_bytes(backend_s3, REAL_BUCKET, f"team/{prefix}dst") == b"copy me"
+
+
+def test_a_principal_without_grants_is_refused_everything(bob, journal):
+    assert refused(lambda: bob.list_buckets()) == "AccessDenied"
+    assert refused(lambda: bob.put_object(Bucket=OPEN_BUCKET, Key="x", Body=b"x")) == "AccessDenied"
+    assert refused(lambda: bob.get_object(Bucket=ALIAS_BUCKET, Key="team/x")) == "AccessDenied"
+    assert journal.journal() == []
+
+
+def test_list_buckets_shows_only_buckets_with_a_grant(alice):
+    names = [b["Name"] for b in alice.list_buckets()["Buckets"]]
+    assert names == sorted([ALIAS_BUCKET, OPEN_BUCKET])
+
+
+def test_expect_100_continue_for_a_denied_key_gets_403_and_never_100(policy_osp, journal):
+    url = f"{policy_osp.url}/{ALIAS_BUCKET}/team/secret/upload"
+    target, headers = botocore_signed("PUT", url, CLIENT_KEYS, body=b"0123456789",
+                                      headers={"Expect": "100-continue"})
+    lines = [f"PUT {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers] + ["", ""]
+    with socket.create_connection(("127.0.0.1", policy_osp.port), timeout=10) as conn:
+        conn.sendall("\r\n".join(lines).encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
+    assert b"100 Continue" not in answer
+    assert journal.journal() == []
+
+
+def test_aws_cli_allowed_and_denied(policy_osp, tmp_path, backend_s3, prefix):
+    from osptest.clients import AwsCli
+
+    cli = AwsCli(policy_osp.url, CLIENT_KEYS, str(tmp_path))
+    local = tmp_path / "f.txt"
+    local.write_bytes(b"cli body")
+    ok = cli("s3", "cp", str(local), f"s3://{ALIAS_BUCKET}/team/{prefix}cli.txt", check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert stored_bytes(backend_s3, REAL_BUCKET, f"team/{prefix}cli.txt") == b"cli body"
+    denied = cli("s3", "cp", str(local), f"s3://{ALIAS_BUCKET}/team/secret/{prefix}cli.txt", check=False)
+    assert denied.returncode != 0 and "AccessDenied" in denied.stderr
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"team/secret/{prefix}cli.txt")
