@@ -11,8 +11,12 @@ public struct BucketMap: Sendable, Equatable {
         self.defaultRoute = defaultRoute
     }
 
-    /// The route serving `bucket`: its own entry, else the default route, else `nil` (NoSuchBucket).
+    /// The route serving `bucket`: its own entry, else the default route named for `bucket` (so
+    /// credential sources and logs see the bucket the client asked for), else `nil` (NoSuchBucket).
     public func route(for bucket: String) -> BucketRoute? {
-        routes[bucket] ?? defaultRoute
+        if let route = routes[bucket] { return route }
+        guard var route = defaultRoute else { return nil }
+        route.name = bucket
+        return route
     }
 }
