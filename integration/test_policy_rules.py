@@ -156,3 +156,23 @@ def test_aws_cli_allowed_and_denied(policy_osp, tmp_path, backend_s3, prefix):
     denied = cli("s3", "cp", str(local), f"s3://{ALIAS_BUCKET}/team/secret/{prefix}cli.txt", check=False)
     assert denied.returncode != 0 and "AccessDenied" in denied.stderr
     assert not exists_at_backend(backend_s3, REAL_BUCKET, f"team/secret/{prefix}cli.txt")
+
+
+def test_delete_objects_with_one_denied_key_deletes_nothing(alice, backend_s3, journal, prefix):
+    keys = [f"team/{prefix}d1", f"team/{prefix}d2", "team/secret/keep-me"]
+    for key in keys:
+        backend_s3.put_object(Bucket=REAL_BUCKET, Key=key, Body=b"x")
+    journal.reset()
+    code = refused(lambda: alice.delete_objects(Bucket=ALIAS_BUCKET, Delete={"Objects": [{"Key": k} for k in keys]}))
+    assert code == "AccessDenied"
+    assert journal.journal() == []
+    assert all(exists_at_backend(backend_s3, REAL_BUCKET, key) for key in keys)
+
+
+def test_delete_objects_with_only_allowed_keys_deletes_them(alice, backend_s3, prefix):
+    keys = [f"team/{prefix}e1", f"team/{prefix}e 2+x"]
+    for key in keys:
+        backend_s3.put_object(Bucket=REAL_BUCKET, Key=key, Body=b"x")
+    answer = alice.delete_objects(Bucket=ALIAS_BUCKET, Delete={"Objects": [{"Key": k} for k in keys]})
+    assert sorted(d["Key"] for d in answer["Deleted"]) == sorted(keys)
+    assert not any(exists_at_backend(backend_s3, REAL_BUCKET, key) for key in keys)

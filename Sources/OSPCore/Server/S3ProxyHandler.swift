@@ -26,6 +26,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         case idle
         /// The head is in; its signature and the policy's answer are being decided. Body held.
         case authenticating
+        /// Authenticated DeleteObjects: reading its (bounded) body, whose keys must each be
+        /// authorized before anything is forwarded.
+        case collectingBody
         /// Allowed; waiting for a backend connection. Body held.
         case connecting
         /// Streaming the request body to the backend and its response back.
@@ -61,7 +64,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private var shouldHoldReads: Bool {
         switch self.state {
-        case .idle, .answered:
+        case .idle, .answered, .collectingBody:
             return false
         case .authenticating, .connecting, .closed:
             return true
@@ -127,7 +130,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             // Idle between requests, or a client that stopped sending its body while we wanted it.
-            let stalledBody = self.state == .forwarding && !(self.exchange?.requestEnded ?? true) && !self.shouldHoldReads
+            let stalledBody = (self.state == .forwarding || self.state == .collectingBody)
+                && !(self.exchange?.requestEnded ?? true) && !self.shouldHoldReads
             if self.state == .idle || stalledBody {
                 context.close(promise: nil)
             }
@@ -204,6 +208,12 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         switch self.state {
         case .authenticating, .connecting:
             exchange.pendingBody.append(buffer)
+        case .collectingBody:
+            exchange.pendingBody.append(buffer)
+            exchange.pendingBodyBytes += buffer.readableBytes
+            if exchange.pendingBodyBytes > DeleteObjectsRequest.maximumBodyBytes {
+                self.refuse(S3Error(.malformedXML, "The DeleteObjects request body is too large."))
+            }
         case .forwarding:
             self.forwardBody(buffer, exchange: exchange)
         case .idle, .answered, .closed:
@@ -217,6 +227,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         switch self.state {
         case .authenticating, .connecting:
             break
+        case .collectingBody:
+            self.deleteObjectsBodyCollected(exchange)
         case .forwarding:
             self.finishRequestBody(exchange)
         case .answered:
@@ -231,8 +243,21 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private func authenticated(_ authenticated: AuthenticatedRequest, exchange: Exchange) {
         guard let route = exchange.route, let context = self.context else { return }
         exchange.principal = authenticated.identity.principal
-        let authorizer = self.gateway.authorizer
-        let questions = authorizer.questions(
+        exchange.authenticated = authenticated
+        if route.operation.name == "DeleteObjects" {
+            self.collectDeleteObjectsBody(authenticated, exchange: exchange)
+            return
+        }
+        self.authorize(self.questions(authenticated, route: route, exchange: exchange, context: context), authenticated, exchange: exchange)
+    }
+
+    private func questions(
+        _ authenticated: AuthenticatedRequest,
+        route: S3Route,
+        exchange: Exchange,
+        context: ChannelHandlerContext
+    ) -> [AuthorizationRequest] {
+        self.gateway.authorizer.questions(
             route: route,
             identity: authenticated.identity,
             head: exchange.head,
@@ -242,7 +267,11 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             secureTransport: false,
             now: AmzDate.now()
         )
-        authorizer.authorize(questions, on: context.eventLoop).assumeIsolated().whenComplete { result in
+    }
+
+    private func authorize(_ questions: [AuthorizationRequest], _ authenticated: AuthenticatedRequest, exchange: Exchange) {
+        guard let context = self.context else { return }
+        self.gateway.authorizer.authorize(questions, on: context.eventLoop).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange, self.state == .authenticating else { return }
             switch result {
             case .success:
@@ -251,6 +280,60 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 self.refuse(error)
             }
         }
+    }
+
+    /// DeleteObjects names its keys in the body: read it (bounded; `100 Continue` is sent for it,
+    /// as the body is needed to decide and is not forwarded before the decision).
+    private func collectDeleteObjectsBody(_ authenticated: AuthenticatedRequest, exchange: Exchange) {
+        guard let context = self.context else { return }
+        if authenticated.payloadMode.isStreaming {
+            self.refuse(S3Error(.invalidRequest, "DeleteObjects with an aws-chunked body is not supported."))
+            return
+        }
+        if let length = exchange.head.headers.first(name: "content-length").flatMap({ Int($0) }),
+            length > DeleteObjectsRequest.maximumBodyBytes
+        {
+            self.refuse(S3Error(.malformedXML, "The DeleteObjects request body is too large."))
+            return
+        }
+        self.state = .collectingBody
+        exchange.pendingBodyBytes = exchange.pendingBody.reduce(0) { $0 + $1.readableBytes }
+        if exchange.expectsContinue && !exchange.sentContinue && !exchange.requestEnded {
+            exchange.sentContinue = true
+            context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
+        if exchange.requestEnded {
+            self.deleteObjectsBodyCollected(exchange)
+        } else {
+            self.resumeClientReads()
+        }
+    }
+
+    /// Every key of the DeleteObjects body is authorized (`s3:DeleteObject`, or
+    /// `s3:DeleteObjectVersion` with a version id); one denied key refuses the whole request, so
+    /// nothing the principal may not delete is deleted.
+    private func deleteObjectsBodyCollected(_ exchange: Exchange) {
+        guard let context = self.context, let route = exchange.route, let authenticated = exchange.authenticated else { return }
+        var body: [UInt8] = []
+        body.reserveCapacity(exchange.pendingBodyBytes)
+        for buffer in exchange.pendingBody { body.append(contentsOf: buffer.readableBytesView) }
+        let request: DeleteObjectsRequest
+        do {
+            request = try DeleteObjectsRequest(xml: body)
+        } catch {
+            self.refuse(error)
+            return
+        }
+        guard let base = self.questions(authenticated, route: route, exchange: exchange, context: context).first else { return }
+        let questions = request.objects.map { object in
+            var question = base
+            question.action = object.versionId == nil ? "s3:DeleteObject" : "s3:DeleteObjectVersion"
+            question.key = object.key
+            if let version = object.versionId { question.conditions["versionid"] = version }
+            return question
+        }
+        self.state = .authenticating
+        self.authorize(questions, authenticated, exchange: exchange)
     }
 
     /// Every policy answer was allow: resolve the bucket's backend and its credentials.
@@ -705,7 +788,9 @@ private final class Exchange {
     var transcoder: AWSChunkedTranscoder?
     var aggregate: ResponseAggregate?
 
+    var authenticated: AuthenticatedRequest?
     var pendingBody: [ByteBuffer] = []
+    var pendingBodyBytes = 0
     var requestEnded = false
     var requestForwarded = false
     var sentContinue = false
