@@ -7,16 +7,22 @@ Rows of RAW_TSV (tab-separated):
   meta  KEY    VALUE
   xfer  OP     SIZE   PATH   REP    MB_PER_S|ERR   DETAIL
   wrk   CONNS  PATH   ROUND  REQ_PER_S|ERR  P50_MS  P99_MS  ERRORS  BACKEND_CONNS_PER_1000_REQ  PROXY_CPU_US_PER_REQ
+  pwrk  (as wrk; PATH is a policy backend: allow-all, rules, opa)
   rss   NAME   KIB
 
 Medians are taken over the repetitions; ratios are osp/haproxy and osp/direct of
-those medians. Targets are printed PASS/FAIL; the exit status is always 0.
+those medians, and for the policy section rules/allow-all and opa/allow-all (with the
+range of the per-round ratios, each round being one interleaved allow-all/rules/opa
+triple). Sections without rows (e.g. BENCH_ONLY=policy) are left out. Targets are
+printed PASS/FAIL; the exit status is always 0.
 """
 import statistics
 import sys
 from collections import defaultdict
 
 PATHS = ("direct", "haproxy", "osp")
+POLICY_PATHS = ("allow-all", "rules", "opa")
+POLICY_TARGET = 0.95   # 1 KiB GET req/s with rules / opa (warm cache) >= 0.95 x allow-all
 GET_PUT_TARGET = 0.9   # large GET/PUT MB/s >= 0.9 x haproxy
 SMALL_TARGET = 0.8     # 1 KiB GET req/s >= 0.8 x haproxy
 RSS_TARGET_KIB = 64 * 1024
@@ -37,6 +43,9 @@ def main() -> None:
     sizes, conns = [], []
     wrk = defaultdict(list)       # (conns, path) -> [(rps, p50, p99, errs)]
     wrk_err = defaultdict(list)
+    pconns = []
+    pwrk = defaultdict(dict)      # (conns, backend) -> {round: (rps, p50, p99, errs, kconn, cpu_us)}
+    pwrk_err = defaultdict(list)
     with open(sys.argv[1]) as f:
         for line in f:
             row = line.rstrip("\n").split("\t")
@@ -53,6 +62,17 @@ def main() -> None:
                     xfer_err[(op, size, path)].append(row[6] if len(row) > 6 else "")
                 else:
                     xfer[(op, size, path)].append(float(value))
+            elif kind == "pwrk":
+                c, path, rnd, rps, p50, p99, errs = row[1:8]
+                c = int(c)
+                if c not in pconns:
+                    pconns.append(c)
+                if rps == "ERR":
+                    pwrk_err[(c, path)].append(errs)
+                else:
+                    kconn = float(row[8]) if len(row) > 8 and row[8] else None
+                    cpu_us = float(row[9]) if len(row) > 9 and row[9] else None
+                    pwrk[(c, path)][rnd] = (float(rps), float(p50), float(p99), errs, kconn, cpu_us)
             elif kind == "wrk":
                 c, path, _round, rps, p50, p99, errs = row[1:8]
                 kconn = float(row[8]) if len(row) > 8 and row[8] else None
@@ -72,19 +92,24 @@ def main() -> None:
     p(f"- machine: {meta.get('machine', '?')}")
     p(f"- osp: `{meta.get('osp_bin', '?')}` ({meta.get('osp_version', '?')}, built {meta.get('osp_built', '?')}; git {meta.get('git', '?')}), "
       f"threads {meta.get('osp_threads', '?')}")
-    p(f"- haproxy {meta.get('haproxy_version', '?')} (mode http, nbthread {meta.get('haproxy_threads', '?')}); "
-      f"nginx {meta.get('nginx_version', '?')} (worker_processes {meta.get('nginx_workers', '?')}, sendfile)")
-    p(f"- mode: {meta.get('mode', '?')}; transfers: {meta.get('reps', '?')} interleaved repetitions, median "
-      f"(min–max); wrk: {meta.get('wrk_rounds', '?')} interleaved round(s) of {meta.get('wrk_duration', '?')} "
-      f"per cell, {meta.get('wrk_threads', '?')}")
+    haproxy = (f"haproxy {meta['haproxy_version']} (mode http, nbthread {meta.get('haproxy_threads', '?')}); "
+               if "haproxy_version" in meta else "")
+    p(f"- {haproxy}nginx {meta.get('nginx_version', '?')} (worker_processes {meta.get('nginx_workers', '?')}, sendfile)")
+    if sizes or conns:
+        p(f"- mode: {meta.get('mode', '?')}; transfers: {meta.get('reps', '?')} interleaved repetitions, median "
+          f"(min–max); wrk: {meta.get('wrk_rounds', '?')} interleaved round(s) of {meta.get('wrk_duration', '?')} "
+          f"per cell, {meta.get('wrk_threads', '?')}")
+    else:
+        p(f"- mode: {meta.get('mode', '?')}; {meta.get('wrk_threads', '?')}")
     p(f"- load average (1/5/15 min) at start: {meta.get('load_start', '?')}; at end: {meta.get('load_end', '?')} "
       "(anything above ~0 at start is other work sharing the 2 CPUs)")
-    p("")
-    p("### Large-object throughput (curl, one connection, MB/s = 10^6 bytes/s)")
-    p("")
-    p("| op | size | direct | haproxy | osp | osp/haproxy | osp/direct |")
-    p("|---|---|---:|---:|---:|---:|---:|")
     med = {}
+    if sizes:
+        p("")
+        p("### Large-object throughput (curl, one connection, MB/s = 10^6 bytes/s)")
+        p("")
+        p("| op | size | direct | haproxy | osp | osp/haproxy | osp/direct |")
+        p("|---|---|---:|---:|---:|---:|---:|")
     for op in ("GET", "PUT"):
         for size in sizes:
             cells = []
@@ -103,12 +128,13 @@ def main() -> None:
             o, h, d = (med[(op, size, x)] for x in ("osp", "haproxy", "direct"))
             p(f"| {op} | {size} | " + " | ".join(cells) +
               f" | {fmt(ratio(o, h), 2)} | {fmt(ratio(o, d), 2)} |")
-    p("")
-    p("### 1 KiB GET rate (wrk --latency, keep-alive; same object, presigned URL for osp)")
-    p("")
-    p("| conns | direct req/s | haproxy req/s | osp req/s | osp/haproxy | osp/direct "
-      "| p50 ms d / h / o | p99 ms d / h / o | nginx conns per 1000 req d / h / o | proxy CPU µs/req h / o |")
-    p("|---:|---:|---:|---:|---:|---:|---|---|---|---|")
+    if conns:
+        p("")
+        p("### 1 KiB GET rate (wrk --latency, keep-alive; same object, presigned URL for osp)")
+        p("")
+        p("| conns | direct req/s | haproxy req/s | osp req/s | osp/haproxy | osp/direct "
+          "| p50 ms d / h / o | p99 ms d / h / o | nginx conns per 1000 req d / h / o | proxy CPU µs/req h / o |")
+        p("|---:|---:|---:|---:|---:|---:|---|---|---|---|")
     rps_med = {}
     for c in conns:
         rps_cells, p50s, p99s, kconns, cpus = [], [], [], [], []
@@ -142,11 +168,13 @@ def main() -> None:
         o, h, d = (rps_med[(c, x)] for x in ("osp", "haproxy", "direct"))
         p(f"| {c} | " + " | ".join(rps_cells) + f" | {fmt(ratio(o, h), 2)} | {fmt(ratio(o, d), 2)} | "
           + " / ".join(p50s) + " | " + " / ".join(p99s) + " | " + " / ".join(kconns) + " | " + " / ".join(cpus) + " |")
-    p("")
-    p("### osp memory (/proc/<pid>/status)")
-    p("")
-    p("| measure | MiB |")
-    p("|---|---:|")
+    policy_ratios = policy_section(p, meta, pconns, pwrk, pwrk_err)
+    if rss:
+        p("")
+        p("### osp memory (/proc/<pid>/status)")
+        p("")
+        p("| measure | MiB |")
+        p("|---|---:|")
     labels = [
         ("rss_idle", "VmRSS after start-up"),
         ("rss_max_large_get", "max VmRSS sampled during the large GETs (every 0.1 s)"),
@@ -172,11 +200,15 @@ def main() -> None:
         r = ratio(rps_med.get((c, "osp")), rps_med.get((c, "haproxy")))
         ok = r is not None and r >= SMALL_TARGET
         p(f"| 1 KiB GET req/s, {c} conn ≥ {SMALL_TARGET}× haproxy | {fmt(r, 2)}× | {'PASS' if ok else 'FAIL'} |")
-    hwm = rss.get("hwm_after_large")
-    ok = hwm is not None and hwm <= RSS_TARGET_KIB
-    p(f"| osp peak RSS ≤ 64 MiB with a {large[-1] if large else '?'} object | "
-      f"{'n/a' if hwm is None else f'{hwm / 1024:.1f} MiB'} | {'PASS' if ok else 'FAIL'} |")
-    errors = [(k, v) for k, v in xfer_err.items() if v] + [(k, v) for k, v in wrk_err.items() if v]
+    if large:
+        hwm = rss.get("hwm_after_large")
+        ok = hwm is not None and hwm <= RSS_TARGET_KIB
+        p(f"| osp peak RSS ≤ 64 MiB with a {large[-1]} object | "
+          f"{'n/a' if hwm is None else f'{hwm / 1024:.1f} MiB'} | {'PASS' if ok else 'FAIL'} |")
+    for c, name, r, ok in policy_ratios:
+        p(f"| 1 KiB GET req/s, {c} conn, {name} ≥ {POLICY_TARGET}× allow-all | {fmt(r, 3)}× | {'PASS' if ok else 'FAIL'} |")
+    errors = ([(k, v) for k, v in xfer_err.items() if v] + [(k, v) for k, v in wrk_err.items() if v]
+              + [(k, v) for k, v in pwrk_err.items() if v])
     if errors:
         p("")
         p("### Errors")
@@ -188,6 +220,72 @@ def main() -> None:
         p("")
         p(f"Integrity: {meta['verify']}")
     print("\n".join(out))
+
+
+def policy_section(p, meta, pconns, pwrk, pwrk_err):
+    """The policy-backend table; returns (conns, backend, ratio, ok) for the targets table."""
+    if not pconns:
+        return []
+    p("")
+    p("### Policy backends: 1 KiB GET rate, allow-all vs rules vs opa (warm decision cache)")
+    p("")
+    p(f"Three osp instances, identical but for `authorization:`, same nginx and object; "
+      f"{meta.get('policy_rounds', '?')} interleaved round(s) of {meta.get('wrk_duration', '?')} per cell "
+      f"(order rotated each round), median; ratio column: ratio of the medians (and the median and min–max of the per-round ratios; "
+      f"target PASS/FAIL on the ratio of the medians). "
+      f"Load average during this section: {meta.get('policy_load_start', '?')} → {meta.get('policy_load_end', '?')}.")
+    p("")
+    p("| conns | allow-all req/s | rules req/s | opa req/s | rules / allow-all | opa / allow-all "
+      "| p50 ms a / r / o | p99 ms a / r / o | osp CPU µs/req a / r / o |")
+    p("|---:|---:|---:|---:|---:|---:|---|---|---|")
+    results = []
+    for c in pconns:
+        med, cells, p50s, p99s, cpus = {}, [], [], [], []
+        for name in POLICY_PATHS:
+            runs = list(pwrk.get((c, name), {}).values())
+            if runs:
+                med[name] = statistics.median(x[0] for x in runs)
+                cell = fmt(med[name])
+                bad = [x[3] for x in runs if x[3] not in ("", "0")]
+                if bad:
+                    cell += f" (errors: {'; '.join(bad)})"
+                p50s.append(fmt(statistics.median(x[1] for x in runs), 2))
+                p99s.append(fmt(statistics.median(x[2] for x in runs), 2))
+                cu = [x[5] for x in runs if x[5] is not None]
+                cpus.append(fmt(statistics.median(cu)) if cu else "?")
+            else:
+                med[name] = None
+                cell = "ERR"
+                p50s.append("—")
+                p99s.append("—")
+                cpus.append("—")
+            if pwrk_err.get((c, name)):
+                cell += f" **{len(pwrk_err[(c, name)])} ERR**"
+            cells.append(cell)
+        ratio_cells = []
+        base = pwrk.get((c, "allow-all"), {})
+        for name in ("rules", "opa"):
+            r = ratio(med[name], med["allow-all"])
+            mine = pwrk.get((c, name), {})
+            per_round = [mine[k][0] / base[k][0] for k in mine if k in base and base[k][0] > 0]
+            span = (f" (rounds: median {statistics.median(per_round):.2f}, {min(per_round):.2f}–{max(per_round):.2f})"
+                    if len(per_round) > 1 else "")
+            ratio_cells.append(f"{fmt(r, 3)}{span}")
+            clean = not pwrk_err.get((c, name)) and all(x[3] in ("", "0") for x in mine.values())
+            results.append((c, name, r, r is not None and r >= POLICY_TARGET and clean))
+        p(f"| {c} | " + " | ".join(cells) + " | " + " | ".join(ratio_cells) + " | "
+          + " / ".join(p50s) + " | " + " / ".join(p99s) + " | " + " / ".join(cpus) + " |")
+    p("")
+    p(f"OPA server policy requests: {meta.get('policy_opa_warmup', '?')} before the measured rounds "
+      f"(checks and warm-up, which fill osp's decision cache), **{meta.get('policy_opa_measured', '?')} during "
+      f"the measured rounds** ({meta.get('policy_seconds', '?')} s; allow answers cached for 60 s).")
+    if meta.get("policy_checks"):
+        p("")
+        p(f"Policy checks (each backend really decides): {meta['policy_checks']}")
+        if "UNEXPECTED" in meta["policy_checks"]:
+            p("")
+            p("**A backend did not decide as configured: the policy ratios above do not measure what they claim.**")
+    return results
 
 
 if __name__ == "__main__":

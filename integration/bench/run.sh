@@ -4,11 +4,17 @@
 #   haproxy  client -> haproxy (mode http, plain reverse proxy, no auth) -> nginx
 #   osp      client -> osp (SigV4 presigned verify, re-sign, stream) -> nginx
 #
-# usage: ./integration/bench/run.sh            full run (~6 min on 2 cores)
-#        BENCH_QUICK=1 ./integration/bench/run.sh   smoke run (< 1 min)
+# and then (policy section) three osp instances that differ only in their authorization backend,
+# allow-all vs rules vs opa (warm decision cache), on the same 1 KiB GET.
+#
+# usage: ./integration/bench/run.sh            full run incl. the policy section (~11 min on 2 cores)
+#        BENCH_QUICK=1 ./integration/bench/run.sh   smoke run (< 1 min; policy section only with BENCH_POLICY=1)
+#        BENCH_ONLY=policy ./integration/bench/run.sh   the policy section alone (~5 min)
 # env:   OSP_BIN (default .build/release/osp), BENCH_REPS, BENCH_WRK_ROUNDS, BENCH_WRK_DURATION,
 #        BENCH_OUT (results directory, default integration/bench/out), BENCH_NGINX_WORKERS,
-#        BENCH_KEEP_TMP=1 (keep the temp dir for inspection)
+#        BENCH_KEEP_TMP=1 (keep the temp dir for inspection),
+#        BENCH_POLICY=1|0 (policy section on/off; default on in the full run, off in the quick run),
+#        BENCH_POLICY_ROUNDS (interleaved wrk rounds in the policy section; 5, quick 1)
 # Prints a markdown table and PASS/FAIL per target; exits 0 once it has measured (it is a
 # measurement, not a test), non-zero only if it could not set up.
 set -uo pipefail
@@ -30,6 +36,17 @@ else
 fi
 CONNS=(1 16 64)
 PATHS=(direct haproxy osp)
+case "${BENCH_ONLY:-}" in
+    "") RUN_MAIN=1; RUN_POLICY="${BENCH_POLICY:-$((QUICK == 1 ? 0 : 1))}" ;;
+    policy) RUN_MAIN=0; RUN_POLICY=1; MODE="$MODE, policy section only (BENCH_ONLY=policy)" ;;
+    *) echo "BENCH_ONLY must be empty or 'policy', not '$BENCH_ONLY'" >&2; exit 2 ;;
+esac
+[[ "$RUN_POLICY" == 1 ]] || RUN_POLICY=0
+# policy section: the same osp three times, differing only in `authorization:`
+POLICY_PATHS=(allow-all rules opa)
+POLICY_CONNS=(16 64)
+POLICY_TARGET=0.95
+POLICY_ROUNDS="${BENCH_POLICY_ROUNDS:-$((QUICK == 1 ? 1 : 5))}"
 NGINX_WORKERS="${BENCH_NGINX_WORKERS:-1}"
 HAPROXY_THREADS=2
 OSP_THREADS=2
@@ -38,22 +55,28 @@ CURL_MAX_TIME=300
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 
-for tool in nginx haproxy wrk curl python3 sha256sum; do
+for tool in nginx wrk curl python3 sha256sum $( ((RUN_MAIN)) && echo haproxy); do
     command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || die "$tool not found"
 done
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 [[ -x "$OSP_BIN" ]] || die "osp binary not found at $OSP_BIN (cd $ROOT && swift build -c release)"
 python3 -c 'import boto3' 2>/dev/null || die "python3 cannot import boto3 (needed for presigned URLs)"
+if ((RUN_POLICY)); then
+    python3 -c 'import opa_bindings' 2>/dev/null \
+        || die "python3 cannot import opa_bindings (the Rego engine of integration/policy/opa_server.py)"
+fi
 
 TMP="$(mktemp -d /tmp/osp-bench.XXXXXX)"
 DATA="$TMP/data"
-mkdir -p "$DATA/bench/put" "$TMP/nginx/logs" "$OUT"
+mkdir -p "$DATA/bench/put" "$DATA/bench/secret" "$TMP/nginx/logs" "$OUT"
 RAW="$OUT/raw.tsv"
 : > "$RAW"
 
 # ---------------------------------------------------------------- process control
 declare -a STARTED=()   # PIDs this script started (servers and samplers), stopped on EXIT
+declare -A PROXY_PID=() # wrk path -> PID of the proxy process on it (CPU accounting, liveness)
+declare -A PROXY_LOG=() # wrk path -> that process's log
 
 stop_pid() {  # stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL (with its direct children)
     local pid="$1" kids i
@@ -76,7 +99,9 @@ stop_pid() {  # stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL (with its di
 cleanup() {
     local rc=$?
     for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_pid "${STARTED[i]}"; done
-    if [[ -f "$TMP/osp.log" ]]; then cp "$TMP/osp.log" "$OUT/osp.log" 2>/dev/null; fi
+    for f in osp.log osp-allow-all.log osp-rules.log osp-opa.log opa.log; do
+        if [[ -f "$TMP/$f" ]]; then cp "$TMP/$f" "$OUT/$f" 2>/dev/null; fi
+    done
     if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
     exit "$rc"
 }
@@ -107,13 +132,18 @@ wait_port() {  # wait_port PORT PID NAME: up to 15 s for a listener, failing ear
 }
 
 read -r NGINX_PORT HAPROXY_PORT OSP_PORT <<<"$(free_ports 3)"
+declare -A POLICY_PORT=()
+read -r "POLICY_PORT[allow-all]" "POLICY_PORT[rules]" "POLICY_PORT[opa]" <<<"$(free_ports 3)"
 
 # ---------------------------------------------------------------- objects
-log "creating objects in $DATA (urandom: 1 KiB, $MED_LABEL, $LARGE_LABEL)"
 head -c 1024 /dev/urandom > "$DATA/bench/obj-1k"
-dd if=/dev/urandom of="$DATA/bench/obj-med" bs=1M count="$MED_MIB" status=none
-dd if=/dev/urandom of="$DATA/bench/obj-large" bs=1M count="$LARGE_MIB" status=none
-sync
+head -c 1024 /dev/urandom > "$DATA/bench/secret/obj-1k"   # policy section: must be denied by rules/opa
+if ((RUN_MAIN)); then
+    log "creating objects in $DATA (urandom: 1 KiB, $MED_LABEL, $LARGE_LABEL)"
+    dd if=/dev/urandom of="$DATA/bench/obj-med" bs=1M count="$MED_MIB" status=none
+    dd if=/dev/urandom of="$DATA/bench/obj-large" bs=1M count="$LARGE_MIB" status=none
+    sync
+fi
 declare -A OBJ_FILE=([1KiB]="$DATA/bench/obj-1k" [$MED_LABEL]="$DATA/bench/obj-med" [$LARGE_LABEL]="$DATA/bench/obj-large")
 declare -A OBJ_KEY=([1KiB]=obj-1k [$MED_LABEL]=obj-med [$LARGE_LABEL]=obj-large)
 declare -A OBJ_BYTES=([1KiB]=1024 [$MED_LABEL]=$((MED_MIB << 20)) [$LARGE_LABEL]=$((LARGE_MIB << 20)))
@@ -159,8 +189,23 @@ EOF
 NGINX_PID=$!; STARTED+=("$NGINX_PID")
 wait_port "$NGINX_PORT" "$NGINX_PID" nginx || { cat "$TMP/nginx/logs/error.log" >&2; die "nginx did not start"; }
 
-# ---------------------------------------------------------------- haproxy
-cat > "$TMP/haproxy.cfg" <<EOF
+proc_alive() {  # proc_alive PATH: whether the proxy on that wrk path still runs (else shows its log)
+    local pid="${PROXY_PID[$1]:-}"
+    [[ -n "$pid" ]] || return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+        log "$1 (pid $pid) is no longer running; last lines of its log:"
+        tail -n 30 "${PROXY_LOG[$1]}" >&2
+        return 1
+    fi
+}
+osp_alive() { proc_alive osp; }
+status_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$OSP_PID/status" 2>/dev/null; }
+
+# ---------------------------------------------------------------- haproxy, osp, URLs (main paths)
+declare -A URL
+if ((RUN_MAIN)); then
+    # haproxy
+    cat > "$TMP/haproxy.cfg" <<EOF
 global
     nbthread $HAPROXY_THREADS
     maxconn 8192
@@ -177,57 +222,50 @@ frontend bench_fe
 backend bench_be
     server nginx 127.0.0.1:$NGINX_PORT
 EOF
-"$HAPROXY" -c -q -f "$TMP/haproxy.cfg" || die "haproxy config check failed"
-"$HAPROXY" -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
-HAPROXY_PID=$!; STARTED+=("$HAPROXY_PID")
-wait_port "$HAPROXY_PORT" "$HAPROXY_PID" haproxy || { cat "$TMP/haproxy.log" >&2; die "haproxy did not start"; }
+    "$HAPROXY" -c -q -f "$TMP/haproxy.cfg" || die "haproxy config check failed"
+    "$HAPROXY" -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
+    HAPROXY_PID=$!; STARTED+=("$HAPROXY_PID")
+    wait_port "$HAPROXY_PORT" "$HAPROXY_PID" haproxy || { cat "$TMP/haproxy.log" >&2; die "haproxy did not start"; }
 
-# ---------------------------------------------------------------- osp
-cat > "$TMP/osp.yaml" <<EOF
+    # osp (no `authorization:` section: every authenticated client may do anything)
+    cat > "$TMP/osp.yaml" <<EOF
 server: {bind: 127.0.0.1, http_port: $OSP_PORT, threads: $OSP_THREADS}
 buckets:
   bench: {host: 127.0.0.1, port: $NGINX_PORT, tls: false, region: us-east-1, addressing_style: path, access_key: BACKENDAK, secret_key: backendsecret}
 keystore:
   - {access_key: BENCHCLIENT, secret_key: benchsecret, principal: bench}
 EOF
-"$OSP_BIN" serve --config "$TMP/osp.yaml" >"$TMP/osp.log" 2>&1 &
-OSP_PID=$!; STARTED+=("$OSP_PID")
-wait_port "$OSP_PORT" "$OSP_PID" osp || { cat "$TMP/osp.log" >&2; die "osp did not start"; }
+    "$OSP_BIN" serve --config "$TMP/osp.yaml" >"$TMP/osp.log" 2>&1 &
+    OSP_PID=$!; STARTED+=("$OSP_PID")
+    wait_port "$OSP_PORT" "$OSP_PID" osp || { cat "$TMP/osp.log" >&2; die "osp did not start"; }
 
-osp_alive() {
-    if ! kill -0 "$OSP_PID" 2>/dev/null; then
-        log "osp (pid $OSP_PID) is no longer running; last lines of its log:"
-        tail -n 30 "$TMP/osp.log" >&2
-        return 1
-    fi
-}
-status_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$OSP_PID/status" 2>/dev/null; }
+    PROXY_PID[haproxy]=$HAPROXY_PID; PROXY_LOG[haproxy]="$TMP/haproxy.log"
+    PROXY_PID[osp]=$OSP_PID; PROXY_LOG[osp]="$TMP/osp.log"
+    log "nginx :$NGINX_PORT (pid $NGINX_PID), haproxy :$HAPROXY_PORT (pid $HAPROXY_PID), osp :$OSP_PORT (pid $OSP_PID)"
 
-log "nginx :$NGINX_PORT (pid $NGINX_PID), haproxy :$HAPROXY_PORT (pid $HAPROXY_PID), osp :$OSP_PORT (pid $OSP_PID)"
-
-# ---------------------------------------------------------------- URLs
-declare -A URL
-mapfile -t PRESIGNED < <(python3 "$HERE/presign.py" "http://127.0.0.1:$OSP_PORT" \
-    get:obj-1k get:obj-med get:obj-large put:put/osp-med put:put/osp-large)
-[[ ${#PRESIGNED[@]} -eq 5 ]] || die "presign.py failed"
-for size in 1KiB "$MED_LABEL" "$LARGE_LABEL"; do
-    URL[GET,$size,direct]="http://127.0.0.1:$NGINX_PORT/bench/${OBJ_KEY[$size]}"
-    URL[GET,$size,haproxy]="http://127.0.0.1:$HAPROXY_PORT/bench/${OBJ_KEY[$size]}"
-done
-URL[GET,1KiB,osp]="${PRESIGNED[0]}"
-URL[GET,$MED_LABEL,osp]="${PRESIGNED[1]}"
-URL[GET,$LARGE_LABEL,osp]="${PRESIGNED[2]}"
-for path in direct haproxy; do
-    port=$NGINX_PORT; [[ $path == haproxy ]] && port=$HAPROXY_PORT
-    URL[PUT,$MED_LABEL,$path]="http://127.0.0.1:$port/bench/put/$path-med"
-    URL[PUT,$LARGE_LABEL,$path]="http://127.0.0.1:$port/bench/put/$path-large"
-done
-URL[PUT,$MED_LABEL,osp]="${PRESIGNED[3]}"
-URL[PUT,$LARGE_LABEL,osp]="${PRESIGNED[4]}"
-put_stored() {  # put_stored SIZE PATH: the file nginx stored for that PUT
-    local s=med; [[ $1 == "$LARGE_LABEL" ]] && s=large
-    echo "$DATA/bench/put/$2-$s"
-}
+    # URLs
+    mapfile -t PRESIGNED < <(python3 "$HERE/presign.py" "http://127.0.0.1:$OSP_PORT" \
+        get:obj-1k get:obj-med get:obj-large put:put/osp-med put:put/osp-large)
+    [[ ${#PRESIGNED[@]} -eq 5 ]] || die "presign.py failed"
+    for size in 1KiB "$MED_LABEL" "$LARGE_LABEL"; do
+        URL[GET,$size,direct]="http://127.0.0.1:$NGINX_PORT/bench/${OBJ_KEY[$size]}"
+        URL[GET,$size,haproxy]="http://127.0.0.1:$HAPROXY_PORT/bench/${OBJ_KEY[$size]}"
+    done
+    URL[GET,1KiB,osp]="${PRESIGNED[0]}"
+    URL[GET,$MED_LABEL,osp]="${PRESIGNED[1]}"
+    URL[GET,$LARGE_LABEL,osp]="${PRESIGNED[2]}"
+    for path in direct haproxy; do
+        port=$NGINX_PORT; [[ $path == haproxy ]] && port=$HAPROXY_PORT
+        URL[PUT,$MED_LABEL,$path]="http://127.0.0.1:$port/bench/put/$path-med"
+        URL[PUT,$LARGE_LABEL,$path]="http://127.0.0.1:$port/bench/put/$path-large"
+    done
+    URL[PUT,$MED_LABEL,osp]="${PRESIGNED[3]}"
+    URL[PUT,$LARGE_LABEL,osp]="${PRESIGNED[4]}"
+    put_stored() {  # put_stored SIZE PATH: the file nginx stored for that PUT
+        local s=med; [[ $1 == "$LARGE_LABEL" ]] && s=large
+        echo "$DATA/bench/put/$2-$s"
+    }
+fi
 
 # ---------------------------------------------------------------- metadata
 {
@@ -239,7 +277,7 @@ put_stored() {  # put_stored SIZE PATH: the file nginx stored for that PUT
     printf 'meta\tosp_built\t%s\n' "$(date -u -r "$OSP_BIN" '+%Y-%m-%d %H:%M UTC')"
     printf 'meta\tosp_threads\t%s\n' "$OSP_THREADS"
     printf 'meta\tload_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-    printf 'meta\thaproxy_version\t%s\n' "$("$HAPROXY" -v | awk 'NR==1 {print $3}')"
+    ((RUN_MAIN)) && printf 'meta\thaproxy_version\t%s\n' "$("$HAPROXY" -v | awk 'NR==1 {print $3}')"
     printf 'meta\thaproxy_threads\t%s\n' "$HAPROXY_THREADS"
     printf 'meta\tnginx_version\t%s\n' "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
     printf 'meta\tnginx_workers\t%s\n' "$NGINX_WORKERS"
@@ -249,86 +287,89 @@ put_stored() {  # put_stored SIZE PATH: the file nginx stored for that PUT
     printf 'meta\twrk_duration\t%s s\n' "$WRK_DURATION"
     printf 'meta\twrk_threads\t%s\n' "wrk threads = min(2, conns)"
 } >> "$RAW"
-printf 'rss\trss_idle\t%s\n' "$(status_kib VmRSS)" >> "$RAW"
+((RUN_MAIN)) && printf 'rss\trss_idle\t%s\n' "$(status_kib VmRSS)" >> "$RAW"
 
-# ---------------------------------------------------------------- smoke + integrity
+# ---------------------------------------------------------------- smoke, integrity, large transfers
 VERIFY=()
-log "smoke: one GET of each object on each path"
-for size in 1KiB "$MED_LABEL" "$LARGE_LABEL"; do
-    for path in "${PATHS[@]}"; do
-        code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time "$CURL_MAX_TIME" "${URL[GET,$size,$path]}" 2>&1)
-        [[ "$code" == 200 ]] || log "smoke GET $size via $path: $code"
+if ((RUN_MAIN)); then
+    # smoke + integrity
+    log "smoke: one GET of each object on each path"
+    for size in 1KiB "$MED_LABEL" "$LARGE_LABEL"; do
+        for path in "${PATHS[@]}"; do
+            code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time "$CURL_MAX_TIME" "${URL[GET,$size,$path]}" 2>&1)
+            [[ "$code" == 200 ]] || log "smoke GET $size via $path: $code"
+        done
     done
-done
-sum_src_med="$(sha256sum < "${OBJ_FILE[$MED_LABEL]}" | cut -d' ' -f1)"
-sum_got="$(curl -sS --max-time "$CURL_MAX_TIME" "${URL[GET,$MED_LABEL,osp]}" | sha256sum | cut -d' ' -f1)"
-if [[ "$sum_got" == "$sum_src_med" ]]; then VERIFY+=("GET $MED_LABEL via osp byte-identical (sha256 ok)")
-else VERIFY+=("GET $MED_LABEL via osp DIFFERS (sha256 $sum_got, expected $sum_src_med)"); fi
+    sum_src_med="$(sha256sum < "${OBJ_FILE[$MED_LABEL]}" | cut -d' ' -f1)"
+    sum_got="$(curl -sS --max-time "$CURL_MAX_TIME" "${URL[GET,$MED_LABEL,osp]}" | sha256sum | cut -d' ' -f1)"
+    if [[ "$sum_got" == "$sum_src_med" ]]; then VERIFY+=("GET $MED_LABEL via osp byte-identical (sha256 ok)")
+    else VERIFY+=("GET $MED_LABEL via osp DIFFERS (sha256 $sum_got, expected $sum_src_med)"); fi
 
-# ---------------------------------------------------------------- large transfers
-sampler() {  # sampler OUTFILE: max VmRSS of osp every 0.1 s until killed
-    local max v
-    max=$(cat "$1" 2>/dev/null || echo 0)   # the file keeps the maximum over all samplers
-    while kill -0 "$OSP_PID" 2>/dev/null; do
-        v=$(status_kib VmRSS); [[ -n "$v" && "$v" -gt "$max" ]] && { max=$v; echo "$max" > "$1"; }
-        sleep 0.1
-    done
-}
+    # large transfers
+    sampler() {  # sampler OUTFILE: max VmRSS of osp every 0.1 s until killed
+        local max v
+        max=$(cat "$1" 2>/dev/null || echo 0)   # the file keeps the maximum over all samplers
+        while kill -0 "$OSP_PID" 2>/dev/null; do
+            v=$(status_kib VmRSS); [[ -n "$v" && "$v" -gt "$max" ]] && { max=$v; echo "$max" > "$1"; }
+            sleep 0.1
+        done
+    }
 
-transfer() {  # transfer OP SIZE PATH REP: one curl transfer, appends a xfer row
-    local op="$1" size="$2" path="$3" rep="$4" url="${URL[$1,$2,$3]}" out rc code bytes t mbps
-    local samp="" sfile="$TMP/sample.$op"
-    if [[ $path == osp && $size == "$LARGE_LABEL" ]]; then
-        sampler "$sfile" & samp=$!; STARTED+=("$samp")
-    fi
-    if [[ $op == GET ]]; then
-        out=$(curl -sS -o /dev/null --max-time "$CURL_MAX_TIME" \
-            -w '%{http_code} %{size_download} %{time_total}' "$url" 2>&1); rc=$?
-    else
-        out=$(curl -sS -o "$TMP/put-response" --max-time "$CURL_MAX_TIME" -T "${OBJ_FILE[$size]}" \
-            -w '%{http_code} %{size_upload} %{time_total}' "$url" 2>&1); rc=$?
-    fi
-    [[ -n "$samp" ]] && stop_pid "$samp"
-    read -r code bytes t <<<"${out##*$'\n'}"
-    if [[ $rc -ne 0 || ! "$code" =~ ^20[014]$ || "$bytes" != "${OBJ_BYTES[$size]}" ]]; then
-        local body=""; [[ $op == PUT && -f "$TMP/put-response" ]] && body=" body: $(head -c 300 "$TMP/put-response" | tr '\n\t' '  ')"
-        printf 'xfer\t%s\t%s\t%s\t%s\tERR\tcurl rc=%s %s%s\n' "$op" "$size" "$path" "$rep" "$rc" "$(tr '\n\t' '  ' <<<"$out")" "$body" >> "$RAW"
-        log "$op $size via $path rep $rep FAILED: rc=$rc $out$body"
-        osp_alive || true
-        return 1
-    fi
-    mbps=$(awk -v b="$bytes" -v t="$t" 'BEGIN { printf "%.1f", b / t / 1e6 }')
-    printf 'xfer\t%s\t%s\t%s\t%s\t%s\n' "$op" "$size" "$path" "$rep" "$mbps" >> "$RAW"
-    log "$op $size via $path rep $rep: $mbps MB/s"
-}
+    transfer() {  # transfer OP SIZE PATH REP: one curl transfer, appends a xfer row
+        local op="$1" size="$2" path="$3" rep="$4" url="${URL[$1,$2,$3]}" out rc code bytes t mbps
+        local samp="" sfile="$TMP/sample.$op"
+        if [[ $path == osp && $size == "$LARGE_LABEL" ]]; then
+            sampler "$sfile" & samp=$!; STARTED+=("$samp")
+        fi
+        if [[ $op == GET ]]; then
+            out=$(curl -sS -o /dev/null --max-time "$CURL_MAX_TIME" \
+                -w '%{http_code} %{size_download} %{time_total}' "$url" 2>&1); rc=$?
+        else
+            out=$(curl -sS -o "$TMP/put-response" --max-time "$CURL_MAX_TIME" -T "${OBJ_FILE[$size]}" \
+                -w '%{http_code} %{size_upload} %{time_total}' "$url" 2>&1); rc=$?
+        fi
+        [[ -n "$samp" ]] && stop_pid "$samp"
+        read -r code bytes t <<<"${out##*$'\n'}"
+        if [[ $rc -ne 0 || ! "$code" =~ ^20[014]$ || "$bytes" != "${OBJ_BYTES[$size]}" ]]; then
+            local body=""; [[ $op == PUT && -f "$TMP/put-response" ]] && body=" body: $(head -c 300 "$TMP/put-response" | tr '\n\t' '  ')"
+            printf 'xfer\t%s\t%s\t%s\t%s\tERR\tcurl rc=%s %s%s\n' "$op" "$size" "$path" "$rep" "$rc" "$(tr '\n\t' '  ' <<<"$out")" "$body" >> "$RAW"
+            log "$op $size via $path rep $rep FAILED: rc=$rc $out$body"
+            osp_alive || true
+            return 1
+        fi
+        mbps=$(awk -v b="$bytes" -v t="$t" 'BEGIN { printf "%.1f", b / t / 1e6 }')
+        printf 'xfer\t%s\t%s\t%s\t%s\t%s\n' "$op" "$size" "$path" "$rep" "$mbps" >> "$RAW"
+        log "$op $size via $path rep $rep: $mbps MB/s"
+    }
 
-for ((rep = 1; rep <= REPS; rep++)); do
-    for size in "$MED_LABEL" "$LARGE_LABEL"; do
-        for op in GET PUT; do
-            for path in "${PATHS[@]}"; do
-                transfer "$op" "$size" "$path" "$rep"
-                if [[ $op == PUT ]]; then
-                    stored="$(put_stored "$size" "$path")"
-                    if [[ $rep == 1 && $path == osp ]]; then
-                        want="$(sha256sum < "${OBJ_FILE[$size]}" | cut -d' ' -f1)"
-                        got="$(sha256sum < "$stored" 2>/dev/null | cut -d' ' -f1)"
-                        if [[ -n "$got" && "$got" == "$want" ]]; then
-                            VERIFY+=("PUT $size via osp stored byte-identical by nginx (sha256 ok)")
-                        else
-                            VERIFY+=("PUT $size via osp stored object DIFFERS or is missing (sha256 '${got}', expected $want, size $(stat -c %s "$stored" 2>/dev/null || echo none))")
+    for ((rep = 1; rep <= REPS; rep++)); do
+        for size in "$MED_LABEL" "$LARGE_LABEL"; do
+            for op in GET PUT; do
+                for path in "${PATHS[@]}"; do
+                    transfer "$op" "$size" "$path" "$rep"
+                    if [[ $op == PUT ]]; then
+                        stored="$(put_stored "$size" "$path")"
+                        if [[ $rep == 1 && $path == osp ]]; then
+                            want="$(sha256sum < "${OBJ_FILE[$size]}" | cut -d' ' -f1)"
+                            got="$(sha256sum < "$stored" 2>/dev/null | cut -d' ' -f1)"
+                            if [[ -n "$got" && "$got" == "$want" ]]; then
+                                VERIFY+=("PUT $size via osp stored byte-identical by nginx (sha256 ok)")
+                            else
+                                VERIFY+=("PUT $size via osp stored object DIFFERS or is missing (sha256 '${got}', expected $want, size $(stat -c %s "$stored" 2>/dev/null || echo none))")
+                            fi
                         fi
+                        rm -f "$stored"   # drop the dirty pages before they hit the disk
                     fi
-                    rm -f "$stored"   # drop the dirty pages before they hit the disk
-                fi
+                done
             done
         done
     done
-done
-for op in GET PUT; do
-    v=$(cat "$TMP/sample.$op" 2>/dev/null)
-    [[ -n "$v" ]] && printf 'rss\trss_max_large_%s\t%s\n' "${op,,}" "$v" >> "$RAW"
-done
-osp_alive && printf 'rss\thwm_after_large\t%s\n' "$(status_kib VmHWM)" >> "$RAW"
+    for op in GET PUT; do
+        v=$(cat "$TMP/sample.$op" 2>/dev/null)
+        [[ -n "$v" ]] && printf 'rss\trss_max_large_%s\t%s\n' "${op,,}" "$v" >> "$RAW"
+    done
+    osp_alive && printf 'rss\thwm_after_large\t%s\n' "$(status_kib VmHWM)" >> "$RAW"
+fi
 
 # ---------------------------------------------------------------- 1 KiB GET rate
 to_ms() {  # to_ms 1.23ms|456.78us|1.2s -> milliseconds
@@ -339,12 +380,11 @@ proc_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo
 nginx_counters() {  # "accepts requests" from nginx's stub_status
     curl -s --max-time 5 "http://127.0.0.1:$NGINX_PORT/_nginx_status" | awk 'NR == 3 { print $1, $3 }'
 }
-run_wrk() {  # run_wrk CONNS PATH ROUND DURATION [record]
+run_wrk() {  # run_wrk CONNS PATH ROUND DURATION [record]: wrk on URL[GET,1KiB,PATH]
     local c="$1" path="$2" round="$3" d="$4" t out rps p50 p99 errs before after conns_per_kreq
     t=$((c < 2 ? c : 2))
-    local cpu_pid="" cpu0=0 cpu1=0 cpu_us=""
-    [[ $path == haproxy ]] && cpu_pid=$HAPROXY_PID
-    [[ $path == osp ]] && cpu_pid=$OSP_PID
+    local cpu_pid="${PROXY_PID[$path]:-}" cpu0=0 cpu1=0 cpu_us="" kind=wrk
+    [[ " ${POLICY_PATHS[*]} " == *" $path "* ]] && kind=pwrk   # the policy section's rows
     [[ -n "$cpu_pid" ]] && cpu0=$(proc_cpu_ticks "$cpu_pid")
     before=$(nginx_counters)
     out=$(timeout $((d + 30)) wrk -t "$t" -c "$c" -d "${d}s" --timeout 5s --latency "${URL[GET,1KiB,$path]}" 2>&1)
@@ -359,31 +399,136 @@ run_wrk() {  # run_wrk CONNS PATH ROUND DURATION [record]
     p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
     errs=$( { grep -E 'Non-2xx|Socket errors' <<<"$out" || true; } | sed 's/^ *//' | paste -sd ';' -)
     if [[ -z "$rps" || -z "$p50" ]]; then
-        printf 'wrk\t%s\t%s\t%s\tERR\t\t\t%s\n' "$c" "$path" "$round" "$(tr '\n\t' '  ' <<<"$out")" >> "$RAW"
+        printf '%s\t%s\t%s\t%s\tERR\t\t\t%s\n' "$kind" "$c" "$path" "$round" "$(tr '\n\t' '  ' <<<"$out")" >> "$RAW"
         log "wrk -c $c via $path FAILED: $out"
-        osp_alive || true
+        proc_alive "$path" || true
         return 1
     fi
     # CPU the proxy process itself spent per request (haproxy / osp only)
     [[ -n "$cpu_pid" ]] && cpu_us=$(awk -v t=$((cpu1 - cpu0)) -v k="$CLK_TCK" -v r="$rps" -v d="$d" \
         'BEGIN { if (r > 0) printf "%.0f", t / k / (r * d) * 1e6 }')
-    printf 'wrk\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$path" "$round" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$errs" "$conns_per_kreq" "$cpu_us" >> "$RAW"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$c" "$path" "$round" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$errs" "$conns_per_kreq" "$cpu_us" >> "$RAW"
     log "wrk -c $c via $path round $round: $rps req/s, p50 $p50, p99 $p99, backend conns/1000 req: ${conns_per_kreq:-?}${cpu_us:+, proxy CPU $cpu_us us/req} ${errs:+($errs)}"
 }
 
-log "1 KiB GET: warm-up"
-for path in "${PATHS[@]}"; do run_wrk 16 "$path" 0 1; done
-for ((round = 1; round <= WRK_ROUNDS; round++)); do
-    for c in "${CONNS[@]}"; do
-        for path in "${PATHS[@]}"; do run_wrk "$c" "$path" "$round" "$WRK_DURATION" record; done
+if ((RUN_MAIN)); then
+    log "1 KiB GET: warm-up"
+    for path in "${PATHS[@]}"; do run_wrk 16 "$path" 0 1; done
+    for ((round = 1; round <= WRK_ROUNDS; round++)); do
+        for c in "${CONNS[@]}"; do
+            for path in "${PATHS[@]}"; do run_wrk "$c" "$path" "$round" "$WRK_DURATION" record; done
+        done
     done
-done
-osp_alive && printf 'rss\thwm_end\t%s\n' "$(status_kib VmHWM)" >> "$RAW"
+    osp_alive && printf 'rss\thwm_end\t%s\n' "$(status_kib VmHWM)" >> "$RAW"
+fi
+
+# ---------------------------------------------------------------- policy backends
+# Three osp instances, identical but for `authorization:` (allow-all, rules, opa with its decision
+# cache), all on the same nginx and bucket; 1 KiB GET rate interleaved across them. The OPA server
+# is the repo's test server with a real Rego engine; its request counter shows whether the
+# measured rounds were served from osp's decision cache.
+if ((RUN_POLICY)); then
+    OPA_PORT=""
+    # the interpreter itself, not a wrapper (pyenv shim), so that $! is the server's own PID
+    PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
+    "$PYTHON" "$ROOT/integration/policy/opa_server.py" --port 0 --policy "$HERE/bench.rego" \
+        >"$TMP/opa.out" 2>"$TMP/opa.log" &
+    OPA_PID=$!; STARTED+=("$OPA_PID")
+    for ((i = 0; i < 200; i++)); do
+        OPA_PORT="$(awk '$1 == "READY" { print $2; exit }' "$TMP/opa.out" 2>/dev/null)"
+        [[ -n "$OPA_PORT" ]] && break
+        kill -0 "$OPA_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -n "$OPA_PORT" ]] || { cat "$TMP/opa.log" >&2; die "opa_server.py did not print READY within 20 s"; }
+    opa_requests() {  # policy requests the OPA server has seen so far
+        curl -s --max-time 5 "http://127.0.0.1:$OPA_PORT/__stats" \
+            | python3 -c 'import json, sys; print(json.load(sys.stdin)["requests"])' 2>/dev/null || echo "?"
+    }
+
+    declare -A AUTHZ=(
+        [allow-all]='authorization: {backend: allow-all}'
+        [rules]='authorization:
+  backend: rules
+  rules:
+    - {principals: [bench], buckets: [bench], prefix: "", actions: [read, list], effect: allow}
+    - {principals: [bench], buckets: [bench], prefix: "secret/", actions: ["*"], effect: deny}'
+        [opa]="authorization:
+  backend: opa
+  opa: {url: \"http://127.0.0.1:$OPA_PORT/v1/data/osp/allow\", timeout_ms: 2000}"
+    )
+    AUTHZ_CACHE='  cache: {allow_ttl_seconds: 60, deny_ttl_seconds: 5}'
+    for name in "${POLICY_PATHS[@]}"; do
+        port="${POLICY_PORT[$name]}"
+        {
+            printf 'server: {bind: 127.0.0.1, http_port: %s, threads: %s}\n' "$port" "$OSP_THREADS"
+            printf 'buckets:\n  bench: {host: 127.0.0.1, port: %s, tls: false, region: us-east-1, addressing_style: path, access_key: BACKENDAK, secret_key: backendsecret}\n' "$NGINX_PORT"
+            printf 'keystore:\n  - {access_key: BENCHCLIENT, secret_key: benchsecret, principal: bench}\n'
+            printf '%s\n' "${AUTHZ[$name]}"
+            [[ $name == allow-all ]] || printf '%s\n' "$AUTHZ_CACHE"
+        } > "$TMP/osp-$name.yaml"
+        "$OSP_BIN" check-config "$TMP/osp-$name.yaml" >"$TMP/osp-$name.check" 2>&1 \
+            || { cat "$TMP/osp-$name.yaml" "$TMP/osp-$name.check" >&2; die "osp check-config failed for $name"; }
+        "$OSP_BIN" serve --config "$TMP/osp-$name.yaml" >"$TMP/osp-$name.log" 2>&1 &
+        PROXY_PID[$name]=$!; PROXY_LOG[$name]="$TMP/osp-$name.log"; STARTED+=("${PROXY_PID[$name]}")
+        wait_port "$port" "${PROXY_PID[$name]}" "osp ($name)" || { cat "$TMP/osp-$name.log" >&2; die "osp ($name) did not start"; }
+        mapfile -t PRESIGNED < <(python3 "$HERE/presign.py" "http://127.0.0.1:$port" \
+            get:obj-1k get:secret/obj-1k put:put/policy-probe-$name)
+        [[ ${#PRESIGNED[@]} -eq 3 ]] || die "presign.py failed for $name"
+        URL[GET,1KiB,$name]="${PRESIGNED[0]}"
+        URL[GET,secret,$name]="${PRESIGNED[1]}"
+        URL[PUT,probe,$name]="${PRESIGNED[2]}"
+    done
+    log "policy: OPA server :$OPA_PORT (pid $OPA_PID); osp $(for n in "${POLICY_PATHS[@]}"; do printf '%s :%s (pid %s) ' "$n" "${POLICY_PORT[$n]}" "${PROXY_PID[$n]}"; done)"
+
+    # Is each backend really deciding? The 1 KiB GET must pass everywhere; a GET under secret/ and a
+    # PUT must be refused by rules and opa (allow-all lets them through to nginx).
+    checks=()
+    for name in "${POLICY_PATHS[@]}"; do
+        want_get=200 want_secret=403 want_put=403
+        [[ $name == allow-all ]] && { want_secret=200; want_put=201; }
+        got_get=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${URL[GET,1KiB,$name]}")
+        got_secret=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${URL[GET,secret,$name]}")
+        got_put=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -T "$DATA/bench/obj-1k" "${URL[PUT,probe,$name]}")
+        verdict=ok
+        [[ "$got_get $got_secret $got_put" == "$want_get $want_secret $want_put" ]] || verdict="UNEXPECTED (want $want_get/$want_secret/$want_put)"
+        checks+=("$name: GET obj-1k $got_get, GET secret/obj-1k $got_secret, PUT $got_put — $verdict")
+        log "policy check ${checks[-1]}"
+        # warm-up: a few requests (the opa instance's decision cache fills here), then 1 s of wrk
+        for ((i = 0; i < 5; i++)); do curl -s -o /dev/null --max-time 10 "${URL[GET,1KiB,$name]}"; done
+    done
+    rm -f "$DATA/bench/put/policy-probe-"*
+    printf 'meta\tpolicy_checks\t%s\n' "$(IFS=';'; echo "${checks[*]}" | sed 's/;/; /g')" >> "$RAW"
+    log "policy: warm-up"
+    for name in "${POLICY_PATHS[@]}"; do run_wrk 16 "$name" 0 1; done
+
+    opa_before=$(opa_requests)
+    printf 'meta\tpolicy_opa_warmup\t%s\n' "$opa_before" >> "$RAW"
+    printf 'meta\tpolicy_load_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RAW"
+    printf 'meta\tpolicy_rounds\t%s\n' "$POLICY_ROUNDS" >> "$RAW"
+    policy_t0=$SECONDS
+    for ((round = 1; round <= POLICY_ROUNDS; round++)); do
+        for c in "${POLICY_CONNS[@]}"; do
+            # rotate the order each round so no backend always runs first (or right after another)
+            for ((k = 0; k < ${#POLICY_PATHS[@]}; k++)); do
+                name="${POLICY_PATHS[$(((k + round - 1) % ${#POLICY_PATHS[@]}))]}"
+                run_wrk "$c" "$name" "$round" "$WRK_DURATION" record
+            done
+        done
+    done
+    opa_after=$(opa_requests)
+    printf 'meta\tpolicy_seconds\t%s\n' "$((SECONDS - policy_t0))" >> "$RAW"
+    opa_measured='?'
+    [[ $opa_before =~ ^[0-9]+$ && $opa_after =~ ^[0-9]+$ ]] && opa_measured=$((opa_after - opa_before))
+    printf 'meta\tpolicy_opa_measured\t%s\n' "$opa_measured" >> "$RAW"
+    printf 'meta\tpolicy_load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RAW"
+    log "policy: OPA server saw $opa_before requests up to the end of the warm-up, $opa_measured during the measured rounds"
+fi
 printf 'meta\tload_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RAW"
 printf 'meta\tverify\t%s\n' "$(IFS=';'; echo "${VERIFY[*]}" | sed 's/;/; /g')" >> "$RAW"
 
 # ---------------------------------------------------------------- report
 python3 "$HERE/report.py" "$RAW" > "$OUT/results.md"
 cat "$OUT/results.md"
-log "results: $OUT/results.md (raw: $RAW, osp log: $OUT/osp.log)"
+log "results: $OUT/results.md (raw: $RAW, osp logs: $OUT/osp*.log)"
 exit 0
