@@ -41,9 +41,6 @@ public struct AuthorizationSettings: Sendable, Equatable {
         if backend != .rules && !rules.grants.isEmpty {
             throw ConfigError(path: section.path(of: "rules"), message: "rules are only used by the rules backend, not '\(backend.rawValue)'")
         }
-        if backend == .redis {
-            throw ConfigError(path: section.path(of: "backend"), message: "the 'redis' backend is not available in this build yet")
-        }
         let opa = try section.mapping("opa", allowedKeys: OPASettings.configKeys).map { (mapping) throws(ConfigError) in try OPASettings(mapping) }
         if backend == .opa && opa == nil {
             throw ConfigError(path: section.path(of: "opa"), message: "the opa backend needs an 'opa' section with its url")

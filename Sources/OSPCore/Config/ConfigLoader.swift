@@ -44,8 +44,28 @@ public enum ConfigLoader {
         let authorization = try top.mapping("authorization", allowedKeys: AuthorizationSettings.keys).map {
             (section) throws(ConfigError) in try AuthorizationSettings(section)
         }
+        let secrets = try top.mapping("secrets", allowedKeys: SecretsSettings.keys).map {
+            (section) throws(ConfigError) in try SecretsSettings(section)
+        } ?? SecretsSettings()
+        let credentials = try top.mapping("credentials", allowedKeys: CredentialsSettings.keys).map {
+            (section) throws(ConfigError) in try CredentialsSettings(section)
+        } ?? CredentialsSettings()
+        let redis = try top.mapping("redis", allowedKeys: RedisSettings.configKeys).map {
+            (section) throws(ConfigError) in try RedisSettings(section)
+        }
+        let redisUsers = [
+            authorization?.backend == .redis ? "authorization" : nil,
+            secrets.backend == .redis ? "secrets" : nil,
+            credentials.backend == .redis ? "credentials" : nil,
+        ].compactMap { $0 }
+        if redis == nil, let user = redisUsers.first {
+            throw ConfigError(path: "redis", message: "\(user).backend is redis, but there is no 'redis' section")
+        }
+        if redis != nil && redisUsers.isEmpty {
+            throw ConfigError(path: "redis", message: "no section uses the redis backend")
+        }
 
-        if keystore.isEmpty && !server.skipSignatureValidation {
+        if keystore.isEmpty && !server.skipSignatureValidation && secrets.backend == .static {
             throw ConfigError(
                 path: "keystore",
                 message: "no client keys configured, so no client could authenticate; add keystore entries or set server.skip_signature_validation"
@@ -56,14 +76,14 @@ public enum ConfigLoader {
         }
         return OSPConfig(
             server: server, admin: admin, upstream: upstream, buckets: buckets, keystore: keystore,
-            authorization: authorization
+            authorization: authorization, secrets: secrets, credentials: credentials, redis: redis
         )
     }
 
     // MARK: Sections
 
     private enum Keys {
-        static let top = ["server", "admin", "upstream", "buckets", "keystore", "authorization"]
+        static let top = ["server", "admin", "upstream", "buckets", "keystore", "authorization", "secrets", "credentials", "redis"]
         static let server = [
             "bind", "http_port", "threads", "virtual_host_domains", "skip_signature_validation",
             "max_clock_skew_seconds", "idle_timeout_seconds", "max_header_bytes", "max_header_count",

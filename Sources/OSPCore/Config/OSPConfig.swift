@@ -8,6 +8,12 @@ public struct OSPConfig: Sendable, Equatable {
     public var keystore: [KeystoreEntry]
     /// `nil`: no policy configured, every authenticated client may do anything.
     public var authorization: AuthorizationSettings?
+    /// Where client secrets come from (default: the keystore).
+    public var secrets: SecretsSettings
+    /// Where backend credentials come from (default: the keys next to each bucket).
+    public var credentials: CredentialsSettings
+    /// The shared Redis store, for any section whose backend is `redis`.
+    public var redis: RedisSettings?
 
     public init(
         server: ServerSettings = ServerSettings(),
@@ -15,7 +21,10 @@ public struct OSPConfig: Sendable, Equatable {
         upstream: UpstreamSettings = UpstreamSettings(),
         buckets: BucketMap,
         keystore: [KeystoreEntry] = [],
-        authorization: AuthorizationSettings? = nil
+        authorization: AuthorizationSettings? = nil,
+        secrets: SecretsSettings = SecretsSettings(),
+        credentials: CredentialsSettings = CredentialsSettings(),
+        redis: RedisSettings? = nil
     ) {
         self.server = server
         self.admin = admin
@@ -23,5 +32,8 @@ public struct OSPConfig: Sendable, Equatable {
         self.buckets = buckets
         self.keystore = keystore
         self.authorization = authorization
+        self.secrets = secrets
+        self.credentials = credentials
+        self.redis = redis
     }
 }

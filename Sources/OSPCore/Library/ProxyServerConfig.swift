@@ -84,7 +84,7 @@ public struct ProxyServerConfig: Sendable {
     /// The closures as the pipeline's seams (nil where the config file's sources apply).
     var secretSource: (any ClientSecretSource)? {
         guard let hmacFetcher else { return nil }
-        return FetchingSecretSource(keystore: StaticKeystore(config.keystore), fetch: hmacFetcher)
+        return KeystoreFirst(keystore: StaticKeystore(config.keystore), then: HMACFetcherSecretSource(fetch: hmacFetcher))
     }
 
     var credentialSource: (any BackendCredentialSource)? {
@@ -113,24 +113,20 @@ struct ValidatorPolicy: PolicyEngine {
     }
 }
 
-/// `hmacKeystore`, then `hmacFetcher`.
-struct FetchingSecretSource: ClientSecretSource {
-    let keystore: StaticKeystore
+/// `hmacFetcher` as a secret source (consulted after `hmacKeystore`).
+struct HMACFetcherSecretSource: ClientSecretSource {
     let fetch: ProxyServerConfig.HMACFetcher
 
     func identity(forAccessKey accessKey: String, on eventLoop: any EventLoop) -> EventLoopFuture<ClientIdentity?> {
         let fetch = self.fetch
-        return self.keystore.identity(forAccessKey: accessKey, on: eventLoop).flatMap { known in
-            if let known { return eventLoop.makeSucceededFuture(known) }
-            return eventLoop.makeFutureWithTask {
-                let secret: String?
-                do {
-                    secret = try await fetch(accessKey)
-                } catch {
-                    throw S3Error(.serviceUnavailable, "The secret store is unavailable.")
-                }
-                return secret.map { ClientIdentity(accessKey: accessKey, secretKey: $0, principal: accessKey) }
+        return eventLoop.makeFutureWithTask {
+            let secret: String?
+            do {
+                secret = try await fetch(accessKey)
+            } catch {
+                throw S3Error(.serviceUnavailable, "The secret store is unavailable.")
             }
+            return secret.map { ClientIdentity(accessKey: accessKey, secretKey: $0, principal: accessKey) }
         }
     }
 }

@@ -27,23 +27,24 @@ public struct Gateway: Sendable {
         logger: Logger
     ) {
         let keyCache = SigningKeyCache()
+        let callouts = NIOThreadPool(numberOfThreads: Self.calloutThreads)
+        callouts.start()
+        self.callouts = callouts
+        let redis = config.redis.map { RedisClient(settings: $0, threadPool: callouts) }
         self.config = config
         self.router = S3RequestRouter(virtualHostDomains: config.server.virtualHostDomains)
         self.keyCache = keyCache
         self.authenticator = Authenticator(
-            secrets: secrets ?? StaticKeystore(config.keystore),
+            secrets: secrets ?? Self.secretSource(config, redis: redis, callouts: callouts, logger: logger),
             verifier: RequestVerifier(
                 keyCache: keyCache,
                 maxClockSkewSeconds: config.server.maxClockSkewSeconds
             ),
             skipSignatureValidation: config.server.skipSignatureValidation
         )
-        self.credentials = credentials ?? StaticBackendCredentials()
-        let callouts = NIOThreadPool(numberOfThreads: Self.calloutThreads)
-        callouts.start()
-        self.callouts = callouts
+        self.credentials = credentials ?? Self.credentialSource(config.credentials, redis: redis, callouts: callouts, logger: logger)
         self.authorizer = Authorizer(
-            engine: policy ?? Self.policyEngine(config.authorization, callouts: callouts),
+            engine: policy ?? Self.policyEngine(config.authorization, redis: redis, callouts: callouts),
             headerAllowList: config.authorization?.requestHeaders ?? [],
             cache: config.authorization?.cache ?? DecisionCacheSettings()
         )
@@ -53,14 +54,42 @@ public struct Gateway: Sendable {
 
     /// The policy engine the config names; without an `authorization` section, every
     /// authenticated client may do anything (osp logs that loudly at start-up).
-    static func policyEngine(_ settings: AuthorizationSettings?, callouts: NIOThreadPool) -> any PolicyEngine {
+    static func policyEngine(_ settings: AuthorizationSettings?, redis: RedisClient? = nil, callouts: NIOThreadPool) -> any PolicyEngine {
         switch settings?.backend {
         case .rules?: return RulesPolicy(grants: settings!.rules.grants)
         case .opa?:
             guard let opa = settings?.opa else { return DenyAllPolicy(reason: "opa backend without settings") }
             return OPAPolicy(settings: opa, threadPool: callouts)
+        case .redis?:
+            guard let redis else { return DenyAllPolicy(reason: "redis backend without a redis section") }
+            return RedisPolicy(client: redis)
         case .allowAll?, nil: return AllowAllPolicy()
-        case .redis?: return DenyAllPolicy(reason: "backend not available")
+        }
+    }
+
+    /// The keystore first, then (cached) the configured secret backend.
+    static func secretSource(_ config: OSPConfig, redis: RedisClient?, callouts: NIOThreadPool, logger: Logger) -> any ClientSecretSource {
+        let keystore = StaticKeystore(config.keystore)
+        let remote: (any ClientSecretSource)?
+        switch config.secrets.backend {
+        case .static: remote = nil
+        case .redis: remote = redis.map { RedisSecretSource(client: $0) }
+        case .http: remote = config.secrets.http.map { HTTPSecretSource(settings: $0, threadPool: callouts, logger: logger) }
+        }
+        guard let remote else { return keystore }
+        return KeystoreFirst(keystore: keystore, then: CachedSecretSource(remote, settings: config.secrets.cache))
+    }
+
+    static func credentialSource(_ settings: CredentialsSettings, redis: RedisClient?, callouts: NIOThreadPool, logger: Logger) -> any BackendCredentialSource {
+        switch settings.backend {
+        case .static:
+            return settings.principals.isEmpty ? StaticBackendCredentials() : PrincipalBucketCredentials(settings.principals)
+        case .redis:
+            guard let redis else { return StaticBackendCredentials() }
+            return RedisCredentialSource(client: redis)
+        case .http:
+            guard let http = settings.http else { return StaticBackendCredentials() }
+            return HTTPCredentialSource(settings: http, cache: settings.cache, threadPool: callouts, logger: logger)
         }
     }
 
@@ -70,6 +99,19 @@ public struct Gateway: Sendable {
     /// Stops the callout threads (after the server stopped).
     public func shutdown() async {
         try? await self.callouts.shutdownGracefully()
+    }
+}
+
+/// The config keystore, then another source for keys it does not know.
+struct KeystoreFirst: ClientSecretSource {
+    let keystore: StaticKeystore
+    let then: any ClientSecretSource
+
+    func identity(forAccessKey accessKey: String, on eventLoop: any EventLoop) -> EventLoopFuture<ClientIdentity?> {
+        let then = self.then
+        return self.keystore.identity(forAccessKey: accessKey, on: eventLoop).flatMap { known in
+            known.map { eventLoop.makeSucceededFuture($0) } ?? then.identity(forAccessKey: accessKey, on: eventLoop)
+        }
     }
 }
 
