@@ -169,33 +169,18 @@ struct HTTPSecretSourceTests {
 /// `READY <port>` line, stopped with SIGTERM and then SIGKILL (children started from Swift
 /// concurrency threads may ignore SIGTERM), and always stopped by the test that started it.
 final class CalloutTestServer: Sendable {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let script = repositoryRoot.appendingPathComponent("integration/callouts/secret_server.py").path
+    static let script = ReadyServerProcess.path("integration/callouts/secret_server.py")
     static let token = "callout-test-bearer-token"
 
     /// Whether python3 runs (checked once); the server needs nothing but its standard library.
-    static let isAvailable: Bool = {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import http.server"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            return false
-        }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
-    }()
+    static let isAvailable = ReadyServerProcess.pythonSucceeds("import http.server")
 
-    let port: Int
     let client: CurlHTTPClient
-    private let process: Process
+    private let server: ReadyServerProcess
+    var port: Int { server.port }
 
-    private init(process: Process, port: Int, client: CurlHTTPClient) {
-        self.process = process
-        self.port = port
+    private init(_ server: ReadyServerProcess, client: CurlHTTPClient) {
+        self.server = server
         self.client = client
     }
 
@@ -206,56 +191,15 @@ final class CalloutTestServer: Sendable {
     }
 
     static func start(port: Int = 0, client: CurlHTTPClient, timeout: Duration = .seconds(30)) throws -> CalloutTestServer {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "--port", "\(port)", "--token", token]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        let received = CalloutServerOutput()
-        output.fileHandleForReading.readabilityHandler = { handle in
-            received.append(handle.availableData)
-        }
-        try process.run()
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while true {
-            if let line = received.firstLine() {
-                output.fileHandleForReading.readabilityHandler = nil
-                let parts = line.split(separator: " ")
-                guard parts.count == 2, parts[0] == "READY", let readyPort = Int(parts[1]) else {
-                    kill(process)
-                    throw CalloutTestServerError(message: "unexpected first line from secret_server.py: \(line)")
-                }
-                return CalloutTestServer(process: process, port: readyPort, client: client)
-            }
-            guard process.isRunning else {
-                throw CalloutTestServerError(message: "secret_server.py exited with status \(process.terminationStatus) before READY")
-            }
-            guard clock.now < deadline else {
-                kill(process)
-                throw CalloutTestServerError(message: "secret_server.py not READY within \(timeout)")
-            }
-            usleep(20_000)
-        }
+        let server = try ReadyServerProcess.startPython(
+            [script, "--port", "\(port)", "--token", token], name: "secret_server.py", timeout: timeout
+        )
+        return CalloutTestServer(server, client: client)
     }
 
-    /// SIGTERM, up to 1 s to exit, then SIGKILL; idempotent.
+    /// SIGTERM, then SIGKILL; idempotent.
     func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        for _ in 0..<50 where process.isRunning {
-            usleep(20_000)
-        }
-        Self.kill(process)
-    }
-
-    private static func kill(_ process: Process) {
-        if process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-        }
-        process.waitUntilExit()
+        server.stop()
     }
 
     // MARK: Test hooks
@@ -360,22 +304,3 @@ final class CalloutTestClock: Sendable {
     }
 }
 
-private struct CalloutTestServerError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
-
-private final class CalloutServerOutput: Sendable {
-    private let bytes = Mutex<[UInt8]>([])
-
-    func append(_ data: Data) {
-        bytes.withLock { $0.append(contentsOf: data) }
-    }
-
-    func firstLine() -> String? {
-        bytes.withLock { bytes in
-            guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
-            return String(decoding: bytes[..<newline], as: UTF8.self)
-        }
-    }
-}

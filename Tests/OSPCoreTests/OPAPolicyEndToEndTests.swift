@@ -164,91 +164,32 @@ private func backendError<T>(_ operation: () async throws -> T) async -> PolicyB
 /// `READY <port>` line, stopped with SIGTERM and then SIGKILL (children started from Swift
 /// concurrency threads may ignore SIGTERM), and always stopped by the test that started it.
 final class OPATestServer: Sendable {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let script = repositoryRoot.appendingPathComponent("integration/policy/opa_server.py").path
-    static let policy = repositoryRoot.appendingPathComponent("integration/policy/osp.rego").path
+    static let script = ReadyServerProcess.path("integration/policy/opa_server.py")
+    static let policy = ReadyServerProcess.path("integration/policy/osp.rego")
 
     /// Whether python3 and the Rego bindings are installed (checked once).
-    static let isAvailable: Bool = {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import opa_bindings"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            return false
-        }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
-    }()
+    static let isAvailable = ReadyServerProcess.pythonSucceeds("import opa_bindings")
 
-    let port: Int
-    private let process: Process
+    private let server: ReadyServerProcess
+    var port: Int { server.port }
 
-    private init(process: Process, port: Int) {
-        self.process = process
-        self.port = port
+    private init(_ server: ReadyServerProcess) {
+        self.server = server
     }
 
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
 
     static func start(port: Int = 0, token: String?, timeout: Duration = .seconds(30)) throws -> OPATestServer {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        var arguments = ["python3", script, "--port", "\(port)", "--policy", policy]
+        var arguments = [script, "--port", "\(port)", "--policy", policy]
         if let token {
             arguments += ["--token", token]
         }
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        let received = LockedBytes()
-        output.fileHandleForReading.readabilityHandler = { handle in
-            received.append(handle.availableData)
-        }
-        try process.run()
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while true {
-            if let line = received.firstLine() {
-                output.fileHandleForReading.readabilityHandler = nil
-                let parts = line.split(separator: " ")
-                guard parts.count == 2, parts[0] == "READY", let readyPort = Int(parts[1]) else {
-                    Self.kill(process)
-                    throw OPATestServerError(message: "unexpected first line from opa_server.py: \(line)")
-                }
-                return OPATestServer(process: process, port: readyPort)
-            }
-            guard process.isRunning else {
-                throw OPATestServerError(message: "opa_server.py exited with status \(process.terminationStatus) before READY")
-            }
-            guard clock.now < deadline else {
-                Self.kill(process)
-                throw OPATestServerError(message: "opa_server.py not READY within \(timeout)")
-            }
-            usleep(20_000)
-        }
+        return OPATestServer(try ReadyServerProcess.startPython(arguments, name: "opa_server.py", timeout: timeout))
     }
 
-    /// SIGTERM, up to 1 s to exit, then SIGKILL; idempotent.
+    /// SIGTERM, then SIGKILL; idempotent.
     func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        for _ in 0..<50 where process.isRunning {
-            usleep(20_000)
-        }
-        Self.kill(process)
-    }
-
-    private static func kill(_ process: Process) {
-        if process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-        }
-        process.waitUntilExit()
+        server.stop()
     }
 
     func requestCount(_ client: CurlHTTPClient, _ loop: any EventLoop) async throws -> Int {
@@ -261,25 +202,5 @@ final class OPATestServer: Sendable {
         let body = Array(#"{"mode": "\#(mode)", "delay_ms": \#(delayMilliseconds)}"#.utf8)
         let response = try await client.post(url: url("/__mode"), body: body, timeout: .seconds(5), on: loop).get()
         #expect(response.status == 200)
-    }
-}
-
-private struct OPATestServerError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
-
-private final class LockedBytes: Sendable {
-    private let bytes = Mutex<[UInt8]>([])
-
-    func append(_ data: Data) {
-        bytes.withLock { $0.append(contentsOf: data) }
-    }
-
-    func firstLine() -> String? {
-        bytes.withLock { bytes in
-            guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
-            return String(decoding: bytes[..<newline], as: UTF8.self)
-        }
     }
 }
