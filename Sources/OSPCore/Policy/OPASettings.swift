@@ -3,18 +3,11 @@ import NIOCore
 /// Where and how osp asks an OPA-compatible policy service (`authorization.backend: opa`). The bearer
 /// token is a secret: it never appears in `description`, logs or errors.
 public struct OPASettings: Sendable, Equatable {
-    /// The decision document, e.g. `http://127.0.0.1:8181/v1/data/osp/allow`.
-    public var url: String
-    /// Sent as `Authorization: Bearer <token>` when set.
-    public var bearerToken: String?
-    /// Hard limit for one decision, connecting included; past it the request is refused with 503.
-    public var timeoutMilliseconds: Int
+    /// The decision document (e.g. `http://127.0.0.1:8181/v1/data/osp/allow`), bearer token,
+    /// hard timeout (past it the request is refused with 503) and TLS settings.
+    public var endpoint: HTTPCalloutSettings
     /// Request headers (case-insensitive names) copied into `input.request.headers`.
     public var headers: [String]
-    /// Verify the service's TLS certificate (https URLs).
-    public var verifyTLS: Bool
-    /// PEM bundle to trust instead of the system roots.
-    public var caFile: String?
 
     public init(
         url: String,
@@ -24,22 +17,20 @@ public struct OPASettings: Sendable, Equatable {
         verifyTLS: Bool = true,
         caFile: String? = nil
     ) {
-        self.url = url
-        self.bearerToken = bearerToken
-        self.timeoutMilliseconds = timeoutMilliseconds
+        self.endpoint = HTTPCalloutSettings(
+            url: url, bearerToken: bearerToken, timeoutMilliseconds: timeoutMilliseconds, verifyTLS: verifyTLS, caFile: caFile
+        )
         self.headers = headers
-        self.verifyTLS = verifyTLS
-        self.caFile = caFile
     }
 
+    public var url: String { endpoint.url }
+    public var bearerToken: String? { endpoint.bearerToken }
+    public var timeoutMilliseconds: Int { endpoint.timeoutMilliseconds }
+    public var verifyTLS: Bool { endpoint.verifyTLS }
+    public var caFile: String? { endpoint.caFile }
+
     /// Settings for a `CurlHTTPClient` dedicated to this service.
-    public var calloutSettings: CalloutSettings {
-        CalloutSettings(
-            verifyTLS: verifyTLS,
-            caFile: caFile,
-            connectTimeout: .milliseconds(Int64(min(timeoutMilliseconds, 2000)))
-        )
-    }
+    public var calloutSettings: CalloutSettings { endpoint.calloutSettings }
 }
 
 extension OPASettings: CustomStringConvertible, CustomDebugStringConvertible {
@@ -53,7 +44,7 @@ extension OPASettings: CustomStringConvertible, CustomDebugStringConvertible {
 }
 
 extension OPASettings {
-    static let configKeys = ["url", "bearer_token", "timeout_ms", "headers", "verify", "ca_file"]
+    static let configKeys = HTTPCalloutSettings.configKeys + ["headers"]
 
     /// Reads `authorization.opa`:
     /// ```yaml
@@ -64,25 +55,7 @@ extension OPASettings {
     ///   headers: [user-agent]
     /// ```
     init(_ mapping: ConfigMapping) throws(ConfigError) {
-        for entry in mapping.entries where !Self.configKeys.contains(entry.key) {
-            throw ConfigError(
-                path: mapping.path(of: entry.key),
-                message: "unknown key '\(entry.key)' in \(mapping.path); expected one of: \(Self.configKeys.joined(separator: ", "))"
-            )
-        }
-        let url = try mapping.nonEmptyString("url", required: true) ?? ""
-        let lowercasedURL = url.lowercased()
-        guard lowercasedURL.hasPrefix("http://") || lowercasedURL.hasPrefix("https://") else {
-            throw ConfigError(path: mapping.path(of: "url"), message: "must be an http:// or https:// URL")
-        }
-        guard !url.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
-            throw ConfigError(path: mapping.path(of: "url"), message: "must not contain spaces or control characters")
-        }
-        let token = try mapping.nonEmptyString("bearer_token", required: false)
-        if let token, token.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
-            // The message must not repeat the value: it is a secret.
-            throw ConfigError(path: mapping.path(of: "bearer_token"), message: "must not contain control characters or line breaks")
-        }
+        let endpoint = try HTTPCalloutSettings(mapping, alsoAllowing: ["headers"])
         var headers: [String] = []
         for (index, name) in (try mapping.stringList("headers") ?? []).enumerated() {
             let lowercased = name.lowercased()
@@ -95,14 +68,8 @@ extension OPASettings {
             }
             headers.append(lowercased)
         }
-        self.init(
-            url: url,
-            bearerToken: token,
-            timeoutMilliseconds: try mapping.int("timeout_ms", in: 1...60_000) ?? 2000,
-            headers: headers,
-            verifyTLS: try mapping.bool("verify") ?? true,
-            caFile: try mapping.nonEmptyString("ca_file", required: false)
-        )
+        self.endpoint = endpoint
+        self.headers = headers
     }
 
     private static func isHeaderNameByte(_ byte: UInt8) -> Bool {

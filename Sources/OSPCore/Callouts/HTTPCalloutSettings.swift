@@ -1,8 +1,8 @@
 import NIOCore
 
-/// Where and how osp asks an HTTP secret or credential service (`secrets.http`, `credentials.http`):
-/// the original's `hmac_fetcher` and `bucket_creds_fetcher` as a URL. The bearer token is a secret:
-/// it never appears in `description`, logs or errors.
+/// Where and how osp asks an HTTP service: the secret and credential callouts (`secrets.http`,
+/// `credentials.http` — the original's `hmac_fetcher` and `bucket_creds_fetcher` as a URL) and the
+/// OPA endpoint. The bearer token is a secret: it never appears in `description`, logs or errors.
 public struct HTTPCalloutSettings: Sendable, Equatable {
     /// The service's endpoint, e.g. `https://keys.internal/v1/secret`; osp appends its query
     /// parameters (with `&` when the URL already has a query).
@@ -81,10 +81,17 @@ extension HTTPCalloutSettings {
     ///   ca_file: /etc/osp/keys-ca.pem
     /// ```
     init(_ mapping: ConfigMapping) throws(ConfigError) {
-        for entry in mapping.entries where !Self.configKeys.contains(entry.key) {
+        try self.init(mapping, alsoAllowing: [])
+    }
+
+    /// Reads the endpoint keys of `mapping`, which may also hold `extraKeys` that the caller reads
+    /// (OPA's `headers`).
+    init(_ mapping: ConfigMapping, alsoAllowing extraKeys: [String]) throws(ConfigError) {
+        let allowed = Self.configKeys + extraKeys
+        for entry in mapping.entries where !allowed.contains(entry.key) {
             throw ConfigError(
                 path: mapping.path(of: entry.key),
-                message: "unknown key '\(entry.key)' in \(mapping.path); expected one of: \(Self.configKeys.joined(separator: ", "))"
+                message: "unknown key '\(entry.key)' in \(mapping.path); expected one of: \(allowed.joined(separator: ", "))"
             )
         }
         let url = try mapping.nonEmptyString("url", required: true) ?? ""
