@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The osp demo: starts a signature-verifying S3 backend, osp in front of it with the demo config,
-# and runs an aws cli session through osp. Everything listens on 127.0.0.1 and is stopped on exit.
+# The osp demo: starts a signature-verifying S3 backend, an OPA-compatible policy engine (real Rego),
+# osp in front of both with the demo config, and runs an aws cli session through osp. Everything
+# listens on 127.0.0.1 and is stopped on exit.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -31,13 +32,18 @@ export BACKEND_ACCESS_KEY="DEMOBACKEND$(head -c4 /dev/urandom | od -An -tx1 | tr
 export BACKEND_SECRET_KEY="$(head -c24 /dev/urandom | base64 | tr -d '/+=')"
 export CLIENT_ACCESS_KEY="DEMOCLIENT$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export CLIENT_SECRET_KEY="$(head -c24 /dev/urandom | base64 | tr -d '/+=')"
-export BACKEND_PORT=$(free_port) OSP_PORT=$(free_port)
+export BACKEND_PORT=$(free_port) OSP_PORT=$(free_port) OPA_PORT=$(free_port)
 
 echo "== starting the signature-verifying S3 backend on 127.0.0.1:$BACKEND_PORT"
 python3 integration/s3backend/__main__.py --port "$BACKEND_PORT" --region us-east-1 \
   --credentials "$BACKEND_ACCESS_KEY:$BACKEND_SECRET_KEY" --journal "$work/journal.jsonl" >"$work/backend.log" 2>&1 &
 pids+=($!)
 wait_for_port "$BACKEND_PORT"
+
+echo "== starting the policy engine (Rego: alice may use team/ of proxy-bucket01, except team/secret/)"
+python3 integration/policy/opa_server.py --port "$OPA_PORT" --policy integration/policy/osp.rego >"$work/opa.out" 2>&1 &
+pids+=($!)
+wait_for_port "$OPA_PORT"
 
 backend() { AWS_ACCESS_KEY_ID=$BACKEND_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$BACKEND_SECRET_KEY AWS_DEFAULT_REGION=us-east-1 \
   aws --endpoint-url "http://127.0.0.1:$BACKEND_PORT" "$@"; }
@@ -56,23 +62,24 @@ osp() { echo "\$ aws $*" | sed "s|$work|.|g"; aws --endpoint-url "http://127.0.0
 echo "== an aws cli session through osp, with osp-issued keys"
 echo "hello from osp" >"$work/hello.txt"
 head -c $((24 * 1024 * 1024)) /dev/urandom >"$work/big.bin"
-osp s3 ls
-osp s3 cp "$work/hello.txt" s3://proxy-bucket01/demo/hello.txt
-osp s3 cp "$work/big.bin" s3://proxy-bucket01/demo/big.bin --only-show-errors
-osp s3 ls s3://proxy-bucket01/demo/
-osp s3 cp s3://proxy-bucket01/demo/hello.txt -
-osp s3 cp s3://proxy-bucket01/demo/big.bin "$work/big.back" --only-show-errors
+osp s3 cp "$work/hello.txt" s3://proxy-bucket01/team/demo/hello.txt
+osp s3 cp "$work/big.bin" s3://proxy-bucket01/team/demo/big.bin --only-show-errors
+osp s3 ls s3://proxy-bucket01/team/demo/
+osp s3 cp s3://proxy-bucket01/team/demo/hello.txt -
+osp s3 cp s3://proxy-bucket01/team/demo/big.bin "$work/big.back" --only-show-errors
 cmp "$work/big.bin" "$work/big.back" && echo "24 MiB multipart upload read back byte-identical"
-url=$(aws --endpoint-url "http://127.0.0.1:$OSP_PORT" s3 presign s3://proxy-bucket01/demo/hello.txt --expires-in 60)
+url=$(aws --endpoint-url "http://127.0.0.1:$OSP_PORT" s3 presign s3://proxy-bucket01/team/demo/hello.txt --expires-in 60)
 echo "presigned GET: $(curl -sf "$url")"
 
 echo "== stored at the backend under the real bucket name, no chunk framing:"
-backend s3 cp s3://real-bucket01/demo/hello.txt -
+backend s3 cp s3://real-bucket01/team/demo/hello.txt -
 
-echo "== refused: a wrong secret never reaches the backend"
 before=$(wc -l <"$work/journal.jsonl")
-AWS_SECRET_ACCESS_KEY=wrong aws --endpoint-url "http://127.0.0.1:$OSP_PORT" s3 ls s3://proxy-bucket01 2>&1 | tail -1 || true
+echo "== refused by the policy: team/secret/ is excepted from alice's grant"
+osp s3 cp "$work/hello.txt" s3://proxy-bucket01/team/secret/hello.txt 2>&1 | tail -1 || true
+echo "== refused by osp: a wrong secret"
+AWS_SECRET_ACCESS_KEY=wrong aws --endpoint-url "http://127.0.0.1:$OSP_PORT" s3 ls s3://proxy-bucket01/team/ 2>&1 | tail -1 || true
 after=$(wc -l <"$work/journal.jsonl")
-echo "backend requests during the refused call: $((after - before))"
-osp s3 rm s3://proxy-bucket01/demo/ --recursive
+echo "backend requests during the two refused calls: $((after - before))"
+osp s3 rm s3://proxy-bucket01/team/demo/ --recursive
 echo "== demo done"
