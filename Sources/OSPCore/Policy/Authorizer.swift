@@ -21,6 +21,10 @@ public struct Authorizer: Sendable {
         self.decisions = engine is any InMemoryPolicyEngine ? nil : DecisionCache(cache)
     }
 
+    /// Whether every authenticated request is allowed (the `allow-all` engine): then no question
+    /// needs to be built or asked.
+    var allowsEverything: Bool { self.engine is AllowAllPolicy }
+
     /// What the policy is asked for this request (one question, two for a copy).
     func questions(
         route: S3Route,
