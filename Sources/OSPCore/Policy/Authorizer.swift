@@ -14,11 +14,14 @@ public struct Authorizer: Sendable {
     /// Answers of remote engines, keyed by everything the answer depends on; nil for engines that
     /// decide in memory (asking them is as cheap as a cache lookup).
     let decisions: DecisionCache?
+    /// The engine, when it decides in memory.
+    let inMemory: (any InMemoryPolicyEngine)?
 
     public init(engine: any PolicyEngine, headerAllowList: [String] = [], cache: DecisionCacheSettings = DecisionCacheSettings()) {
         self.engine = engine
         self.headerAllowList = headerAllowList.map { $0.lowercased() }.filter { $0 != "authorization" }
-        self.decisions = engine is any InMemoryPolicyEngine ? nil : DecisionCache(cache)
+        self.inMemory = engine as? any InMemoryPolicyEngine
+        self.decisions = self.inMemory == nil ? DecisionCache(cache) : nil
     }
 
     /// Whether every authenticated request is allowed (the `allow-all` engine): then no question
@@ -105,10 +108,31 @@ extension Authorizer {
     }
 }
 
-/// Engines that decide in memory (rules, allow-all): their answers are not cached.
-protocol InMemoryPolicyEngine: PolicyEngine {}
-extension RulesPolicy: InMemoryPolicyEngine {}
-extension AllowAllPolicy: InMemoryPolicyEngine {}
+/// Engines that decide in memory (rules, allow-all): asked synchronously, without futures, and
+/// never cached (asking them costs less than a cache lookup).
+protocol InMemoryPolicyEngine: PolicyEngine {
+    func decideNow(_ request: AuthorizationRequest) -> PolicyDecision
+}
+
+extension RulesPolicy: InMemoryPolicyEngine {
+    func decideNow(_ request: AuthorizationRequest) -> PolicyDecision { self.rules.evaluate(request) }
+}
+
+extension AllowAllPolicy: InMemoryPolicyEngine {
+    func decideNow(_ request: AuthorizationRequest) -> PolicyDecision { .allow(nil) }
+}
+
+extension Authorizer {
+    /// For in-memory engines, the verdict right away (per-request hot path: no futures); nil when
+    /// the engine is remote and `authorize(_:on:)` must be used.
+    func authorizeNow(_ questions: [AuthorizationRequest]) -> Result<Void, S3Error>? {
+        guard let local = self.inMemory else { return nil }
+        for question in questions {
+            guard case .allow = local.decideNow(question) else { return .failure(S3Error(.accessDenied, "Access Denied")) }
+        }
+        return .success(())
+    }
+}
 
 /// Policy engines that can tell which buckets a principal may use at all, so ListBuckets shows
 /// only those. Engines without it (remote backends) answer ListAllMyBuckets as a whole.

@@ -78,11 +78,25 @@ struct ListAllMyBucketsResult {
         return String(text[open.upperBound..<close.lowerBound])
     }
 
-    /// `2026-11-29T22:02:16.000Z`, the form S3 uses in listings.
+    /// `2026-11-29T22:02:16.000Z`, the form S3 uses in listings (and policies' `CurrentTime`);
+    /// built on bytes, as it is formatted for every authorized request.
     static func iso8601(_ date: AmzDate) -> String {
-        let basic = date.amzDate  // 20261129T220216Z
-        let d = Array(basic)
-        guard d.count == 16 else { return basic }
-        return "\(String(d[0..<4]))-\(String(d[4..<6]))-\(String(d[6..<8]))T\(String(d[9..<11])):\(String(d[11..<13])):\(String(d[13..<15])).000Z"
+        let basic = Array(date.amzDate.utf8)  // 20261129T220216Z
+        guard basic.count == 16 else { return date.amzDate }
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        out += basic[0..<4]
+        out.append(UInt8(ascii: "-"))
+        out += basic[4..<6]
+        out.append(UInt8(ascii: "-"))
+        out += basic[6..<8]
+        out.append(UInt8(ascii: "T"))
+        out += basic[9..<11]
+        out.append(UInt8(ascii: ":"))
+        out += basic[11..<13]
+        out.append(UInt8(ascii: ":"))
+        out += basic[13..<15]
+        out += Array(".000Z".utf8)
+        return String(decoding: out, as: UTF8.self)
     }
 }

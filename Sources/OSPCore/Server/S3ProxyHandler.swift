@@ -276,6 +276,13 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private func authorize(_ questions: [AuthorizationRequest], _ authenticated: AuthenticatedRequest, exchange: Exchange) {
         guard let context = self.context else { return }
+        if let verdict = self.gateway.authorizer.authorizeNow(questions) {
+            switch verdict {
+            case .success: self.authorized(authenticated, exchange: exchange)
+            case .failure(let error): self.refuse(error)
+            }
+            return
+        }
         self.gateway.authorizer.authorize(questions, on: context.eventLoop).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange, self.state == .authenticating else { return }
             switch result {
