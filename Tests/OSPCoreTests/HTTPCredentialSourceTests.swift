@@ -209,9 +209,7 @@ struct HTTPCredentialSourceTests {
 
     @Test func cacheSettingsAreReadFromTheConfigFile() throws {
         func read(_ yaml: String) throws(ConfigError) -> CredentialCacheSettings {
-            let node = try! Yams.compose(yaml: yaml)!
-            let mapping = try ConfigMapping(node, path: "credentials.cache", allowedKeys: nil, interpolation: EnvironmentInterpolation(environment: [:]))
-            return try CredentialCacheSettings(mapping)
+            try CredentialCacheSettings(ConfigFixture.mapping(yaml, at: "credentials.cache"))
         }
         #expect(try read("ttl_seconds: 60\nmax_ttl_seconds: 600\ncapacity: 10") == CredentialCacheSettings(ttlSeconds: 60, maxTTLSeconds: 600, capacity: 10))
         #expect(try read("capacity: 5") == CredentialCacheSettings(capacity: 5))

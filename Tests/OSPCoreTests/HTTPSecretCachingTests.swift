@@ -106,9 +106,7 @@ struct HTTPSecretCachingTests {
 
     @Test func cacheSettingsAreReadFromTheConfigFile() throws {
         func read(_ yaml: String) throws(ConfigError) -> SecretCacheSettings {
-            let node = try! Yams.compose(yaml: yaml)!
-            let mapping = try ConfigMapping(node, path: "secrets.cache", allowedKeys: nil, interpolation: EnvironmentInterpolation(environment: [:]))
-            return try SecretCacheSettings(mapping)
+            try SecretCacheSettings(ConfigFixture.mapping(yaml, at: "secrets.cache"))
         }
         #expect(try read("ttl_seconds: 60\nnegative_ttl_seconds: 2\ncapacity: 10") == SecretCacheSettings(ttlSeconds: 60, negativeTTLSeconds: 2, capacity: 10))
         #expect(try read("capacity: 5") == SecretCacheSettings(ttlSeconds: 300, negativeTTLSeconds: 10, capacity: 5))

@@ -117,9 +117,7 @@ struct HTTPSecretSourceTests {
 
     @Test func settingsAreReadFromTheConfigFileAndTheTokenIsNeverShown() throws {
         func read(_ yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> HTTPCalloutSettings {
-            let node = try! Yams.compose(yaml: yaml)!
-            let mapping = try ConfigMapping(node, path: "secrets.http", allowedKeys: nil, interpolation: EnvironmentInterpolation(environment: environment))
-            return try HTTPCalloutSettings(mapping)
+            try HTTPCalloutSettings(ConfigFixture.mapping(yaml, at: "secrets.http", environment: environment))
         }
         let settings = try read(
             """
@@ -143,7 +141,7 @@ struct HTTPSecretSourceTests {
         #expect(HTTPCalloutSettings.configKeys == ["url", "bearer_token", "timeout_ms", "verify", "ca_file"])
 
         func error(_ yaml: String) -> ConfigError? {
-            do { _ = try read(yaml); return nil } catch { return error }
+            ConfigFixture.error { () throws(ConfigError) in try read(yaml) }
         }
         #expect(error("timeout_ms: 5")?.path == "secrets.http.url")
         #expect(error("url: ftp://x/")?.path == "secrets.http.url")

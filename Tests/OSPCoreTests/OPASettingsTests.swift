@@ -7,19 +7,11 @@ import Yams
 @Suite("OPA settings")
 struct OPASettingsTests {
     func read(_ yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> OPASettings {
-        let node = try! Yams.compose(yaml: yaml)!
-        let interpolation = EnvironmentInterpolation(environment: environment)
-        let mapping = try ConfigMapping(node, path: "authorization.opa", allowedKeys: nil, interpolation: interpolation)
-        return try OPASettings(mapping)
+        try OPASettings(ConfigFixture.mapping(yaml, at: "authorization.opa", environment: environment))
     }
 
     func error(_ yaml: String, environment: [String: String] = [:]) -> ConfigError? {
-        do {
-            _ = try read(yaml, environment: environment)
-            return nil
-        } catch {
-            return error
-        }
+        ConfigFixture.error { () throws(ConfigError) in try read(yaml, environment: environment) }
     }
 
     @Test func readsEveryKey() throws {

@@ -61,18 +61,13 @@ struct PrincipalCredentialSourceTests {
     }
 
     func read(_ yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> [PrincipalCredentialRule] {
-        let node = try! Yams.compose(yaml: yaml)!
-        guard case .sequence(let items) = node else { fatalError("the test YAML must be a list") }
-        return try PrincipalCredentialRule.read(Array(items), path: "credentials.principals", interpolation: EnvironmentInterpolation(environment: environment))
+        try PrincipalCredentialRule.read(
+            ConfigFixture.items(yaml), path: "credentials.principals", interpolation: EnvironmentInterpolation(environment: environment)
+        )
     }
 
     func error(_ yaml: String, environment: [String: String] = [:]) -> ConfigError? {
-        do {
-            _ = try read(yaml, environment: environment)
-            return nil
-        } catch {
-            return error
-        }
+        ConfigFixture.error { () throws(ConfigError) in try read(yaml, environment: environment) }
     }
 
     @Test func rulesAreReadFromTheConfigFile() throws {

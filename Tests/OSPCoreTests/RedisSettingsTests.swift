@@ -8,19 +8,11 @@ import Yams
 @Suite("Redis settings and key schema")
 struct RedisSettingsTests {
     func read(_ yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> RedisSettings {
-        let node = try! Yams.compose(yaml: yaml)!
-        let interpolation = EnvironmentInterpolation(environment: environment)
-        let mapping = try ConfigMapping(node, path: "redis", allowedKeys: nil, interpolation: interpolation)
-        return try RedisSettings(mapping)
+        try RedisSettings(ConfigFixture.mapping(yaml, at: "redis", environment: environment))
     }
 
     func error(_ yaml: String, environment: [String: String] = [:]) -> ConfigError? {
-        do {
-            _ = try read(yaml, environment: environment)
-            return nil
-        } catch {
-            return error
-        }
+        ConfigFixture.error { () throws(ConfigError) in try read(yaml, environment: environment) }
     }
 
     @Test func readsEveryKey() throws {

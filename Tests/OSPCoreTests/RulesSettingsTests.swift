@@ -7,19 +7,11 @@ import Yams
 @Suite("Rules config")
 struct RulesSettingsTests {
     private func read(_ yaml: String, environment: [String: String] = [:]) throws(ConfigError) -> RulesSettings {
-        guard case .sequence(let items)? = try? Yams.compose(yaml: yaml) else {
-            fatalError("test YAML must be a list")
-        }
-        return try RulesSettings(Array(items), path: "authorization.rules", interpolation: EnvironmentInterpolation(environment: environment))
+        try RulesSettings(ConfigFixture.items(yaml), path: "authorization.rules", interpolation: EnvironmentInterpolation(environment: environment))
     }
 
     private func error(_ yaml: String) -> ConfigError? {
-        do {
-            _ = try read(yaml)
-            return nil
-        } catch {
-            return error
-        }
+        ConfigFixture.error { () throws(ConfigError) in try read(yaml) }
     }
 
     @Test func theDocumentedShape() throws {
