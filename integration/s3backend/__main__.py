@@ -1,6 +1,7 @@
 """Run the verifying S3 backend.
 
-    cd integration && python3 -m s3backend --port 0 --region us-east-1 --credentials AK:SK [--journal FILE]
+    cd integration && python3 -m s3backend --port 0 --region us-east-1 --credentials AK:SK [--journal FILE] \
+        [--bearer-introspect http://127.0.0.1:PORT/__iam/introspect]
     python3 integration/s3backend/__main__.py ...        (same thing, from anywhere)
 
 Prints `READY <port>` on stdout once listening on 127.0.0.1 (port 0 picks a free port).
@@ -65,10 +66,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tls-dir", metavar="DIR",
                         help="with --tls: write the certificate (cert.pem, key.pem) here, so clients can trust it")
     parser.add_argument("--verbose", action="store_true", help="log refusals to stderr")
+    parser.add_argument("--bearer-introspect", metavar="URL",
+                        help="accept `Authorization: Bearer T` when POST URL {\"token\": T} says it is active "
+                             "(an IAM test endpoint on loopback, e.g. callouts/iam_server.py's /__iam/introspect)")
     args = parser.parse_args(argv)
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app = build_app(_parse_credentials(args.credentials), args.region, args.journal, args.verbose)
+    try:
+        app = build_app(_parse_credentials(args.credentials), args.region, args.journal, args.verbose,
+                        args.bearer_introspect)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     ssl_context = None
     if args.tls:
         directory = args.tls_dir or tempfile.mkdtemp(prefix="s3backend-tls-")

@@ -14,6 +14,7 @@ import traceback
 
 from . import sigv4
 from .errors import S3Refusal, new_request_id, render
+from .bearer import SCHEME as BEARER_SCHEME, BearerIntrospection
 from .journal import Journal
 from .verifier import RawRequest, Verdict, Verifier
 
@@ -95,12 +96,16 @@ class VerifyingS3App:
             "headers": {name: value.decode("latin-1") for name, value in sorted(headers.items())
                         if name not in _JOURNAL_SKIP},
         }
+        if self.verifier.bearer is not None and (request.header("authorization") or "").startswith(BEARER_SCHEME):
+            entry["auth"] = "bearer"  # known before the token is judged, so refused bearer requests say so too
         verdict: Verdict | None = None
         complete = True
         try:
             verdict = self.verifier.authenticate(request)
             entry.update(auth=verdict.auth, access_key=verdict.access_key,
                          signed_headers=verdict.signed_headers, payload_mode=verdict.payload_mode)
+            if verdict.api_key_id is not None:
+                entry["api_key_id"] = verdict.api_key_id
             transfer_encoding = (request.header("transfer-encoding") or "").lower()
             if "chunked" in transfer_encoding and verdict.payload_hash not in sigv4.STREAMING_MODES:
                 raise S3Refusal(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
@@ -195,8 +200,10 @@ class VerifyingS3App:
 
 
 def build_app(credentials: dict[str, str], region: str, journal_path: str | None = None,
-              verbose: bool = False) -> VerifyingS3App:
+              verbose: bool = False, bearer_introspect: str | None = None) -> VerifyingS3App:
+    """`bearer_introspect`: the IAM introspection URL that makes `Authorization: Bearer` acceptable."""
     from moto.server import create_backend_app
 
+    bearer = BearerIntrospection(bearer_introspect) if bearer_introspect else None
     moto_app = create_backend_app("s3")
-    return VerifyingS3App(moto_app, Verifier(credentials, region), Journal(journal_path), verbose)
+    return VerifyingS3App(moto_app, Verifier(credentials, region, bearer=bearer), Journal(journal_path), verbose)

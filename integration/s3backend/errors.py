@@ -34,6 +34,7 @@ _REASONS = {
     404: "Not Found",
     411: "Length Required",
     501: "Not Implemented",
+    503: "Service Unavailable",
 }
 
 

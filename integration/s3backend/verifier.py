@@ -1,7 +1,10 @@
-"""Authenticating one S3 request: SigV4 header auth, SigV4 presigned query auth, payload modes.
+"""Authenticating one S3 request: SigV4 header auth, SigV4 presigned query auth, payload modes, and
+(with an IAM introspection endpoint configured) IBM-style bearer tokens.
 
 The order of checks follows S3: algorithm and shape, access key, clock (skew / expiry), signature,
-then the payload (hash, chunk signatures, trailer checksum, decoded length).
+then the payload (hash, chunk signatures, trailer checksum, decoded length). A bearer request has no
+signature: the token must be current, then the same payload rules apply, except that aws-chunked
+framing is refused (nothing signs its chunks, so the framing itself would be stored).
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_tz, mktime_tz
 
 from . import chunked, sigv4
+from .bearer import SCHEME as BEARER_SCHEME, BearerIntrospection
 from .errors import S3Refusal, access_denied, signature_mismatch
 
 MAX_SKEW_SECONDS = 15 * 60
@@ -43,8 +47,8 @@ class RawRequest:
 class Verdict:
     """What authentication established about a request."""
 
-    auth: str  # "header-v4" | "presigned-v4"
-    access_key: str
+    auth: str  # "header-v4" | "presigned-v4" | "bearer"
+    access_key: str | None  # None for a bearer token
     signed_headers: list[str]
     payload_mode: str  # hex | UNSIGNED-PAYLOAD | STREAMING-*
     body: bytes = b""  # the decoded body to hand to the backend
@@ -53,6 +57,7 @@ class Verdict:
     checksums_verified: list[str] = field(default_factory=list)
     payload_hash: str = ""  # the x-amz-content-sha256 value the signature covered
     signing: chunked.SigningContext | None = None  # seed for chunk signatures (header auth only)
+    api_key_id: str | None = None  # bearer: which IAM api key the token was issued for (its id, not the key)
 
 
 @dataclass
@@ -84,12 +89,15 @@ def _parse_amz_date(text: str) -> float:
 
 
 class Verifier:
-    """Checks requests against a set of (access key → secret) credentials for one region."""
+    """Checks requests against a set of (access key → secret) credentials for one region, and bearer
+    tokens against an IAM endpoint when `bearer` is given (without it, bearer tokens are refused)."""
 
-    def __init__(self, credentials: dict[str, str], region: str, clock=time.time) -> None:
+    def __init__(self, credentials: dict[str, str], region: str, clock=time.time,
+                 bearer: BearerIntrospection | None = None) -> None:
         self.credentials = credentials
         self.region = region
         self.clock = clock
+        self.bearer = bearer
 
     # -- entry point --------------------------------------------------------------------------------
 
@@ -101,19 +109,27 @@ class Verifier:
         if authorization is not None:
             if authorization.startswith("AWS "):
                 raise self._sigv2_refusal()
+            if self.bearer is not None and authorization.startswith(BEARER_SCHEME):
+                if b"X-Amz-Signature" in query_names or b"X-Amz-Algorithm" in query_names:
+                    raise self._two_mechanisms_refusal()
+                return self._bearer_auth(request, authorization[len(BEARER_SCHEME):].strip())
             if not authorization.startswith(sigv4.ALGORITHM + " "):
                 raise S3Refusal(400, "InvalidArgument", "Unsupported Authorization Type",
                                 ArgumentName="Authorization", ArgumentValue=authorization.split(" ")[0])
             if b"X-Amz-Signature" in query_names or b"X-Amz-Algorithm" in query_names:
-                raise S3Refusal(400, "InvalidArgument", "Only one auth mechanism allowed; only the "
-                                "X-Amz-Algorithm query parameter, Signature query string parameter or "
-                                "the Authorization header should be specified")
+                raise self._two_mechanisms_refusal()
             return self._header_auth(request, authorization, pairs)
         if b"X-Amz-Algorithm" in query_names or b"X-Amz-Signature" in query_names or b"X-Amz-Credential" in query_names:
             return self._presigned_auth(request, pairs)
         if b"Signature" in query_names and b"AWSAccessKeyId" in query_names:
             raise self._sigv2_refusal()
         raise access_denied("Anonymous access is not allowed on this backend.")
+
+    @staticmethod
+    def _two_mechanisms_refusal() -> S3Refusal:
+        return S3Refusal(400, "InvalidArgument", "Only one auth mechanism allowed; only the "
+                         "X-Amz-Algorithm query parameter, Signature query string parameter or "
+                         "the Authorization header should be specified")
 
     @staticmethod
     def _sigv2_refusal() -> S3Refusal:
@@ -209,6 +225,41 @@ class Verifier:
                        payload_hash=payload_hash,
                        signing=chunked.SigningContext(key, amz_date, cred.scope, fields["Signature"]))
 
+    # -- bearer token (IBM IAM) ---------------------------------------------------------------------
+
+    def _bearer_auth(self, request: RawRequest, token: str) -> Verdict:
+        """Current token or nothing: the IAM endpoint is asked every time (no cache to go stale)."""
+        assert self.bearer is not None
+        if not token:
+            raise access_denied("The bearer token is empty.")
+        status = self.bearer.status(token)
+        if not status.active:
+            raise access_denied("The bearer token is not current (unknown, expired or revoked).")
+        payload_hash = request.header("x-amz-content-sha256") or sigv4.UNSIGNED_PAYLOAD
+        if not (payload_hash == sigv4.UNSIGNED_PAYLOAD or payload_hash in sigv4.STREAMING_MODES
+                or sigv4.HEX64.match(payload_hash)):
+            raise S3Refusal(400, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
+                            "STREAMING-* or a valid sha256 value.", ArgumentName="x-amz-content-sha256",
+                            ArgumentValue=payload_hash)
+        return Verdict("bearer", None, [], "hex" if sigv4.HEX64.match(payload_hash) else payload_hash,
+                       payload_hash=payload_hash, api_key_id=status.api_key_id)
+
+    @staticmethod
+    def _refuse_bearer_framing(request: RawRequest, verdict: Verdict) -> None:
+        """aws-chunked under a bearer token: no chunk signatures to check and no seed to decode against,
+        so S3 would keep the framing as object data. A gateway must send the decoded body instead."""
+        signs = []
+        if "aws-chunked" in (request.header("content-encoding") or "").lower():
+            signs.append("Content-Encoding: aws-chunked")
+        if verdict.payload_hash in sigv4.STREAMING_MODES:
+            signs.append(f"x-amz-content-sha256: {verdict.payload_hash}")
+        if request.header("x-amz-decoded-content-length") is not None:
+            signs.append("x-amz-decoded-content-length")
+        if signs:
+            raise S3Refusal(400, "InvalidRequest", "aws-chunked framing is not accepted with a bearer token "
+                            "(it would be stored as object data); send the decoded body.",
+                            Framing="; ".join(signs))
+
     # -- presigned query auth -----------------------------------------------------------------------
 
     def _presigned_auth(self, request: RawRequest, pairs) -> Verdict:
@@ -279,6 +330,8 @@ class Verifier:
         """Check the received body against the payload mode; sets `verdict.body` to the decoded body."""
         mode = verdict.payload_hash
         body = request.body
+        if verdict.auth == "bearer":
+            self._refuse_bearer_framing(request, verdict)
         if mode in sigv4.STREAMING_MODES:
             decoded_length_text = request.header("x-amz-decoded-content-length")
             if decoded_length_text is None:
