@@ -4,6 +4,10 @@ Topology (all on 127.0.0.1, free ports picked at start):
 
     boto3 / aws cli / raw signed HTTP ──▶ osp (client keys) ──▶ s3backend (backend keys) = verifier + moto
 
+The IBM path has its own pair: `iam_server` (IAM token endpoint, api key IAM_API_KEY) and
+`bearer_backend` (an s3backend that takes `Authorization: Bearer` tokens the IAM server says are current,
+and SigV4 with the backend keys too), holding IBM_BUCKET.
+
 Objects are always checked by reading them straight from the backend, so a gateway that stores
 aws-chunked framing or re-encodes a key cannot pass by reading its own mistake back.
 """
@@ -23,11 +27,13 @@ from osptest import processes  # noqa: E402
 from osptest.clients import (  # noqa: E402
     BACKEND_KEYS,
     CLIENT_KEYS,
+    IAM_API_KEY,
     REGION,
     AwsCli,
     BackendAdmin,
     s3_client,
 )
+from osptest.iam import IamServer, start_iam_server  # noqa: E402
 
 ALIAS_BUCKET = "proxy-bucket01"
 REAL_BUCKET = "real-bucket01"
@@ -36,6 +42,8 @@ VIRTUAL_HOST_DOMAIN = "s3.local"
 # A route whose backend is addressed virtual-host style (`real-bucket01.localhost`).
 VHOST_BACKEND_BUCKET = "vhost-bucket01"
 SECOND_BACKEND_KEYS = ("BACKENDAKID0002", "backend-secret-0002")
+# The bucket on `bearer_backend` (IBM path: osp exchanges IAM_API_KEY for bearer tokens to reach it).
+IBM_BUCKET = "ibm-bucket01"
 
 _started: list = []
 
@@ -56,9 +64,10 @@ def workdir(tmp_path_factory) -> str:
     return str(tmp_path_factory.mktemp("osp-integration"))
 
 
-def _start_backend(workdir: str, name: str, tls: bool = False):
+def _start_backend(workdir: str, name: str, tls: bool = False, bearer_introspect: str | None = None):
     backend = processes.start_backend(
-        {BACKEND_KEYS[0]: BACKEND_KEYS[1], SECOND_BACKEND_KEYS[0]: SECOND_BACKEND_KEYS[1]}, workdir, name, tls)
+        {BACKEND_KEYS[0]: BACKEND_KEYS[1], SECOND_BACKEND_KEYS[0]: SECOND_BACKEND_KEYS[1]}, workdir, name, tls,
+        bearer_introspect=bearer_introspect)
     _remember(backend.process)
     return backend
 
@@ -84,6 +93,42 @@ def tls_backend(workdir):
         yield backend
     finally:
         processes.stop(backend.process)
+
+
+@pytest.fixture(scope="session")
+def iam_server(workdir) -> IamServer:
+    """The local IBM IAM token endpoint, knowing IAM_API_KEY: `.url`, `.token_url`, `.introspect_url`,
+    `.stats()`, `.configure(expires_in=, delay_ms=, fail_status=)`, `.reset()`, `.exchange(key)`,
+    `.introspect(token)` (see osptest/iam.py). Shared by the session: call `.reset()` first in a test
+    that counts exchanges or changes the configuration (it also makes every issued token inactive)."""
+    server = start_iam_server([IAM_API_KEY], workdir, "iam")
+    _remember(server.process)
+    try:
+        yield server
+    finally:
+        processes.stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def bearer_backend(iam_server, workdir):
+    """A second verifying backend that also accepts `Authorization: Bearer <token>` while `iam_server`
+    says the token is current (and SigV4 with BACKEND_KEYS, as `backend`), holding IBM_BUCKET.
+    A `processes.Backend`: `.url`, `.port`, `.journal_path`; `BackendAdmin(bearer_backend.url)` reads
+    its journal, where bearer requests have `"auth": "bearer"` and their `"api_key_id"`."""
+    backend = _start_backend(workdir, "bearer-backend", bearer_introspect=iam_server.introspect_url)
+    try:
+        s3_client(backend.url, BACKEND_KEYS).create_bucket(Bucket=IBM_BUCKET)
+        yield backend
+    finally:
+        processes.stop(backend.process)
+
+
+@pytest.fixture
+def bearer_journal(bearer_backend) -> BackendAdmin:
+    """The bearer backend's journal, emptied at the start of the test."""
+    admin = BackendAdmin(bearer_backend.url)
+    admin.reset()
+    return admin
 
 
 @pytest.fixture(scope="session")

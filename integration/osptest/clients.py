@@ -18,6 +18,8 @@ from botocore.exceptions import ClientError
 REGION = "us-east-1"
 BACKEND_KEYS = ("BACKENDAKID0001", "backend-secret-0001")
 CLIENT_KEYS = ("AKIDALICE0001", "alice-secret-0001")
+#: The one api key the test IAM endpoint (callouts/iam_server.py) exchanges for bearer tokens.
+IAM_API_KEY = "iam-apikey-for-tests-0001"
 
 # aws-cli/botocore warn loudly about these; keep the tests' output readable
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")

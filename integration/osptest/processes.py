@@ -55,6 +55,32 @@ def tail(path: str, lines: int = 40) -> str:
         return "(no log)"
 
 
+def read_ready_port(process: subprocess.Popen, name: str, timeout: float, log_path: str | None = None) -> int:
+    """The port from a test server's first stdout line, `READY <port>` (every server here prints one).
+
+    Bounded by `timeout`; raises (without stopping the process: its starter does that) if the process
+    exits first or says something else.
+    """
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    buffer = b""
+    while b"\n" not in buffer:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail(log_path) if log_path else ''}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} not READY after {timeout} s:\n{tail(log_path) if log_path else ''}")
+        piece = process.stdout.read()
+        if piece:
+            buffer += piece
+        else:
+            time.sleep(0.05)
+    line = buffer.split(b"\n", 1)[0].decode()
+    if not line.startswith("READY "):
+        raise RuntimeError(f"unexpected first line from {name}: {line!r}")
+    return int(line.split()[1])
+
+
 @dataclass
 class Backend:
     """A running verifying backend (`python3 -m s3backend`)."""
@@ -73,7 +99,8 @@ class Backend:
 
 
 def start_backend(credentials: dict[str, str], workdir: str, name: str = "backend", tls: bool = False,
-                  timeout: float = 60) -> Backend:
+                  timeout: float = 60, bearer_introspect: str | None = None) -> Backend:
+    """`bearer_introspect`: an IAM introspection URL, so the backend also takes `Authorization: Bearer`."""
     log_path = os.path.join(workdir, f"{name}.log")
     journal_path = os.path.join(workdir, f"{name}.journal.jsonl")
     command = [sys.executable, "-m", "s3backend", "--port", "0", "--region", "us-east-1",
@@ -83,29 +110,14 @@ def start_backend(credentials: dict[str, str], workdir: str, name: str = "backen
     tls_dir = os.path.join(workdir, f"{name}-tls")
     if tls:
         command += ["--tls", "--tls-dir", tls_dir]
+    if bearer_introspect:
+        command += ["--bearer-introspect", bearer_introspect]
     log = open(log_path, "wb")
     process = subprocess.Popen(command, cwd=INTEGRATION_DIR, stdout=subprocess.PIPE, stderr=log,
                                stdin=subprocess.DEVNULL)
     log.close()
-    deadline = time.monotonic() + timeout
     try:
-        assert process.stdout is not None
-        os.set_blocking(process.stdout.fileno(), False)
-        buffer = b""
-        while b"\n" not in buffer:
-            if process.poll() is not None:
-                raise RuntimeError(f"s3backend exited with {process.returncode}:\n{tail(log_path)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"s3backend not READY after {timeout} s:\n{tail(log_path)}")
-            piece = process.stdout.read()
-            if piece:
-                buffer += piece
-            else:
-                time.sleep(0.05)
-        line = buffer.split(b"\n", 1)[0].decode()
-        if not line.startswith("READY "):
-            raise RuntimeError(f"unexpected first line from s3backend: {line!r}")
-        port = int(line.split()[1])
+        port = read_ready_port(process, "s3backend", timeout, log_path)
     except BaseException:
         stop(process)
         raise
