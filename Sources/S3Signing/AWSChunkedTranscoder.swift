@@ -11,7 +11,21 @@ import NIOCore
 ///
 /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER` bodies carry no signatures: their framing and decoded length
 /// are checked and the bytes pass through unchanged.
+///
+/// With `Output.decoded` the framing is removed instead: only the object's bytes go out (each signed
+/// chunk still only after it verified), for backends that authenticate by bearer token and so cannot
+/// take an aws-chunked body (IBM COS with IAM): its length is `x-amz-decoded-content-length`.
+/// The trailer (a checksum) is then not forwarded.
 public struct AWSChunkedTranscoder {
+    /// What goes upstream.
+    public enum Output: Sendable {
+        /// The same aws-chunked framing; signed chunks re-signed on `resigningWith`'s chain (nil keeps
+        /// the client's signatures).
+        case reframed(resigningWith: ChunkSigningContext?)
+        /// The object's bytes alone.
+        case decoded
+    }
+
     private enum State {
         /// Reading `<hex-size>[;chunk-signature=<sig>]\r\n`.
         case chunkHeader
@@ -30,6 +44,8 @@ public struct AWSChunkedTranscoder {
     public let mode: PayloadMode
     private let client: ChunkSigningContext?
     private let backend: ChunkSigningContext?
+    /// `Output.decoded`: write chunk data only.
+    private let decodes: Bool
     private let decodedContentLength: Int64?
     private let maxChunkSize: Int
     private let maxLineLength = 4096
@@ -62,9 +78,27 @@ public struct AWSChunkedTranscoder {
         mode: PayloadMode, verifying client: ChunkSigningContext?, resigningWith backend: ChunkSigningContext?,
         decodedContentLength: Int64?, maxChunkSize: Int = 16 << 20
     ) {
+        self.init(
+            mode: mode, verifying: client, output: .reframed(resigningWith: backend),
+            decodedContentLength: decodedContentLength, maxChunkSize: maxChunkSize
+        )
+    }
+
+    /// - Parameter output: re-framed (re-signed) or decoded; see `Output`.
+    public init(
+        mode: PayloadMode, verifying client: ChunkSigningContext?, output: Output,
+        decodedContentLength: Int64?, maxChunkSize: Int = 16 << 20
+    ) {
         self.mode = mode
         self.client = client
-        self.backend = backend
+        switch output {
+        case .reframed(let backend):
+            self.backend = backend
+            self.decodes = false
+        case .decoded:
+            self.backend = nil
+            self.decodes = true
+        }
         self.decodedContentLength = decodedContentLength
         self.maxChunkSize = maxChunkSize
         self.chunkBuffer = ByteBufferAllocator().buffer(capacity: 0)
@@ -210,7 +244,7 @@ public struct AWSChunkedTranscoder {
             clientChunkSignature.append(contentsOf: line[(semicolon + Self.signaturePrefix.count)...])
             hasher = SHA256()
             chunkBuffer.clear()
-        } else {
+        } else if !decodes {
             output.writeBytes(line)
             output.writeBytes(Self.crlf)
         }
@@ -239,7 +273,7 @@ public struct AWSChunkedTranscoder {
     /// A signed chunk's data is complete: verify, then forward it with the backend's signature.
     private mutating func endOfChunkData(into output: inout ByteBuffer) throws(S3Error) {
         guard mode.isSigned, let client else {
-            output.writeBytes(Self.crlf)
+            if !decodes { output.writeBytes(Self.crlf) }
             return
         }
         let digest = hasher.finalize()
@@ -248,6 +282,11 @@ public struct AWSChunkedTranscoder {
             throw S3Error.signatureMismatch
         }
         swap(&previousClientSignature, &scratch)
+        if decodes {
+            output.writeBuffer(&chunkBuffer)
+            chunkBuffer.clear()
+            return
+        }
         if let backend {
             backend.signChunk(previous: previousBackendSignature, dataDigest: digest, into: &scratch)
             swap(&previousBackendSignature, &scratch)
@@ -282,6 +321,7 @@ public struct AWSChunkedTranscoder {
         }
         guard mode.isSigned else {
             // Unsigned trailer: forward as it comes.
+            if decodes { return }
             output.writeBytes(line)
             output.writeBytes(Self.crlf)
             return
@@ -313,6 +353,10 @@ public struct AWSChunkedTranscoder {
             guard constantTimeEquals(bytes: scratch, Self.lowercased(clientTrailerSignature)) else {
                 throw S3Error.signatureMismatch
             }
+            if decodes {
+                state = .complete
+                return
+            }
             if let backend {
                 backend.signTrailer(previous: previousBackendSignature, canonicalTrailer: canonicalTrailer, into: &scratch)
             }
@@ -322,7 +366,7 @@ public struct AWSChunkedTranscoder {
             output.writeBytes(scratch)
             output.writeBytes(Self.crlf)
         }
-        output.writeBytes(Self.crlf)
+        if !decodes { output.writeBytes(Self.crlf) }
         state = .complete
     }
 

@@ -176,6 +176,39 @@ struct AWSChunkedTranscoderTests {
         #expect(transcodeUntilError(Array("4\r\nabcdXY0\r\n\r\n".utf8), with: &badCRLF).error?.code == .invalidChunkSizeError)
     }
 
+    @Test(
+        "decoding leaves exactly the object's bytes, in every streaming mode and piece size",
+        arguments: [PayloadMode.streamingSigned, .streamingSignedTrailer, .streamingUnsignedTrailer], [1, 7, 100_000]
+    )
+    func decoded(mode: PayloadMode, pieceSize: Int) throws {
+        let trailer = [("x-amz-checksum-crc32c", "sOO8/Q==")]
+        let body: [UInt8]
+        switch mode {
+        case .streamingSigned: body = signedChunkedBody(chunks, context: client)
+        case .streamingSignedTrailer: body = signedChunkedBody(chunks, context: client, trailer: trailer)
+        default: body = unsignedTrailerBody(chunks)
+        }
+        var transcoder = AWSChunkedTranscoder(
+            mode: mode, verifying: mode.isSigned ? client : nil, output: .decoded, decodedContentLength: dataLength
+        )
+        let output = try transcode(body, with: &transcoder, pieceSize: pieceSize)
+        #expect(sameBytes(output, chunks.flatMap { $0 }))
+        #expect(transcoder.isComplete)
+    }
+
+    @Test("decoding still verifies every chunk first: a forged chunk yields none of its bytes")
+    func decodedForgery() {
+        var body = signedChunkedBody(chunks, context: client)
+        // Flip one data byte of the second chunk: its signature no longer matches. Each header is
+        // `<4 hex digits>;chunk-signature=<64>\r\n` (87 bytes) and each chunk's data ends in CRLF.
+        let secondChunkData = 87 + chunks[0].count + 2 + 87 + 10
+        body[secondChunkData] ^= 0xFF
+        var transcoder = AWSChunkedTranscoder(mode: .streamingSigned, verifying: client, output: .decoded, decodedContentLength: dataLength)
+        let (output, error) = transcodeUntilError(body, with: &transcoder)
+        #expect(error?.code == .signatureDoesNotMatch)
+        #expect(output.count == chunks[0].count)
+    }
+
     @Test("a signed mode without the client's context refuses to forward anything")
     func missingClientContext() {
         var transcoder = AWSChunkedTranscoder(mode: .streamingSigned, verifying: nil, resigningWith: backend, decodedContentLength: nil)
