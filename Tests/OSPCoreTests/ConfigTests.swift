@@ -167,6 +167,15 @@ struct ConfigValidTests {
         #expect(plain.buckets.routes["bucket-one"]?.port == 80)
     }
 
+    @Test("a bucket with api_key authenticates with IBM IAM, at IBM's endpoint unless iam_endpoint names another")
+    func ibmIAMBucket() throws {
+        let ibm = try ConfigLoader.parse(yaml: minimal(bucket: "{host: s3.eu-de.cloud-object-storage.appdomain.cloud, tls: true, api_key: '${KEY}'}"), environment: ["KEY": "apikey-1"])
+        #expect(ibm.buckets.routes["bucket-one"]?.ibmIAM == IBMIAMKey(apiKey: "apikey-1", endpoint: "https://iam.cloud.ibm.com"))
+        #expect(ibm.buckets.routes["bucket-one"]?.credentials == nil)
+        let local = try ConfigLoader.parse(yaml: minimal(bucket: "{host: h, api_key: k, iam_endpoint: 'http://127.0.0.1:8080/'}"), environment: [:])
+        #expect(local.buckets.routes["bucket-one"]?.ibmIAM?.tokenURL == "http://127.0.0.1:8080/identity/token")
+    }
+
     @Test("an empty keystore is accepted when signature validation is skipped")
     func emptyKeystoreWithSkip() throws {
         let yaml = minimal(server: "{skip_signature_validation: true}", keystore: "[]")
@@ -280,6 +289,9 @@ private let errorCases: [ConfigErrorCase] = [
     .init("access_key without secret_key", minimal(bucket: "{host: h, access_key: a}"), path: "buckets.bucket-one.secret_key", "secret_key is missing"),
     .init("secret_key without access_key", minimal(bucket: "{host: h, secret_key: s}"), path: "buckets.bucket-one.access_key", "access_key is missing"),
     .init("session token alone", minimal(bucket: "{host: h, session_token: t}"), path: "buckets.bucket-one.session_token", "needs access_key"),
+    .init("api_key with HMAC keys", minimal(bucket: "{host: h, api_key: k, access_key: a, secret_key: s}"), path: "buckets.bucket-one.api_key", "not both"),
+    .init("iam_endpoint without api_key", minimal(bucket: "{host: h, iam_endpoint: 'https://iam.example'}"), path: "buckets.bucket-one.iam_endpoint", "needs api_key"),
+    .init("iam_endpoint not a URL", minimal(bucket: "{host: h, api_key: k, iam_endpoint: iam.example}"), path: "buckets.bucket-one.iam_endpoint", "not an http(s) URL"),
     .init("negative ttl", minimal(bucket: "{host: h, ttl: -1}"), path: "buckets.bucket-one.ttl", "outside"),
     .init("tls not a boolean", minimal(bucket: "{host: h, tls: sure}"), path: "buckets.bucket-one.tls", "expected true or false, found a string"),
     .init("invalid backend_bucket", minimal(bucket: "{host: h, backend_bucket: Real_Bucket}"), path: "buckets.bucket-one.backend_bucket", "not a valid S3 bucket name"),

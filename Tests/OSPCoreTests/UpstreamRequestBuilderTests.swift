@@ -31,13 +31,15 @@ struct UpstreamRequestBuilderTests {
         bucket: BucketRoute,
         authentication: ClientAuthentication = .anonymous,
         payload: PayloadMode = .unsigned,
-        copySourceHeader: String? = nil
-    ) -> UpstreamRequest {
-        UpstreamRequestBuilder.build(
+        copySourceHeader: String? = nil,
+        authorization: BackendAuthorization? = nil
+    ) throws -> UpstreamRequest {
+        try UpstreamRequestBuilder.build(
             clientHead: head, target: RequestTarget(uri: head.uri), route: route,
             authentication: authentication, payloadMode: payload, bucket: bucket,
             backendBucket: bucket.backendBucketName(for: "proxy-bucket01"),
-            copySourceHeader: copySourceHeader, credentials: backend, keyCache: keyCache, now: now
+            copySourceHeader: copySourceHeader, authorization: authorization ?? .signature(backend),
+            keyCache: keyCache, now: now
         )
     }
 
@@ -61,7 +63,7 @@ struct UpstreamRequestBuilderTests {
         headers.add(name: "Host", value: "127.0.0.1:6190")
         headers.add(name: "Authorization", value: "AWS4-HMAC-SHA256 Credential=CLIENT/20261129/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abc")
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/proxy-bucket01/dir/a%2Bb%20c.txt?versionId=3", headers: headers)
-        let request = build(head, route: route("/dir/a%2Bb%20c.txt", key: "dir/a+b c.txt"), bucket: bucket(alias: "real-bucket"))
+        let request = try build(head, route: route("/dir/a%2Bb%20c.txt", key: "dir/a+b c.txt"), bucket: bucket(alias: "real-bucket"))
 
         #expect(request.head.uri == "/real-bucket/dir/a%2Bb%20c.txt?versionId=3")
         #expect(request.head.headers["host"] == ["backend.example:9000"])
@@ -73,7 +75,7 @@ struct UpstreamRequestBuilderTests {
     @Test("virtual-host backends get the bucket in the Host header and only the key in the path")
     func virtualHostBackend() throws {
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/proxy-bucket01/k", headers: ["Host": "osp"])
-        let request = build(head, route: route("/k", key: "k"), bucket: bucket(.virtual, alias: "real", port: 443))
+        let request = try build(head, route: route("/k", key: "k"), bucket: bucket(.virtual, alias: "real", port: 443))
         #expect(request.head.uri == "/k")
         #expect(request.head.headers["host"] == ["real.backend.example:443"])
         #expect(try backendAccepts(request))
@@ -82,7 +84,7 @@ struct UpstreamRequestBuilderTests {
     @Test("a bucket-level request on a virtual-host backend targets /")
     func virtualHostBucketLevel() throws {
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/proxy-bucket01?list-type=2&delimiter=%2F", headers: ["Host": "osp"])
-        let request = build(head, route: route("", key: nil), bucket: bucket(.virtual))
+        let request = try build(head, route: route("", key: nil), bucket: bucket(.virtual))
         #expect(request.head.uri == "/?list-type=2&delimiter=%2F")
         #expect(try backendAccepts(request))
     }
@@ -92,7 +94,7 @@ struct UpstreamRequestBuilderTests {
         let query = "response-content-type=text%2Fplain&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=C%2F20261129%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261129T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=" + String(repeating: "f", count: 64) + "&partNumber=1"
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/proxy-bucket01/k?" + query, headers: ["Host": "osp"])
         let auth = try ClientAuthentication.parse(headers: head.headers, rawQuery: query)
-        let request = build(head, route: route("/k", key: "k"), bucket: bucket(), authentication: auth)
+        let request = try build(head, route: route("/k", key: "k"), bucket: bucket(), authentication: auth)
         #expect(request.head.uri == "/proxy-bucket01/k?response-content-type=text%2Fplain&partNumber=1")
         #expect(try backendAccepts(request))
     }
@@ -102,7 +104,7 @@ struct UpstreamRequestBuilderTests {
         let query = "AWSAccessKeyId=CLIENT&Expires=1795000100&Signature=abc%3D&uploadId=7"
         let head = HTTPRequestHead(version: .http1_1, method: .PUT, uri: "/proxy-bucket01/k?" + query, headers: ["Host": "osp"])
         let auth = try ClientAuthentication.parse(headers: head.headers, rawQuery: query)
-        let request = build(head, route: route("/k", key: "k"), bucket: bucket(), authentication: auth)
+        let request = try build(head, route: route("/k", key: "k"), bucket: bucket(), authentication: auth)
         #expect(request.head.uri == "/proxy-bucket01/k?uploadId=7")
     }
 
@@ -127,7 +129,7 @@ struct UpstreamRequestBuilderTests {
         headers.add(name: "X-Hop", value: "1")
         headers.add(name: "x-amz-date", value: "20200101T000000Z")
         let head = HTTPRequestHead(version: .http1_1, method: .PUT, uri: "/proxy-bucket01/k", headers: headers)
-        let request = build(head, route: route("/k", key: "k"), bucket: bucket(), payload: .signed(sha256Hex: String(repeating: "a", count: 64)))
+        let request = try build(head, route: route("/k", key: "k"), bucket: bucket(), payload: .signed(sha256Hex: String(repeating: "a", count: 64)))
         for (name, value) in kept {
             #expect(request.head.headers[name] == [value], "\(name)")
         }
@@ -144,7 +146,7 @@ struct UpstreamRequestBuilderTests {
         headers.add(name: "x-amz-copy-source", value: "/proxy-bucket01/src%2Bkey?versionId=v1")
         let head = HTTPRequestHead(version: .http1_1, method: .PUT, uri: "/proxy-bucket01/dst", headers: headers)
         let source = try CopySource(headerValue: "/proxy-bucket01/src%2Bkey?versionId=v1")
-        let request = build(
+        let request = try build(
             head, route: route("/dst", key: "dst", copySource: source), bucket: bucket(alias: "real"),
             copySourceHeader: source.headerValue(backendBucket: "real")
         )
@@ -158,5 +160,74 @@ struct UpstreamRequestBuilderTests {
         #expect(target.rawPath == "/b/k%3F")
         #expect(target.rawQuery == "x=%3F?y")
         #expect(RequestTarget(uri: "/b").rawQuery == "")
+    }
+}
+
+/// IBM COS buckets with an `api_key`: the backend gets a bearer token, not a signature.
+@Suite("Upstream request with an IAM bearer token")
+struct UpstreamBearerRequestTests {
+    let token = IAMBearerToken(value: "iam-token-1", lifetimeSeconds: 3600)
+    let route = S3Route(
+        bucket: "cos-bucket", key: "k", rawKeyPath: "/k", addressing: .path,
+        operation: S3Operation(name: "PutObject", action: "s3:PutObject"), copySource: nil
+    )
+    let bucket = BucketRoute(name: "cos-bucket", host: "cos.example", port: 443, tls: true, ibmIAM: IBMIAMKey(apiKey: "k"))
+
+    func build(_ headers: HTTPHeaders, payload: PayloadMode) throws -> UpstreamRequest {
+        var clientHeaders = HTTPHeaders([
+            ("Host", "osp"),
+            ("Authorization", "AWS4-HMAC-SHA256 Credential=CLIENT/20261129/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abc"),
+            ("x-amz-date", "20261129T000000Z"), ("x-amz-content-sha256", payload.headerValue),
+        ])
+        clientHeaders.add(contentsOf: headers)
+        return try UpstreamRequestBuilder.build(
+            clientHead: HTTPRequestHead(version: .http1_1, method: .PUT, uri: "/cos-bucket/k", headers: clientHeaders),
+            target: RequestTarget(uri: "/cos-bucket/k"), route: route, authentication: .anonymous, payloadMode: payload,
+            bucket: bucket, backendBucket: "cos-bucket", copySourceHeader: nil, authorization: .bearer(token),
+            keyCache: SigningKeyCache(), now: AmzDate(secondsSinceEpoch: 1_795_000_000)
+        )
+    }
+
+    @Test("the token replaces the client's signature; a body hash is kept for the backend to check")
+    func bearerHeader() throws {
+        let hash = String(repeating: "ab", count: 32)
+        let request = try build(["Content-Length": "3", "x-amz-storage-class": "STANDARD"], payload: .signed(sha256Hex: hash))
+        #expect(request.head.headers["authorization"] == ["Bearer iam-token-1"])
+        #expect(request.head.headers["x-amz-content-sha256"] == [hash])
+        #expect(request.head.headers["x-amz-date"].isEmpty)
+        #expect(request.head.headers["x-amz-storage-class"] == ["STANDARD"])
+        #expect(request.head.headers["content-length"] == ["3"])
+        guard case .decoded = request.chunkedBody else {
+            Issue.record("a bearer request has no signature chain to re-sign chunks with")
+            return
+        }
+    }
+
+    @Test("an aws-chunked body is announced decoded: its decoded length, and no framing headers")
+    func decodedChunkedBody() throws {
+        let request = try build(
+            [
+                "Content-Length": "1234", "Content-Encoding": "aws-chunked,gzip", "x-amz-decoded-content-length": "1000",
+                "x-amz-trailer": "x-amz-checksum-crc32",
+            ],
+            payload: .streamingUnsignedTrailer
+        )
+        #expect(request.head.headers["content-length"] == ["1000"])
+        #expect(request.head.headers["content-encoding"] == ["gzip"])
+        #expect(request.head.headers["x-amz-decoded-content-length"].isEmpty)
+        #expect(request.head.headers["x-amz-trailer"].isEmpty)
+        #expect(request.head.headers["x-amz-content-sha256"].isEmpty)
+    }
+
+    @Test("an aws-chunked body without x-amz-decoded-content-length cannot be decoded to a known length")
+    func missingDecodedLength() {
+        #expect(throws: S3Error.self) {
+            try build(["Content-Encoding": "aws-chunked"], payload: .streamingSigned)
+        }
+        do {
+            _ = try build(["Content-Encoding": "aws-chunked"], payload: .streamingSigned)
+        } catch {
+            #expect((error as? S3Error)?.code == .missingContentLength)
+        }
     }
 }

@@ -10,8 +10,11 @@ public struct BucketRoute: Sendable, Equatable {
     public var addressingStyle: AddressingStyle
     /// The bucket's name on the backend when clients use an alias; `nil` means the same name.
     public var backendBucket: String?
-    /// Static backend keys; `nil` when a credential provider supplies them.
+    /// Static backend keys; `nil` when a credential provider (or IBM IAM) supplies them.
     public var credentials: BackendCredentials?
+    /// An IBM Cloud api key: requests to this bucket carry an IAM bearer token instead of a SigV4
+    /// signature (`api_key`, `iam_endpoint`).
+    public var ibmIAM: IBMIAMKey?
     /// How long fetched credentials for this bucket may be cached.
     public var ttlSeconds: Int64?
 
@@ -24,6 +27,7 @@ public struct BucketRoute: Sendable, Equatable {
         addressingStyle: AddressingStyle = .path,
         backendBucket: String? = nil,
         credentials: BackendCredentials? = nil,
+        ibmIAM: IBMIAMKey? = nil,
         ttlSeconds: Int64? = nil
     ) {
         self.name = name
@@ -34,6 +38,7 @@ public struct BucketRoute: Sendable, Equatable {
         self.addressingStyle = addressingStyle
         self.backendBucket = backendBucket
         self.credentials = credentials
+        self.ibmIAM = ibmIAM
         self.ttlSeconds = ttlSeconds
     }
 

@@ -94,7 +94,7 @@ public enum ConfigLoader {
         ]
         static let bucket = [
             "host", "port", "tls", "region", "addressing_style", "backend_bucket",
-            "access_key", "secret_key", "session_token", "ttl",
+            "access_key", "secret_key", "session_token", "api_key", "iam_endpoint", "ttl",
         ]
         static let keystoreEntry = ["access_key", "secret_key", "principal", "groups"]
     }
@@ -220,6 +220,7 @@ public enum ConfigLoader {
                 throw ConfigError(path: entry.path(of: "session_token"), message: "session_token needs access_key and secret_key")
             }
         }
+        let ibmIAM = try readIBMIAM(entry, hasHMACKeys: credentials != nil)
 
         return BucketRoute(
             name: name,
@@ -230,8 +231,37 @@ public enum ConfigLoader {
             addressingStyle: addressingStyle,
             backendBucket: backendBucket,
             credentials: credentials,
+            ibmIAM: ibmIAM,
             ttlSeconds: try entry.int64("ttl", in: 0...Int.max)
         )
+    }
+
+    /// `api_key` (and optionally `iam_endpoint`): the bucket authenticates with IBM IAM bearer tokens,
+    /// which replaces HMAC keys rather than adding to them.
+    private static func readIBMIAM(_ entry: ConfigMapping, hasHMACKeys: Bool) throws(ConfigError) -> IBMIAMKey? {
+        let apiKey = try entry.nonEmptyString("api_key", required: false)
+        let endpoint = try entry.nonEmptyString("iam_endpoint", required: false)
+        guard let apiKey else {
+            if endpoint != nil {
+                throw ConfigError(path: entry.path(of: "iam_endpoint"), message: "iam_endpoint needs api_key")
+            }
+            return nil
+        }
+        if hasHMACKeys {
+            throw ConfigError(
+                path: entry.path(of: "api_key"),
+                message: "a bucket authenticates either with api_key (IBM IAM) or with access_key/secret_key, not both"
+            )
+        }
+        guard let endpoint else { return IBMIAMKey(apiKey: apiKey) }
+        let lowered = endpoint.lowercased()
+        guard lowered.hasPrefix("https://") || lowered.hasPrefix("http://"), !endpoint.contains(where: { $0.isWhitespace || $0 == "?" || $0 == "#" }) else {
+            throw ConfigError(
+                path: entry.path(of: "iam_endpoint"),
+                message: "'\(endpoint)' is not an http(s) URL without query or fragment (e.g. \(IBMIAMKey.defaultEndpoint))"
+            )
+        }
+        return IBMIAMKey(apiKey: apiKey, endpoint: endpoint)
     }
 
     private static func readKeystore(_ items: [Node], interpolation: EnvironmentInterpolation) throws(ConfigError) -> [KeystoreEntry] {

@@ -14,6 +14,8 @@ public struct Gateway: Sendable {
     /// Where blocking callouts (libcurl) run, so event loops never wait on them.
     let callouts: NIOThreadPool
     let credentials: any BackendCredentialSource
+    /// Credentials or, for IBM IAM buckets, bearer tokens.
+    let backendAuthorization: BackendAuthorizationSource
     let keyCache: SigningKeyCache
     let logger: Logger
     /// When osp started: the creation date it reports for configured buckets in ListBuckets.
@@ -42,7 +44,19 @@ public struct Gateway: Sendable {
             ),
             skipSignatureValidation: config.server.skipSignatureValidation
         )
-        self.credentials = credentials ?? Self.credentialSource(config.credentials, redis: redis, callouts: callouts, logger: logger)
+        let credentials = credentials ?? Self.credentialSource(config.credentials, redis: redis, callouts: callouts, logger: logger)
+        self.credentials = credentials
+        self.backendAuthorization = BackendAuthorizationSource(
+            credentials: credentials,
+            // IAM is reached with the trust settings of the backends it authenticates to.
+            iamTokens: IAMTokenProvider(
+                client: CurlHTTPClient(
+                    threadPool: callouts,
+                    settings: CalloutSettings(verifyTLS: config.upstream.verify, caFile: config.upstream.caFile)
+                ),
+                logger: logger
+            )
+        )
         self.authorizer = Authorizer(
             engine: policy ?? Self.policyEngine(config.authorization, redis: redis, callouts: callouts),
             headerAllowList: config.authorization?.requestHeaders ?? [],

@@ -375,17 +375,14 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             copySourceHeader = source.headerValue(backendBucket: sourceRoute.backendBucketName(for: source.bucket))
         }
 
-        self.gateway.credentials.credentials(
+        self.gateway.backendAuthorization.authorization(
             for: bucket,
             principal: authenticated.identity.principal,
             on: context.eventLoop
         ).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange, self.state == .authenticating else { return }
-            switch result {
-            case .failure(let error):
-                self.refuse(error)
-            case .success(let credentials):
-                let upstream = UpstreamRequestBuilder.build(
+            do {
+                let upstream = try UpstreamRequestBuilder.build(
                     clientHead: exchange.head,
                     target: exchange.target,
                     route: route,
@@ -394,11 +391,13 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                     bucket: bucket,
                     backendBucket: bucket.backendBucketName(for: clientBucket),
                     copySourceHeader: copySourceHeader,
-                    credentials: credentials,
+                    authorization: result.get(),
                     keyCache: self.gateway.keyCache,
                     now: AmzDate.now()
                 )
                 self.connect(upstream, authenticated: authenticated, exchange: exchange)
+            } catch {
+                self.refuse(error)
             }
         }
     }
@@ -416,9 +415,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             exchange.transcoder = AWSChunkedTranscoder(
                 mode: authenticated.payloadMode,
                 verifying: authenticated.clientChunkSigning,
-                resigningWith: authenticated.payloadMode.isSigned
-                    ? upstream.signer.chunkSigningContext(seedSignature: upstream.seedSignature, date: upstream.date)
-                    : nil,
+                output: upstream.chunkedBody,
                 decodedContentLength: decodedLength
             )
         }
@@ -631,17 +628,15 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             return
         }
         // With a default route, the default backend's own buckets are reachable too: list them.
-        self.gateway.credentials.credentials(
+        self.gateway.backendAuthorization.authorization(
             for: defaultRoute,
             principal: authenticated.identity.principal,
             on: context.eventLoop
         ).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange else { return }
-            switch result {
-            case .failure(let error):
-                self.refuse(error)
-            case .success(let credentials):
-                let upstream = UpstreamRequestBuilder.build(
+            let upstream: UpstreamRequest
+            do {
+                upstream = try UpstreamRequestBuilder.build(
                     clientHead: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"),
                     target: RequestTarget(rawPath: "/", rawQuery: ""),
                     route: exchange.route!,
@@ -650,23 +645,26 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                     bucket: defaultRoute,
                     backendBucket: nil,
                     copySourceHeader: nil,
-                    credentials: credentials,
+                    authorization: result.get(),
                     keyCache: self.gateway.keyCache,
                     now: AmzDate.now()
                 )
-                exchange.aggregate = ResponseAggregate { status, body in
-                    guard status == 200, let backendList = ListAllMyBucketsResult.parseBucketNames(body) else {
-                        self.refuse(S3Error(.badGateway, "The default backend did not list its buckets."))
-                        return
-                    }
-                    listing.merge(backendList, creationDate: self.gateway.startTime)
-                    respond(listing)
-                }
-                exchange.upstreamRequest = upstream
-                self.state = .connecting
-                exchange.requestEnded = true
-                self.lease(upstream.endpoint, exchange: exchange, fresh: false)
+            } catch {
+                self.refuse(error)
+                return
             }
+            exchange.aggregate = ResponseAggregate { status, body in
+                guard status == 200, let backendList = ListAllMyBucketsResult.parseBucketNames(body) else {
+                    self.refuse(S3Error(.badGateway, "The default backend did not list its buckets."))
+                    return
+                }
+                listing.merge(backendList, creationDate: self.gateway.startTime)
+                respond(listing)
+            }
+            exchange.upstreamRequest = upstream
+            self.state = .connecting
+            exchange.requestEnded = true
+            self.lease(upstream.endpoint, exchange: exchange, fresh: false)
         }
     }
 }

@@ -3,15 +3,15 @@ import S3Signing
 
 /// The head osp sends to the backend: the client's request with its addressing translated
 /// (path ↔ virtual host, bucket alias, also inside `x-amz-copy-source`), the client's
-/// credentials removed and a fresh SigV4 signature made with the backend's keys. Every other
-/// header is kept byte for byte: SSE, storage class, ACL, checksums, metadata, Range, conditionals.
+/// credentials removed and a fresh SigV4 signature made with the backend's keys — or an IBM IAM
+/// bearer token. Every other header is kept byte for byte: SSE, storage class, ACL, checksums,
+/// metadata, Range, conditionals.
 struct UpstreamRequest {
     var head: HTTPRequestHead
     var endpoint: BackendEndpoint
-    /// The backend signature: the seed that re-signed aws-chunked chunks chain from.
-    var seedSignature: String
-    var signer: SigV4Signer
-    var date: AmzDate
+    /// What becomes of an aws-chunked body: re-signed on the backend signature's chain, or decoded
+    /// (a bearer token has no chain to sign chunks with).
+    var chunkedBody: AWSChunkedTranscoder.Output
 }
 
 enum UpstreamRequestBuilder {
@@ -36,10 +36,10 @@ enum UpstreamRequestBuilder {
         bucket: BucketRoute,
         backendBucket: String?,
         copySourceHeader: String?,
-        credentials: BackendCredentials,
+        authorization: BackendAuthorization,
         keyCache: SigningKeyCache,
         now: AmzDate
-    ) -> UpstreamRequest {
+    ) throws(S3Error) -> UpstreamRequest {
         let endpoint = BackendEndpoint(bucket)
 
         let hostname: String
@@ -73,30 +73,60 @@ enum UpstreamRequestBuilder {
             headers.add(name: name, value: value)
         }
 
-        let signer = SigV4Signer(
-            accessKey: credentials.accessKey,
-            secretKey: credentials.secretKey,
-            sessionToken: credentials.sessionToken,
-            region: bucket.region,
-            service: "s3",
-            keyCache: keyCache
-        )
-        let seed = signer.signHeaders(
-            method: clientHead.method.rawValue,
-            rawPath: path,
-            rawQuery: query,
-            headers: &headers,
-            payloadHash: payloadMode.headerValue,
-            date: now
-        )
-        var head = HTTPRequestHead(
-            version: .http1_1,
-            method: clientHead.method,
-            uri: query.isEmpty ? path : path + "?" + query,
-            headers: headers
-        )
+        let uri = query.isEmpty ? path : path + "?" + query
+        let chunkedBody: AWSChunkedTranscoder.Output
+        switch authorization {
+        case .signature(let credentials):
+            let signer = SigV4Signer(
+                accessKey: credentials.accessKey,
+                secretKey: credentials.secretKey,
+                sessionToken: credentials.sessionToken,
+                region: bucket.region,
+                service: "s3",
+                keyCache: keyCache
+            )
+            let seed = signer.signHeaders(
+                method: clientHead.method.rawValue,
+                rawPath: path,
+                rawQuery: query,
+                headers: &headers,
+                payloadHash: payloadMode.headerValue,
+                date: now
+            )
+            chunkedBody = .reframed(
+                resigningWith: payloadMode.isSigned ? signer.chunkSigningContext(seedSignature: seed, date: now) : nil
+            )
+        case .bearer(let token):
+            if payloadMode.isStreaming {
+                try Self.announceDecodedBody(in: &headers)
+            }
+            // The client's body hash still protects the body: the backend checks it.
+            if case .signed(let sha256Hex) = payloadMode {
+                headers.add(name: "x-amz-content-sha256", value: sha256Hex)
+            }
+            headers.add(name: "authorization", value: "Bearer " + token.value)
+            chunkedBody = .decoded
+        }
+        var head = HTTPRequestHead(version: .http1_1, method: clientHead.method, uri: uri, headers: headers)
         head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
-        return UpstreamRequest(head: head, endpoint: endpoint, seedSignature: seed, signer: signer, date: now)
+        return UpstreamRequest(head: head, endpoint: endpoint, chunkedBody: chunkedBody)
+    }
+
+    /// An aws-chunked body sent decoded: its length is `x-amz-decoded-content-length`, and the headers
+    /// that describe the framing (`aws-chunked` in `Content-Encoding`, `x-amz-trailer`) go.
+    private static func announceDecodedBody(in headers: inout HTTPHeaders) throws(S3Error) {
+        guard let text = headers.first(name: "x-amz-decoded-content-length"), let length = Int64(text), length >= 0 else {
+            throw S3Error(.missingContentLength, "You must provide x-amz-decoded-content-length with an aws-chunked body.")
+        }
+        for name in ["x-amz-decoded-content-length", "x-amz-trailer", "transfer-encoding", "content-length"] {
+            headers.remove(name: name)
+        }
+        let encodings = headers[canonicalForm: "content-encoding"].filter { !$0.equalsLowercaseASCII("aws-chunked") }
+        headers.remove(name: "content-encoding")
+        for encoding in encodings {
+            headers.add(name: "content-encoding", value: String(encoding))
+        }
+        headers.add(name: "content-length", value: String(length))
     }
 
     /// Header names listed in `Connection:` are hop-by-hop too (RFC 9110 §7.6.1).

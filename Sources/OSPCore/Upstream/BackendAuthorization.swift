@@ -1,0 +1,23 @@
+import NIOCore
+import S3Signing
+
+/// How osp proves itself to a bucket's backend: a SigV4 signature with HMAC keys, or an IBM IAM
+/// bearer token (IBM COS buckets configured with an `api_key`).
+enum BackendAuthorization: Sendable {
+    case signature(BackendCredentials)
+    case bearer(IAMBearerToken)
+}
+
+/// Resolves a bucket's `BackendAuthorization`: its IAM token when it has an `api_key`, else its
+/// credentials from the configured `BackendCredentialSource`.
+struct BackendAuthorizationSource: Sendable {
+    let credentials: any BackendCredentialSource
+    let iamTokens: IAMTokenProvider
+
+    func authorization(for bucket: BucketRoute, principal: String, on eventLoop: any EventLoop) -> EventLoopFuture<BackendAuthorization> {
+        if let key = bucket.ibmIAM {
+            return iamTokens.token(for: key, on: eventLoop).map { .bearer($0) }
+        }
+        return credentials.credentials(for: bucket, principal: principal, on: eventLoop).map { .signature($0) }
+    }
+}
