@@ -1,5 +1,7 @@
 import NIOCore
 import NIOEmbedded
+import NIOHTTP1
+import S3Signing
 import Testing
 
 @testable import OSPCore
@@ -27,5 +29,37 @@ struct PolicyEngineTests {
         let engine: any PolicyEngine = AllowAllPolicy()
         #expect(engine.name == "allow-all")
         #expect(try engine.decide(AuthorizationRequest(principal: "anyone", action: "s3:DeleteBucket", bucket: "b"), on: loop).wait() == .allow(nil))
+    }
+
+    /// Rules read only principal, groups, action, bucket, key, the method and a listing's prefix, so
+    /// that is all the authorizer builds for them; a remote engine is asked with the full input.
+    @Test func rulesAreAskedOnlyWhatTheyReadRemoteEnginesEverything() {
+        let route = S3Route(
+            bucket: "data", key: nil, rawKeyPath: "", addressing: .path,
+            operation: S3Operation(name: "ListObjectsV2", action: "s3:ListBucket")
+        )
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/data?list-type=2&prefix=team%2F&max-keys=5", headers: ["User-Agent": "boto3"])
+        let identity = ClientIdentity(accessKey: "AK", secretKey: "SK", principal: "alice")
+        func ask(_ authorizer: Authorizer) -> AuthorizationRequest {
+            authorizer.questions(
+                route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
+                authentication: .anonymous, sourceIP: "127.0.0.1", secureTransport: false, now: AmzDate(secondsSinceEpoch: 1_795_000_000)
+            )[0]
+        }
+        let rules = Authorizer(engine: RulesPolicy(grants: [
+            Grant(principals: ["alice"], buckets: ["data"], prefix: "team/", actions: ["list"], effect: .allow)
+        ]))
+        let lean = ask(rules)
+        #expect(lean.conditions == ["prefix": "team/"])
+        #expect(lean.request.method == "GET")
+        #expect(rules.authorizeNow([lean]).map { (try? $0.get()) != nil } == true)
+
+        let remote = ask(Authorizer(engine: DenyAllPolicy(reason: "remote")))
+        #expect(remote.conditions["prefix"] == "team/")
+        #expect(remote.conditions["max-keys"] == "5")
+        #expect(remote.conditions["UserAgent"] == "boto3")
+        #expect(remote.conditions["SourceIp"] == "127.0.0.1")
+        #expect(remote.conditions["CurrentTime"] != nil)
+        #expect(remote.request.query == "list-type=2&prefix=team%2F&max-keys=5")
     }
 }

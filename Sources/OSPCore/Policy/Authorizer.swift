@@ -39,6 +39,58 @@ public struct Authorizer: Sendable {
         secureTransport: Bool,
         now: AmzDate
     ) -> [AuthorizationRequest] {
+        let conditions: [String: String]
+        let context: RequestContext
+        if self.inMemory != nil {
+            (conditions, context) = Self.ruleInputs(route: route, head: head, target: target)
+        } else {
+            (conditions, context) = self.fullInputs(
+                head: head, target: target, authentication: authentication, sourceIP: sourceIP,
+                secureTransport: secureTransport, now: now
+            )
+        }
+        var questions = [
+            AuthorizationRequest(
+                principal: identity.principal, groups: identity.groups, action: route.operation.action,
+                bucket: route.bucket, key: route.key, conditions: conditions, request: context
+            )
+        ]
+        if let source = route.copySource {
+            var sourceConditions = conditions
+            sourceConditions.removeValue(forKey: "prefix")
+            sourceConditions.removeValue(forKey: "delimiter")
+            sourceConditions.removeValue(forKey: "max-keys")
+            sourceConditions["versionid"] = source.versionId
+            questions.append(
+                AuthorizationRequest(
+                    principal: identity.principal, groups: identity.groups, action: source.action,
+                    bucket: source.bucket, key: source.key, conditions: sourceConditions, request: context
+                )
+            )
+        }
+        return questions
+    }
+
+    /// What an in-memory engine (`RuleSet`) reads besides principal, action, bucket and key: the
+    /// method (HEAD bucket) and a listing's `prefix`. Building only that keeps rules as cheap per request
+    /// as allow-all; remote engines get `fullInputs`.
+    private static func ruleInputs(route: S3Route, head: HTTPRequestHead, target: RequestTarget) -> ([String: String], RequestContext) {
+        var conditions: [String: String] = [:]
+        if route.key == nil, !target.rawQuery.isEmpty, let prefix = RequestQuery(rawQuery: target.rawQuery).value(of: "prefix") {
+            conditions["prefix"] = prefix
+        }
+        return (conditions, RequestContext(method: head.method.rawValue, path: "", query: "", headers: [:], sourceIP: nil))
+    }
+
+    /// The whole input of a remote engine (MinIO's conditions and the `request` object).
+    private func fullInputs(
+        head: HTTPRequestHead,
+        target: RequestTarget,
+        authentication: ClientAuthentication,
+        sourceIP: String?,
+        secureTransport: Bool,
+        now: AmzDate
+    ) -> ([String: String], RequestContext) {
         let query = RequestQuery(rawQuery: target.rawQuery)
         var conditions: [String: String] = [
             "SecureTransport": secureTransport ? "true" : "false",
@@ -63,26 +115,7 @@ public struct Authorizer: Sendable {
             headers: headers,
             sourceIP: sourceIP
         )
-        var questions = [
-            AuthorizationRequest(
-                principal: identity.principal, groups: identity.groups, action: route.operation.action,
-                bucket: route.bucket, key: route.key, conditions: conditions, request: context
-            )
-        ]
-        if let source = route.copySource {
-            var sourceConditions = conditions
-            sourceConditions.removeValue(forKey: "prefix")
-            sourceConditions.removeValue(forKey: "delimiter")
-            sourceConditions.removeValue(forKey: "max-keys")
-            sourceConditions["versionid"] = source.versionId
-            questions.append(
-                AuthorizationRequest(
-                    principal: identity.principal, groups: identity.groups, action: source.action,
-                    bucket: source.bucket, key: source.key, conditions: sourceConditions, request: context
-                )
-            )
-        }
-        return questions
+        return (conditions, context)
     }
 
     /// Succeeds only if every question is answered allow.
