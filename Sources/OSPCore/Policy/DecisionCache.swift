@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// How long policy answers are kept (`authorization.cache`).
 public struct DecisionCacheSettings: Sendable, Equatable {
@@ -19,11 +20,33 @@ public struct DecisionCacheSettings: Sendable, Equatable {
 /// every question new; time-based policies act at TTL granularity). An allow that carries a
 /// `scope` is also kept for its prefix, so one callout answers for every key under it (same
 /// principal, groups, action, bucket and conditions). Backend errors are never cached.
+///
+/// Warm hits are the policy path's hot path, so a question is hashed once (`HashedQuestion`: the
+/// shard and the shard's table share that hash), scopes are only looked at once some answer carried
+/// one, and a hit completes without chaining futures.
 final class DecisionCache: Sendable {
     private let settings: DecisionCacheSettings
-    private let exact: ShardedTTLCache<AuthorizationRequest, PolicyDecision>
+    private let exact: ShardedTTLCache<HashedQuestion, PolicyDecision>
     private let scopes: ShardedTTLCache<ScopeKey, [ScopedAllow]>
+    /// Whether any answer so far carried a scope (until then no question needs a scope lookup).
+    private let anyScopes = Atomic<Bool>(false)
     private let clock: CacheClock
+
+    /// A question with its hash computed once: hashing a question hashes its condition dictionary,
+    /// which costs more than the rest of a cache hit.
+    struct HashedQuestion: Hashable, Sendable {
+        let question: AuthorizationRequest
+        let hash: Int
+
+        init(_ question: AuthorizationRequest) {
+            self.question = question
+            self.hash = question.hashValue
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+        static func == (lhs: Self, rhs: Self) -> Bool { lhs.hash == rhs.hash && lhs.question == rhs.question }
+    }
 
     /// The question without its key: what a scope answer is shared across.
     struct ScopeKey: Hashable, Sendable {
@@ -58,7 +81,9 @@ final class DecisionCache: Sendable {
     ) -> EventLoopFuture<PolicyDecision> {
         var key = question
         key.conditions.removeValue(forKey: "CurrentTime")
-        if let objectKey = question.key, let scoped = self.scopes.value(forKey: ScopeKey(key)) {
+        if let objectKey = question.key, self.anyScopes.load(ordering: .relaxed),
+            let scoped = self.scopes.value(forKey: ScopeKey(key))
+        {
             let now = self.clock.now()
             if scoped.contains(where: { $0.expires > now && objectKey.hasPrefix($0.prefix) }) {
                 return eventLoop.makeSucceededFuture(.allow(nil))
@@ -66,7 +91,7 @@ final class DecisionCache: Sendable {
         }
         let settings = self.settings
         return self.exact.value(
-            forKey: key,
+            forKey: HashedQuestion(key),
             on: eventLoop,
             ttl: { decision in
                 switch decision {
@@ -74,13 +99,15 @@ final class DecisionCache: Sendable {
                 case .deny: return .seconds(settings.denyTTLSeconds)
                 }
             },
-            load: ask
-        ).map { decision in
-            if case .allow(let scope?) = decision, let objectKey = question.key, objectKey.hasPrefix(scope.prefix) {
-                self.remember(scope, for: ScopeKey(key))
+            load: {
+                ask().map { decision in
+                    if case .allow(let scope?) = decision, let objectKey = question.key, objectKey.hasPrefix(scope.prefix) {
+                        self.remember(scope, for: ScopeKey(key))
+                    }
+                    return decision
+                }
             }
-            return decision
-        }
+        )
     }
 
     private func remember(_ scope: DecisionScope, for key: ScopeKey) {
@@ -92,5 +119,6 @@ final class DecisionCache: Sendable {
         if list.count > Self.scopesPerKey { list.removeFirst(list.count - Self.scopesPerKey) }
         let longest = list.map(\.expires).max() ?? now
         self.scopes.set(list, forKey: key, ttl: longest - now)
+        self.anyScopes.store(true, ordering: .relaxed)
     }
 }
