@@ -79,8 +79,7 @@ final class DecisionCache: Sendable {
         on eventLoop: any EventLoop,
         ask: @escaping @Sendable () -> EventLoopFuture<PolicyDecision>
     ) -> EventLoopFuture<PolicyDecision> {
-        var key = question
-        key.conditions.removeValue(forKey: "CurrentTime")
+        let key = Self.cacheKey(question)
         if let objectKey = question.key, self.anyScopes.load(ordering: .relaxed),
             let scoped = self.scopes.value(forKey: ScopeKey(key))
         {
@@ -108,6 +107,13 @@ final class DecisionCache: Sendable {
                 }
             }
         )
+    }
+
+    /// The question without the clock.
+    private static func cacheKey(_ question: AuthorizationRequest) -> AuthorizationRequest {
+        var key = question
+        key.conditions.removeValue(forKey: "CurrentTime")
+        return key
     }
 
     private func remember(_ scope: DecisionScope, for key: ScopeKey) {
