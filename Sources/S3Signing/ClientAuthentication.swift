@@ -225,19 +225,24 @@ struct SigV4CredentialScope {
 
     init?(_ credential: Substring) {
         // Split from the end: the four scope fields never contain '/', the access key in theory could.
-        let parts = credential.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count >= 5, parts[parts.count - 1] == "aws4_request" else { return nil }
-        let accessKey = parts[0..<(parts.count - 4)].joined(separator: "/")
-        let dateStamp = parts[parts.count - 4]
-        let region = parts[parts.count - 3]
-        let service = parts[parts.count - 2]
-        guard !accessKey.isEmpty, dateStamp.utf8.count == 8, dateStamp.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+        // On UTF-8 bytes: this runs for every request, and `/` is ASCII.
+        let bytes = credential.utf8
+        var fields: [Substring.UTF8View.SubSequence] = []
+        var end = bytes.endIndex
+        while fields.count < 4, let slash = bytes[..<end].lastIndex(of: UInt8(ascii: "/")) {
+            fields.append(bytes[bytes.index(after: slash)..<end])
+            end = slash
+        }
+        guard fields.count == 4, fields[0].elementsEqual("aws4_request".utf8) else { return nil }
+        let accessKey = bytes[..<end]
+        let (service, region, dateStamp) = (fields[1], fields[2], fields[3])
+        guard !accessKey.isEmpty, dateStamp.count == 8, dateStamp.allSatisfy({ $0 >= 48 && $0 <= 57 }),
             !region.isEmpty, !service.isEmpty
         else { return nil }
-        self.accessKey = accessKey
-        self.dateStamp = String(dateStamp)
-        self.region = String(region)
-        self.service = String(service)
+        self.accessKey = String(Substring(accessKey))
+        self.dateStamp = String(Substring(dateStamp))
+        self.region = String(Substring(region))
+        self.service = String(Substring(service))
     }
 }
 

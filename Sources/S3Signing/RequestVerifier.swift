@@ -177,7 +177,7 @@ public struct RequestVerifier: Sendable {
             signedHeaders: signedHeaders,
             payloadHash: payloadHash)
         let stringToSign = SigV4Canonical.stringToSign(
-            amzDate: amzDate, scope: scope, canonicalRequestHash: Hex.encode(SHA256.hash(data: Array(canonicalRequest.utf8))))
+            amzDate: amzDate, scope: scope, canonicalRequestHash: Hex.encode(sha256(canonicalRequest)))
         let expected = signingKey.sigV4Signature(of: stringToSign)
         guard constantTimeEquals(expected, provided.lowercased()) else {
             throw S3Error.signatureMismatch

@@ -1,4 +1,11 @@
+import Crypto
 import NIOHTTP1
+
+/// SHA-256 of a string's UTF-8 bytes, hashed in place (no copy into an array).
+func sha256(_ text: String) -> SHA256Digest {
+    var text = text
+    return text.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+}
 
 /// The pieces of a SigV4 canonical request, built the way S3 builds them: from the request target
 /// exactly as the client sent it, encoded once, never normalised. Pure functions, so the verifier
@@ -29,44 +36,57 @@ public enum SigV4Canonical {
         if path.isEmpty { return "/" }
         var out: [UInt8] = []
         out.reserveCapacity(path.count + 16)
-        var first = true
-        for segment in path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
-            if !first { out.append(UInt8(ascii: "/")) }
-            first = false
-            let decoded = percentDecodedBytes(segment, lenient: true) ?? Array(segment)
-            appendEncoded(decoded, encodeSlash: true, to: &out)
-        }
+        // Decoding a segment and encoding it again is one pass: each byte (or `%XX` escape) maps to its
+        // canonical form on its own. A raw `/` separates segments and stays; an escaped one stays escaped.
+        appendCanonicalEncoding(path, keepingRawSlash: true, to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
     /// The canonical query string: parameters split on `&` and the first `=`, decoded (`+` stays a
     /// literal plus, hence `%2B`), re-encoded, sorted by name then value in byte order and joined.
     /// Names in `excluding` (e.g. `X-Amz-Signature` for presigned requests) are left out.
+    ///
+    /// Runs for every request, so every name and value is encoded into one scratch buffer and the
+    /// sort moves ranges, not arrays.
     public static func canonicalQuery(rawQuery: some StringProtocol, excluding: Set<String> = []) -> String {
-        var pairs: [(name: [UInt8], value: [UInt8])] = []
-        for part in rawQuery.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+        let query = rawQuery.utf8
+        if query.isEmpty { return "" }
+        var scratch: [UInt8] = []
+        scratch.reserveCapacity(query.count + 32)
+        var pairs: [(name: Range<Int>, value: Range<Int>)] = []
+        for part in query.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let (rawName, rawValue) = splitOnFirstEquals(part)
-            let name = percentDecodedBytes(rawName, lenient: true) ?? Array(rawName)
-            if !excluding.isEmpty, excluding.contains(String(decoding: name, as: UTF8.self)) { continue }
-            let value = percentDecodedBytes(rawValue, lenient: true) ?? Array(rawValue)
-            var encodedName: [UInt8] = []
-            appendEncoded(name, encodeSlash: true, to: &encodedName)
-            var encodedValue: [UInt8] = []
-            appendEncoded(value, encodeSlash: true, to: &encodedValue)
-            pairs.append((encodedName, encodedValue))
+            let nameStart = scratch.count
+            appendCanonicalEncoding(rawName, keepingRawSlash: false, to: &scratch)
+            let name = nameStart..<scratch.count
+            if !excluding.isEmpty, Self.isExcluded(scratch[name], excluding) {
+                scratch.removeSubrange(name)
+                continue
+            }
+            let valueStart = scratch.count
+            appendCanonicalEncoding(rawValue, keepingRawSlash: false, to: &scratch)
+            pairs.append((name, valueStart..<scratch.count))
         }
         pairs.sort { a, b in
-            if a.name != b.name { return a.name.lexicographicallyPrecedes(b.name) }
-            return a.value.lexicographicallyPrecedes(b.value)
+            let nameA = scratch[a.name], nameB = scratch[b.name]
+            if !nameA.elementsEqual(nameB) { return nameA.lexicographicallyPrecedes(nameB) }
+            return scratch[a.value].lexicographicallyPrecedes(scratch[b.value])
         }
         var out: [UInt8] = []
+        out.reserveCapacity(scratch.count + 2 * pairs.count)
         for (index, pair) in pairs.enumerated() {
             if index > 0 { out.append(UInt8(ascii: "&")) }
-            out.append(contentsOf: pair.name)
+            out.append(contentsOf: scratch[pair.name])
             out.append(UInt8(ascii: "="))
-            out.append(contentsOf: pair.value)
+            out.append(contentsOf: scratch[pair.value])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Whether a canonically encoded name is one of `excluding` (compared decoded, as S3 does).
+    private static func isExcluded(_ encodedName: ArraySlice<UInt8>, _ excluding: Set<String>) -> Bool {
+        guard let decoded = percentDecodedBytes(encodedName, lenient: true) else { return false }
+        return excluding.contains(String(decoding: decoded, as: UTF8.self))
     }
 
     /// The canonical headers block: one `name:value\n` line per signed header, in the order given,
@@ -151,26 +171,64 @@ public enum SigV4Canonical {
         }
     }
 
+    /// Appends the canonical form of raw (still percent-encoded) bytes: each `%XX` escape is decoded and
+    /// each resulting byte encoded as `appendEncoded` does; a `%` not followed by two hex digits is a
+    /// literal `%` (`%25`). With `keepingRawSlash`, an unescaped `/` stays (path separators).
+    /// Equivalent to `appendEncoded(percentDecodedBytes(raw, lenient: true))`, in one pass.
+    static func appendCanonicalEncoding<C: Collection<UInt8>>(_ raw: C, keepingRawSlash: Bool, to out: inout [UInt8]) {
+        var i = raw.startIndex
+        while i != raw.endIndex {
+            var c = raw[i]
+            raw.formIndex(after: &i)
+            if c == UInt8(ascii: "%"), i != raw.endIndex, let hi = Hex.value(raw[i]) {
+                let next = raw.index(after: i)
+                if next != raw.endIndex, let lo = Hex.value(raw[next]) {
+                    c = hi << 4 | lo
+                    i = raw.index(after: next)
+                    appendEncodedByte(c, to: &out)
+                    continue
+                }
+            }
+            if keepingRawSlash && c == UInt8(ascii: "/") {
+                out.append(c)
+            } else {
+                appendEncodedByte(c, to: &out)
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func appendEncodedByte(_ c: UInt8, to out: inout [UInt8]) {
+        if isUnreserved(c) {
+            out.append(c)
+        } else {
+            out.append(UInt8(ascii: "%"))
+            out.append(upperHex[Int(c >> 4)])
+            out.append(upperHex[Int(c & 0x0F)])
+        }
+    }
+
     /// Decodes `%XX`. When `lenient`, a `%` not followed by two hex digits is kept as a literal `%`;
     /// otherwise it makes the whole decode fail.
-    static func percentDecodedBytes(_ bytes: some Collection<UInt8>, lenient: Bool) -> [UInt8]? {
-        let input = Array(bytes)
+    static func percentDecodedBytes<C: Collection<UInt8>>(_ bytes: C, lenient: Bool) -> [UInt8]? {
         var out: [UInt8] = []
-        out.reserveCapacity(input.count)
-        var i = 0
-        while i < input.count {
-            let c = input[i]
+        out.reserveCapacity(bytes.count)
+        var i = bytes.startIndex
+        while i != bytes.endIndex {
+            let c = bytes[i]
+            bytes.formIndex(after: &i)
             if c == UInt8(ascii: "%") {
-                if i + 2 < input.count, let hi = Hex.value(input[i + 1]), let lo = Hex.value(input[i + 2])
-                {
-                    out.append(hi << 4 | lo)
-                    i += 3
-                    continue
+                if i != bytes.endIndex, let hi = Hex.value(bytes[i]) {
+                    let next = bytes.index(after: i)
+                    if next != bytes.endIndex, let lo = Hex.value(bytes[next]) {
+                        out.append(hi << 4 | lo)
+                        i = bytes.index(after: next)
+                        continue
+                    }
                 }
                 guard lenient else { return nil }
             }
             out.append(c)
-            i += 1
         }
         return out
     }

@@ -49,12 +49,11 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
             headers.add(name: "x-amz-security-token", value: sessionToken)
         }
 
-        var names = Set<String>()
-        for (name, _) in headers {
+        var names: [String] = []
+        names.reserveCapacity(8)
+        for (name, _) in headers where Self.isSigned(name) {
             let lower = name.lowercased()
-            if lower == "host" || lower == "content-md5" || lower == "content-type" || lower.hasPrefix("x-amz-") {
-                names.insert(lower)
-            }
+            if !names.contains(lower) { names.append(lower) }
         }
         let signedHeaders = names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         let scope = scope(for: date)
@@ -66,6 +65,22 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
             name: "Authorization",
             value: "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(signedHeaders.joined(separator: ";")), Signature=\(signature)")
         return signature
+    }
+
+    /// `host`, `content-md5`, `content-type` or `x-amz-*`, in any case (checked without allocating:
+    /// this runs for every header of every forwarded request).
+    private static func isSigned(_ name: String) -> Bool {
+        let bytes = name.utf8
+        func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c | 0x20 : c }
+        func equals(_ literal: StaticString) -> Bool {
+            bytes.count == literal.utf8CodeUnitCount
+                && zip(bytes, UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)).allSatisfy { lower($0) == $1 }
+        }
+        if bytes.count > 6 {
+            let prefix: StaticString = "x-amz-"
+            if zip(bytes.prefix(6), UnsafeBufferPointer(start: prefix.utf8Start, count: 6)).allSatisfy({ lower($0) == $1 }) { return true }
+        }
+        return equals("host") || equals("content-md5") || equals("content-type")
     }
 
     /// The context for re-signing the chunks of a body whose request was signed with `seedSignature`
@@ -121,7 +136,7 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
             payloadHash: payloadHash)
         let stringToSign = SigV4Canonical.stringToSign(
             amzDate: date.amzDate, scope: scope,
-            canonicalRequestHash: Hex.encode(SHA256.hash(data: Array(canonicalRequest.utf8))))
+            canonicalRequestHash: Hex.encode(sha256(canonicalRequest)))
         return signingKey(for: date).sigV4Signature(of: stringToSign)
     }
 }
