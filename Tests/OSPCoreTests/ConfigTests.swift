@@ -217,7 +217,9 @@ struct BucketMapTests {
         #expect(map.route(for: "alias-bucket") == exact)
         var named = fallback
         named.name = "other-bucket"
+        named.isDefaultRoute = true
         #expect(map.route(for: "other-bucket") == named, "the default route is named for the bucket the client asked for")
+        #expect(map.route(for: "alias-bucket")?.isDefaultRoute == false)
     }
 
     @Test func noDefaultMeansNoRoute() {

@@ -70,6 +70,31 @@ struct RedisSourcesTests {
         }
     }
 
+    /// The default route serves buckets under their own names: keys kept for such a bucket win, and
+    /// every other bucket falls back to the `*` keys. A listed bucket never falls back to `*`.
+    @Test func bucketsOfTheDefaultRouteFallBackToItsCredentials() async throws {
+        let server = try RedisTestServer.start()
+        defer { server.stop() }
+        try server.cli(["HSET", "osp:creds:*", "access_key", "DEFAULTAK", "secret_key", "default-secret"])
+        try server.cli(["HSET", "osp:creds:alice:*", "access_key", "ALICEDEFAULT", "secret_key", "alice-default-secret"])
+        try server.cli(["HSET", "osp:creds:own-keys", "access_key", "OWNAK", "secret_key", "own-secret"])
+        var map = BucketMap()
+        map.routes["listed"] = BucketRoute(name: "listed", host: "127.0.0.1", port: 9000)
+        map.defaultRoute = BucketRoute(name: "*", host: "127.0.0.1", port: 9000)
+        try await withRedisClient(RedisSettings(port: server.port)) { (client, loop) async throws in
+            let source = RedisCredentialSource(client: client)
+            func accessKey(_ bucket: String, _ principal: String) async throws -> String {
+                try await source.credentials(for: map.route(for: bucket)!, principal: principal, on: loop).get().accessKey
+            }
+            #expect(try await accessKey("any-bucket", "bob") == "DEFAULTAK")
+            #expect(try await accessKey("any-bucket", "alice") == "ALICEDEFAULT")
+            #expect(try await accessKey("own-keys", "alice") == "OWNAK")
+            await #expect(throws: S3Error(.accessDenied, "No backend credentials for this bucket.")) {
+                try await accessKey("listed", "bob")
+            }
+        }
+    }
+
     @Test func missingCredentialsAreAccessDeniedAndBrokenOnes503() async throws {
         let server = try RedisTestServer.start()
         defer { server.stop() }

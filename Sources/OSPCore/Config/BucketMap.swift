@@ -17,6 +17,7 @@ public struct BucketMap: Sendable, Equatable {
         if let route = routes[bucket] { return route }
         guard var route = defaultRoute else { return nil }
         route.name = bucket
+        route.isDefaultRoute = true
         return route
     }
 }

@@ -17,6 +17,9 @@ public struct BucketRoute: Sendable, Equatable {
     public var ibmIAM: IBMIAMKey?
     /// How long fetched credentials for this bucket may be cached.
     public var ttlSeconds: Int64?
+    /// This route is the `"*"` entry serving a bucket not listed (`name` is then the requested bucket),
+    /// so credential stores may fall back to what they keep for `*`.
+    public var isDefaultRoute = false
 
     public init(
         name: String,

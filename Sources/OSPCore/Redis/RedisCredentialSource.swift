@@ -4,7 +4,9 @@ import S3Signing
 /// Backend credentials kept in Redis (the original's `bucket_creds_fetcher`): the principal's own
 /// keys for a bucket (`HGETALL P creds:<principal>:<bucket>`) win over the bucket's shared keys
 /// (`HGETALL P creds:<bucket>`); each hash holds `access_key`, `secret_key` and optionally
-/// `session_token`. `<bucket>` is the configured bucket name (`*` for the default route).
+/// `session_token`. `<bucket>` is the bucket name clients use. A bucket served by the `"*"` default
+/// route falls back, in the same order, to `creds:<principal>:*` and `creds:*`: keys for one such
+/// bucket may be kept on their own, and the rest share the default route's.
 ///
 /// Refusals:
 /// - neither hash exists → 403 AccessDenied. No keys for this bucket (and this principal) is a data
@@ -29,18 +31,22 @@ public struct RedisCredentialSource: BackendCredentialSource {
         principal: String,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<BackendCredentials> {
-        let client = self.client
-        let bucketKey = schema.credentials(bucket: bucket.name)
-        return lookup(schema.credentials(principal: principal, bucket: bucket.name), on: eventLoop)
-            .flatMap { found in
-                if let found { return eventLoop.makeSucceededFuture(found) }
-                return RedisCredentialSource.lookup(bucketKey, client: client, on: eventLoop).flatMapThrowing { found in
-                    guard let found else {
-                        throw S3Error(.accessDenied, "No backend credentials for this bucket.")
-                    }
-                    return found
-                }
-            }
+        var keys = [schema.credentials(principal: principal, bucket: bucket.name), schema.credentials(bucket: bucket.name)]
+        if bucket.isDefaultRoute {
+            keys += [schema.credentials(principal: principal, bucket: "*"), schema.credentials(bucket: "*")]
+        }
+        return firstCredentials(keys[...], on: eventLoop)
+    }
+
+    /// The credentials in the first of `keys` that holds any; 403 when none does.
+    private func firstCredentials(_ keys: ArraySlice<String>, on eventLoop: any EventLoop) -> EventLoopFuture<BackendCredentials> {
+        guard let key = keys.first else {
+            return eventLoop.makeFailedFuture(S3Error(.accessDenied, "No backend credentials for this bucket."))
+        }
+        return lookup(key, on: eventLoop).flatMap { found in
+            if let found { return eventLoop.makeSucceededFuture(found) }
+            return self.firstCredentials(keys.dropFirst(), on: eventLoop)
+        }
     }
 
     private func lookup(_ key: String, on eventLoop: any EventLoop) -> EventLoopFuture<BackendCredentials?> {
