@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import S3Signing
 import Testing
 
 @testable import OSPCore
@@ -127,5 +128,23 @@ struct DecisionCacheTests {
         #expect(Authorizer(engine: RulesPolicy(grants: [])).decisions == nil)
         #expect(Authorizer(engine: AllowAllPolicy()).decisions == nil)
         #expect(Authorizer(engine: CountingEngine { _ in .success(.allow(nil)) }).decisions != nil)
+    }
+
+    @Test("with a warm cache a remote engine's verdict comes at once, allow or deny; a miss still goes to the engine")
+    func warmCacheAnswersSynchronously() throws {
+        let engine = CountingEngine { q in .success(q.key == "open" ? .allow(nil) : .deny(reason: "no")) }
+        let authorizer = Authorizer(engine: engine)
+        let open = question("open"), closed = question("closed")
+        #expect(authorizer.authorizeNow([open]) == nil, "nothing cached yet: the engine must be asked")
+        let loop = group.next()
+        try authorizer.authorize([open], on: loop).wait()
+        #expect(throws: S3Error.self) { try authorizer.authorize([closed], on: loop).wait() }
+        #expect(engine.callCount == 2)
+
+        #expect((try? authorizer.authorizeNow([open])?.get()) != nil)
+        #expect(authorizer.authorizeNow([closed]).map { (try? $0.get()) == nil } == true)
+        #expect(authorizer.authorizeNow([open, closed]).map { (try? $0.get()) == nil } == true, "one deny refuses")
+        #expect(authorizer.authorizeNow([open, question("unknown")]) == nil)
+        #expect(engine.callCount == 2)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import S3Signing
 import Testing
 
 @testable import OSPCore
@@ -71,6 +72,13 @@ struct OPAInputTests {
         let listBuckets = try input(AuthorizationRequest(principal: "bob", action: "s3:ListAllMyBuckets"), headers: [])
         #expect(listBuckets["bucket"] as? String == "")
         #expect(listBuckets["object"] as? String == "")
+    }
+
+    @Test func currentTimeIsAddedWhenThePolicyIsAsked() throws {
+        let body = OPAInput.requestBody(for: Self.request, headerAllowList: [], now: AmzDate(secondsSinceEpoch: 1_795_000_000))
+        let top = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        let conditions = try #require((top["input"] as? [String: Any])?["conditions"] as? [String: Any])
+        #expect(conditions["CurrentTime"] as? [String] == ["2026-11-18T11:06:40.000Z"])
     }
 
     @Test func theSameQuestionIsTheSameBytes() {

@@ -92,9 +92,9 @@ public struct Authorizer: Sendable {
         now: AmzDate
     ) -> ([String: String], RequestContext) {
         let query = RequestQuery(rawQuery: target.rawQuery)
+        // `CurrentTime` is added when a remote engine is really asked (`OPAInput`), not per question.
         var conditions: [String: String] = [
             "SecureTransport": secureTransport ? "true" : "false",
-            "CurrentTime": ListAllMyBucketsResult.iso8601(now),
             "authType": authentication.authType,
             "signatureversion": authentication.signatureVersion,
         ]
@@ -158,12 +158,26 @@ extension AllowAllPolicy: InMemoryPolicyEngine {
 extension Authorizer {
     /// For in-memory engines, the verdict right away (per-request hot path: no futures); nil when
     /// the engine is remote and `authorize(_:on:)` must be used.
+    ///
+    /// For remote engines too, when every question has a cached answer: a warm decision cache then
+    /// costs a lookup per question, not a chain of futures.
     func authorizeNow(_ questions: [AuthorizationRequest]) -> Result<Void, S3Error>? {
-        guard let local = self.inMemory else { return nil }
-        for question in questions {
-            guard case .allow = local.decideNow(question) else { return .failure(S3Error(.accessDenied, "Access Denied")) }
+        if let local = self.inMemory {
+            for question in questions {
+                guard case .allow = local.decideNow(question) else { return .failure(S3Error(.accessDenied, "Access Denied")) }
+            }
+            return .success(())
         }
-        return .success(())
+        guard let decisions = self.decisions else { return nil }
+        var verdict: Result<Void, S3Error> = .success(())
+        for question in questions {
+            switch decisions.cachedDecision(for: question) {
+            case nil: return nil
+            case .allow?: continue
+            case .deny?: verdict = .failure(S3Error(.accessDenied, "Access Denied"))
+            }
+        }
+        return verdict
     }
 }
 

@@ -109,11 +109,28 @@ final class DecisionCache: Sendable {
         )
     }
 
-    /// The question without the clock.
+    /// The question without the clock (osp's own questions carry none; the check keeps the promise for
+    /// questions built elsewhere without copying the conditions of those that don't).
     private static func cacheKey(_ question: AuthorizationRequest) -> AuthorizationRequest {
+        guard question.conditions["CurrentTime"] != nil else { return question }
         var key = question
         key.conditions.removeValue(forKey: "CurrentTime")
         return key
+    }
+
+    /// The cached answer for `question`, if there is one: never asks the engine, never waits for a
+    /// lookup in flight.
+    func cachedDecision(for question: AuthorizationRequest) -> PolicyDecision? {
+        let key = Self.cacheKey(question)
+        if let objectKey = question.key, self.anyScopes.load(ordering: .relaxed),
+            let scoped = self.scopes.value(forKey: ScopeKey(key))
+        {
+            let now = self.clock.now()
+            if scoped.contains(where: { $0.expires > now && objectKey.hasPrefix($0.prefix) }) {
+                return .allow(nil)
+            }
+        }
+        return self.exact.value(forKey: HashedQuestion(key))
     }
 
     private func remember(_ scope: DecisionScope, for key: ScopeKey) {

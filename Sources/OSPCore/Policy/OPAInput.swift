@@ -1,3 +1,5 @@
+import S3Signing
+
 /// The `input` document osp sends to an OPA-compatible policy service: a superset of MinIO's
 /// policy-plugin input (`account`, `groups`, `action`, `bucket`, `object`, `conditions` with every
 /// value a list of strings), so policies written for MinIO's plugin work unchanged, plus osp's
@@ -7,14 +9,20 @@ enum OPAInput {
     static let forbiddenHeaders: Set<String> = ["authorization", "cookie", "proxy-authorization", "x-amz-security-token"]
 
     /// `{"input": {...}}` as JSON bytes.
-    static func requestBody(for request: AuthorizationRequest, headerAllowList: [String]) -> [UInt8] {
-        OPAJSON.object(["input": document(for: request, headerAllowList: headerAllowList)]).encoded()
+    /// - Parameter now: MinIO's `CurrentTime` condition. It is added here, when the policy is really
+    ///   asked, rather than carried in every question: a cached answer does not depend on it (answers
+    ///   are cached for their TTL), so formatting it per request would only cost.
+    static func requestBody(for request: AuthorizationRequest, headerAllowList: [String], now: AmzDate? = nil) -> [UInt8] {
+        OPAJSON.object(["input": document(for: request, headerAllowList: headerAllowList, now: now)]).encoded()
     }
 
-    static func document(for request: AuthorizationRequest, headerAllowList: [String]) -> OPAJSON {
+    static func document(for request: AuthorizationRequest, headerAllowList: [String], now: AmzDate? = nil) -> OPAJSON {
         var conditions: [String: OPAJSON] = [:]
         for (name, value) in request.conditions {
             conditions[name] = .array([.string(value)])
+        }
+        if let now, conditions["CurrentTime"] == nil {
+            conditions["CurrentTime"] = .array([.string(ListAllMyBucketsResult.iso8601(now))])
         }
         var httpRequest: [String: OPAJSON] = [
             "method": .string(request.request.method),

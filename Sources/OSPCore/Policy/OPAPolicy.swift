@@ -1,3 +1,4 @@
+import S3Signing
 import NIOCore
 import NIOPosix
 
@@ -21,7 +22,7 @@ public struct OPAPolicy: PolicyEngine {
     }
 
     public func decide(_ request: AuthorizationRequest, on eventLoop: any EventLoop) -> EventLoopFuture<PolicyDecision> {
-        let body = OPAInput.requestBody(for: request, headerAllowList: settings.headers)
+        let body = OPAInput.requestBody(for: request, headerAllowList: settings.headers, now: AmzDate.now())
         var headers = [("Content-Type", "application/json"), ("Accept", "application/json")]
         if let token = settings.bearerToken {
             headers.append(("Authorization", "Bearer \(token)"))

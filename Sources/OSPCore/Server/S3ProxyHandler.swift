@@ -46,6 +46,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private var state: State = .idle
     private var exchange: Exchange?
     private var readPending = false
+    /// The client's address as text, formatted once per connection (policy input).
+    private var clientIP: String??
 
     init(gateway: Gateway, pool: UpstreamConnectionPool) {
         self.gateway = gateway
@@ -256,6 +258,13 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         self.authorize(self.questions(authenticated, route: route, exchange: exchange, context: context), authenticated, exchange: exchange)
     }
 
+    private func sourceIP(_ context: ChannelHandlerContext) -> String? {
+        if let known = self.clientIP { return known }
+        let address = context.channel.remoteAddress?.ipAddress
+        self.clientIP = .some(address)
+        return address
+    }
+
     private func questions(
         _ authenticated: AuthenticatedRequest,
         route: S3Route,
@@ -268,7 +277,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             head: exchange.head,
             target: exchange.target,
             authentication: authenticated.authentication,
-            sourceIP: context.channel.remoteAddress?.ipAddress,
+            sourceIP: self.sourceIP(context),
             secureTransport: false,
             now: AmzDate.now()
         )
