@@ -53,6 +53,9 @@ public enum ConfigLoader {
         let redis = try top.mapping("redis", allowedKeys: RedisSettings.configKeys).map {
             (section) throws(ConfigError) in try RedisSettings(section)
         }
+        let logging = try top.mapping("logging", allowedKeys: LoggingSettings.keys).map {
+            (section) throws(ConfigError) in try LoggingSettings(section)
+        } ?? LoggingSettings()
         let redisUsers = [
             authorization?.backend == .redis ? "authorization" : nil,
             secrets.backend == .redis ? "secrets" : nil,
@@ -76,14 +79,15 @@ public enum ConfigLoader {
         }
         return OSPConfig(
             server: server, admin: admin, upstream: upstream, buckets: buckets, keystore: keystore,
-            authorization: authorization, secrets: secrets, credentials: credentials, redis: redis
+            authorization: authorization, secrets: secrets, credentials: credentials, redis: redis,
+            logging: logging
         )
     }
 
     // MARK: Sections
 
     private enum Keys {
-        static let top = ["server", "admin", "upstream", "buckets", "keystore", "authorization", "secrets", "credentials", "redis"]
+        static let top = ["server", "admin", "upstream", "buckets", "keystore", "authorization", "secrets", "credentials", "redis", "logging"]
         static let server = [
             "bind", "http_port", "threads", "virtual_host_domains", "skip_signature_validation",
             "max_clock_skew_seconds", "idle_timeout_seconds", "max_header_bytes", "max_header_count",

@@ -14,6 +14,8 @@ public struct OSPConfig: Sendable, Equatable {
     public var credentials: CredentialsSettings
     /// The shared Redis store, for any section whose backend is `redis`.
     public var redis: RedisSettings?
+    /// The access log's destination and the process log's level.
+    public var logging: LoggingSettings
 
     public init(
         server: ServerSettings = ServerSettings(),
@@ -24,7 +26,8 @@ public struct OSPConfig: Sendable, Equatable {
         authorization: AuthorizationSettings? = nil,
         secrets: SecretsSettings = SecretsSettings(),
         credentials: CredentialsSettings = CredentialsSettings(),
-        redis: RedisSettings? = nil
+        redis: RedisSettings? = nil,
+        logging: LoggingSettings = LoggingSettings()
     ) {
         self.server = server
         self.admin = admin
@@ -35,5 +38,6 @@ public struct OSPConfig: Sendable, Equatable {
         self.secrets = secrets
         self.credentials = credentials
         self.redis = redis
+        self.logging = logging
     }
 }
