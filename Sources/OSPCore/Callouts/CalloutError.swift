@@ -25,3 +25,16 @@ public struct CalloutError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var description: String { "\(kind.rawValue): \(detail)" }
 }
+
+extension CalloutError.Kind {
+    /// The kind as a metric label (snake case, like the other labels).
+    var metricLabel: String {
+        switch self {
+        case .timeout: return "timeout"
+        case .transport: return "transport"
+        case .httpStatus: return "http_status"
+        case .responseTooLarge: return "response_too_large"
+        case .invalidRequest: return "invalid_request"
+        }
+    }
+}

@@ -15,13 +15,16 @@ public final class CurlHTTPClient: Sendable {
     private let threadPool: NIOThreadPool
     private let handles = ThreadSpecificVariable<CurlEasyHandle>()
     private let handlesCreated = NIOLockedValueBox(0)
+    /// Where each call's latency and failure kind are counted, under the backend's name.
+    private let metrics: CalloutMetrics?
 
     /// `threadPool` must be started by the caller; calls made while it is not running fail with a
     /// `transport` error.
-    public init(threadPool: NIOThreadPool, settings: CalloutSettings = CalloutSettings()) {
+    public init(threadPool: NIOThreadPool, settings: CalloutSettings = CalloutSettings(), metrics: CalloutMetrics? = nil) {
         _ = CurlGlobal.initialized
         self.threadPool = threadPool
         self.settings = settings
+        self.metrics = metrics
     }
 
     /// `POST url` with `body`; the caller names the content type in `headers`.
@@ -76,9 +79,10 @@ public final class CurlHTTPClient: Sendable {
         guard CurlGlobal.initialized else {
             return eventLoop.makeFailedFuture(CalloutError(.transport, "libcurl could not be initialised"))
         }
-        let deadline = NIODeadline.now() + timeout
+        let started = NIODeadline.now()
+        let deadline = started + timeout
         let settings = self.settings
-        return threadPool.runIfActive(eventLoop: eventLoop) { () throws -> CalloutResponse in
+        let answer = threadPool.runIfActive(eventLoop: eventLoop) { () throws -> CalloutResponse in
             // The deadline also covers the time spent waiting for a free pool thread.
             let remaining = deadline - NIODeadline.now()
             let milliseconds = Int(remaining.nanoseconds / 1_000_000)
@@ -93,6 +97,20 @@ public final class CurlHTTPClient: Sendable {
             }
             throw CalloutError(.transport, "\(type(of: error))")
         }
+        if let metrics = self.metrics {
+            answer.whenComplete { result in
+                metrics.record(nanoseconds: (NIODeadline.now() - started).nanoseconds)
+                switch result {
+                case .success(let response) where response.status >= 500:
+                    metrics.failed(kind: "status_5xx")
+                case .success:
+                    break
+                case .failure(let error):
+                    metrics.failed(kind: (error as? CalloutError)?.kind.metricLabel ?? "transport")
+                }
+            }
+        }
+        return answer
     }
 
     private func handleForCurrentThread() throws(CalloutError) -> CurlEasyHandle {

@@ -151,3 +151,7 @@ private struct CredentialAnswer: Decodable {
         case perPrincipal = "per_principal"
     }
 }
+
+extension HTTPCredentialSource: CacheHolding {
+    var caches: [any CacheStatisticsSource] { self.cache.caches }
+}

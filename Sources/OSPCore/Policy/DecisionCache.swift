@@ -145,3 +145,7 @@ final class DecisionCache: Sendable {
         self.anyScopes.store(true, ordering: .relaxed)
     }
 }
+
+extension DecisionCache: CacheHolding {
+    var caches: [any CacheStatisticsSource] { [self.exact, self.scopes] }
+}

@@ -15,12 +15,15 @@ public final class RedisClient: Sendable {
     private let threadPool: NIOThreadPool
     private let connections = ThreadSpecificVariable<RedisConnection>()
     private let connectionsOpened = NIOLockedValueBox(0)
+    /// Where each command's latency and failure kind are counted (backend `redis`).
+    private let metrics: CalloutMetrics?
 
     /// `threadPool` must be started by the caller; calls made while it is not running fail with a
     /// `connection` error.
-    public init(settings: RedisSettings, threadPool: NIOThreadPool) {
+    public init(settings: RedisSettings, threadPool: NIOThreadPool, metrics: CalloutMetrics? = nil) {
         self.settings = settings
         self.threadPool = threadPool
+        self.metrics = metrics
     }
 
     /// Runs one command (`["HGETALL", "osp:key:AK"]`) and answers on `eventLoop`. A top-level error
@@ -34,8 +37,9 @@ public final class RedisClient: Sendable {
         guard !arguments.isEmpty else {
             return eventLoop.makeFailedFuture(RedisError(.protocol, "empty command"))
         }
-        let deadline = NIODeadline.now() + .milliseconds(Int64(settings.timeoutMilliseconds))
-        return threadPool.runIfActive(eventLoop: eventLoop) { () throws -> RedisReply in
+        let started = NIODeadline.now()
+        let deadline = started + .milliseconds(Int64(settings.timeoutMilliseconds))
+        let reply = threadPool.runIfActive(eventLoop: eventLoop) { () throws -> RedisReply in
             try self.connectionForCurrentThread().run(arguments, deadline: deadline, retryStaleConnection: idempotent)
         }.flatMapErrorThrowing { error in
             if error is RedisError { throw error }
@@ -44,6 +48,15 @@ public final class RedisClient: Sendable {
             }
             throw RedisError(.connection, "\(type(of: error))")
         }
+        if let metrics = self.metrics {
+            reply.whenComplete { result in
+                metrics.record(nanoseconds: (NIODeadline.now() - started).nanoseconds)
+                if case .failure(let error) = result {
+                    metrics.failed(kind: (error as? RedisError)?.kind.rawValue ?? "connection")
+                }
+            }
+        }
+        return reply
     }
 
     /// How many connections this client has opened so far (one per pool thread, plus reconnects).

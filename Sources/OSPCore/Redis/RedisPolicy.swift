@@ -148,3 +148,7 @@ extension RedisReply {
         }
     }
 }
+
+extension RedisPolicy: CacheHolding {
+    var caches: [any CacheStatisticsSource] { [self.grants] }
+}
