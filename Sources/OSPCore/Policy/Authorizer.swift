@@ -118,18 +118,51 @@ public struct Authorizer: Sendable {
         return (conditions, context)
     }
 
-    /// Succeeds only if every question is answered allow.
-    func authorize(_ questions: [AuthorizationRequest], on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        let answers = questions.map { question in
-            self.decide(question, on: eventLoop).flatMapThrowing { decision in
-                guard case .allow = decision else { throw S3Error(.accessDenied, "Access Denied") }
+    /// `.allow` only if every question is answered allow. Never fails: a backend that could not
+    /// answer is the verdict `.unavailable`.
+    func authorize(_ questions: [AuthorizationRequest], on eventLoop: any EventLoop) -> EventLoopFuture<AuthorizationVerdict> {
+        let answers = questions.map { question in self.decide(question, on: eventLoop) }
+        return EventLoopFuture.whenAllComplete(answers, on: eventLoop).map { results in
+            var verdict = AuthorizationVerdict.allow
+            for result in results {
+                switch result {
+                case .success(.allow):
+                    continue
+                case .success(.deny(let reason)):
+                    // A deny is final whatever the other answers: 403 rather than 503.
+                    return .deny(reason: reason)
+                case .failure(let error):
+                    verdict = .unavailable(reason: AuthorizationVerdict.reason(for: error))
+                }
             }
+            return verdict
         }
-        return EventLoopFuture.andAllSucceed(answers, on: eventLoop).flatMapErrorThrowing { error in
-            if let refusal = error as? S3Error { throw refusal }
-            // The backend could not answer (timeout, transport, bad status, garbage): refuse as unavailable.
-            throw S3Error(.serviceUnavailable, "The authorization service is unavailable. Please try again.")
+    }
+}
+
+/// What the policy stage concluded for one request: the S3 error osp answers with when it refuses,
+/// and the reason for the access log and metrics (never sent to the client).
+enum AuthorizationVerdict: Sendable, Equatable {
+    case allow
+    /// A policy said no (403 AccessDenied).
+    case deny(reason: String)
+    /// The backend could not answer (timeout, transport, bad status, garbage): refused as
+    /// unavailable (503), fail closed.
+    case unavailable(reason: String)
+
+    /// The refusal to answer with; nil for `.allow`.
+    var refusal: S3Error? {
+        switch self {
+        case .allow: return nil
+        case .deny: return S3Error(.accessDenied, "Access Denied")
+        case .unavailable: return S3Error(.serviceUnavailable, "The authorization service is unavailable. Please try again.")
         }
+    }
+
+    /// Why a backend gave no answer, as a short fixed phrase (a backend's detail may hold a URL).
+    static func reason(for error: any Error) -> String {
+        if let backend = error as? PolicyBackendError { return "policy backend \(backend.kind.rawValue)" }
+        return "policy backend error"
     }
 }
 
@@ -161,20 +194,20 @@ extension Authorizer {
     ///
     /// For remote engines too, when every question has a cached answer: a warm decision cache then
     /// costs a lookup per question, not a chain of futures.
-    func authorizeNow(_ questions: [AuthorizationRequest]) -> Result<Void, S3Error>? {
+    func authorizeNow(_ questions: [AuthorizationRequest]) -> AuthorizationVerdict? {
         if let local = self.inMemory {
             for question in questions {
-                guard case .allow = local.decideNow(question) else { return .failure(S3Error(.accessDenied, "Access Denied")) }
+                if case .deny(let reason) = local.decideNow(question) { return .deny(reason: reason) }
             }
-            return .success(())
+            return .allow
         }
         guard let decisions = self.decisions else { return nil }
-        var verdict: Result<Void, S3Error> = .success(())
+        var verdict = AuthorizationVerdict.allow
         for question in questions {
             switch decisions.cachedDecision(for: question) {
             case nil: return nil
             case .allow?: continue
-            case .deny?: verdict = .failure(S3Error(.accessDenied, "Access Denied"))
+            case .deny(let reason)?: if verdict == .allow { verdict = .deny(reason: reason) }
             }
         }
         return verdict

@@ -20,31 +20,44 @@ public struct Gateway: Sendable {
     let logger: Logger
     /// When osp started: the creation date it reports for configured buckets in ListBuckets.
     let startTime: AmzDate
+    /// Every series `/metrics` shows for this gateway.
+    public let metrics: OSPMetrics
+    /// One JSON line per finished request (off unless given).
+    let accessLog: AccessLog
+    /// The configured policy backend's verdict counters, made once.
+    let decisions: DecisionCounters
 
+    /// - Parameters:
+    ///   - metrics: where the gateway's series live; each gateway gets a private registry unless
+    ///     given one (the executable passes the registry it bootstrapped swift-metrics with).
+    ///   - accessLog: where one JSON line per request goes; off by default for embedders.
     public init(
         config: OSPConfig,
         secrets: (any ClientSecretSource)? = nil,
         credentials: (any BackendCredentialSource)? = nil,
         policy: (any PolicyEngine)? = nil,
-        logger: Logger
+        logger: Logger,
+        metrics: OSPMetrics = OSPMetrics(),
+        accessLog: AccessLog = .off
     ) {
         let keyCache = SigningKeyCache()
         let callouts = NIOThreadPool(numberOfThreads: Self.calloutThreads)
         callouts.start()
         self.callouts = callouts
-        let redis = config.redis.map { RedisClient(settings: $0, threadPool: callouts) }
+        let redis = config.redis.map { RedisClient(settings: $0, threadPool: callouts, metrics: metrics.callouts(backend: "redis")) }
         self.config = config
         self.router = S3RequestRouter(virtualHostDomains: config.server.virtualHostDomains)
         self.keyCache = keyCache
         self.authenticator = Authenticator(
-            secrets: secrets ?? Self.secretSource(config, redis: redis, callouts: callouts, logger: logger),
+            secrets: secrets ?? Self.secretSource(config, redis: redis, callouts: callouts, logger: logger, metrics: metrics),
             verifier: RequestVerifier(
                 keyCache: keyCache,
                 maxClockSkewSeconds: config.server.maxClockSkewSeconds
             ),
             skipSignatureValidation: config.server.skipSignatureValidation
         )
-        let credentials = credentials ?? Self.credentialSource(config.credentials, redis: redis, callouts: callouts, logger: logger)
+        let credentials = credentials
+            ?? Self.credentialSource(config.credentials, redis: redis, callouts: callouts, logger: logger, metrics: metrics)
         self.credentials = credentials
         self.backendAuthorization = BackendAuthorizationSource(
             credentials: credentials,
@@ -52,28 +65,43 @@ public struct Gateway: Sendable {
             iamTokens: IAMTokenProvider(
                 client: CurlHTTPClient(
                     threadPool: callouts,
-                    settings: CalloutSettings(verifyTLS: config.upstream.verify, caFile: config.upstream.caFile)
+                    settings: CalloutSettings(verifyTLS: config.upstream.verify, caFile: config.upstream.caFile),
+                    metrics: metrics.callouts(backend: "iam")
                 ),
                 logger: logger
             )
         )
         self.authorizer = Authorizer(
-            engine: policy ?? Self.policyEngine(config.authorization, redis: redis, callouts: callouts),
+            engine: policy ?? Self.policyEngine(config.authorization, redis: redis, callouts: callouts, metrics: metrics),
             headerAllowList: config.authorization?.requestHeaders ?? [],
             cache: config.authorization?.cache ?? DecisionCacheSettings()
         )
         self.logger = logger
         self.startTime = AmzDate.now()
+        self.metrics = metrics
+        self.accessLog = accessLog
+        self.decisions = metrics.decisionCounters(backend: self.authorizer.engine.name)
+    }
+
+    /// Every cache behind this gateway's stages, for `/metrics`.
+    var caches: [any CacheStatisticsSource] {
+        OSPCore.caches(of: self.authenticator.secrets) + OSPCore.caches(of: self.credentials) + self.authorizer.caches
     }
 
     /// The policy engine the config names; without an `authorization` section, every
     /// authenticated client may do anything (osp logs that loudly at start-up).
-    static func policyEngine(_ settings: AuthorizationSettings?, redis: RedisClient? = nil, callouts: NIOThreadPool) -> any PolicyEngine {
+    static func policyEngine(
+        _ settings: AuthorizationSettings?,
+        redis: RedisClient? = nil,
+        callouts: NIOThreadPool,
+        metrics: OSPMetrics? = nil
+    ) -> any PolicyEngine {
         switch settings?.backend {
         case .rules?: return RulesPolicy(grants: settings!.rules.grants)
         case .opa?:
             guard let opa = settings?.opa else { return DenyAllPolicy(reason: "opa backend without settings") }
-            return OPAPolicy(settings: opa, threadPool: callouts)
+            let client = CurlHTTPClient(threadPool: callouts, settings: opa.calloutSettings, metrics: metrics?.callouts(backend: "opa"))
+            return OPAPolicy(settings: opa, client: client)
         case .redis?:
             guard let redis else { return DenyAllPolicy(reason: "redis backend without a redis section") }
             return RedisPolicy(client: redis)
@@ -82,19 +110,35 @@ public struct Gateway: Sendable {
     }
 
     /// The keystore first, then (cached) the configured secret backend.
-    static func secretSource(_ config: OSPConfig, redis: RedisClient?, callouts: NIOThreadPool, logger: Logger) -> any ClientSecretSource {
+    static func secretSource(
+        _ config: OSPConfig,
+        redis: RedisClient?,
+        callouts: NIOThreadPool,
+        logger: Logger,
+        metrics: OSPMetrics
+    ) -> any ClientSecretSource {
         let keystore = StaticKeystore(config.keystore)
         let remote: (any ClientSecretSource)?
         switch config.secrets.backend {
         case .static: remote = nil
         case .redis: remote = redis.map { RedisSecretSource(client: $0) }
-        case .http: remote = config.secrets.http.map { HTTPSecretSource(settings: $0, threadPool: callouts, logger: logger) }
+        case .http:
+            remote = config.secrets.http.map { http in
+                let client = CurlHTTPClient(threadPool: callouts, settings: http.calloutSettings, metrics: metrics.callouts(backend: "http-secrets"))
+                return HTTPSecretSource(settings: http, client: client, logger: logger)
+            }
         }
         guard let remote else { return keystore }
         return KeystoreFirst(keystore: keystore, then: CachedSecretSource(remote, settings: config.secrets.cache))
     }
 
-    static func credentialSource(_ settings: CredentialsSettings, redis: RedisClient?, callouts: NIOThreadPool, logger: Logger) -> any BackendCredentialSource {
+    static func credentialSource(
+        _ settings: CredentialsSettings,
+        redis: RedisClient?,
+        callouts: NIOThreadPool,
+        logger: Logger,
+        metrics: OSPMetrics
+    ) -> any BackendCredentialSource {
         switch settings.backend {
         case .static:
             return settings.principals.isEmpty ? StaticBackendCredentials() : PrincipalBucketCredentials(settings.principals)
@@ -103,7 +147,8 @@ public struct Gateway: Sendable {
             return RedisCredentialSource(client: redis)
         case .http:
             guard let http = settings.http else { return StaticBackendCredentials() }
-            return HTTPCredentialSource(settings: http, cache: settings.cache, threadPool: callouts, logger: logger)
+            let client = CurlHTTPClient(threadPool: callouts, settings: http.calloutSettings, metrics: metrics.callouts(backend: "http-credentials"))
+            return HTTPCredentialSource(settings: http, cache: settings.cache, client: client, logger: logger)
         }
     }
 

@@ -46,8 +46,10 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private var state: State = .idle
     private var exchange: Exchange?
     private var readPending = false
-    /// The client's address as text, formatted once per connection (policy input).
+    /// The client's address as text, formatted once per connection (policy input, access log).
     private var clientIP: String??
+    /// Whether this connection is counted in `osp_open_connections` (so it is uncounted exactly once).
+    private var countedAsOpen = false
 
     init(gateway: Gateway, pool: UpstreamConnectionPool) {
         self.gateway = gateway
@@ -56,10 +58,29 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if context.channel.isActive { self.countOpen() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.uncountOpen()
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.countOpen()
+        context.fireChannelActive()
+    }
+
+    private func countOpen() {
+        guard !self.countedAsOpen else { return }
+        self.countedAsOpen = true
+        self.gateway.metrics.connectionOpened()
+    }
+
+    private func uncountOpen() {
+        guard self.countedAsOpen else { return }
+        self.countedAsOpen = false
+        self.gateway.metrics.connectionClosed()
     }
 
     // MARK: - Backpressure on the client
@@ -119,7 +140,10 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.state = .closed
+        self.uncountOpen()
         if let exchange = self.exchange {
+            // Ended under the request: it still gets its line and its count.
+            self.record(exchange)
             // The client went away mid-request: the backend must not see a complete request,
             // and the connection cannot be reused.
             exchange.upstream?.discard()
@@ -154,6 +178,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
         let exchange = Exchange(requestID: self.requestIDs.next(), head: head)
         self.exchange = exchange
+        if self.gateway.accessLog.isEnabled {
+            exchange.time = LogTimestamp.now()
+        }
         self.state = .authenticating
 
         let route: S3Route
@@ -189,6 +216,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             case .success(let authenticated):
                 self.authenticated(authenticated, exchange: exchange)
             case .failure(let error):
+                self.gateway.metrics.authenticationFailed(reason: (error as? S3Error)?.code.rawValue ?? "InternalError")
                 self.refuse(error)
             }
         }
@@ -207,6 +235,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private func receivedBody(_ buffer: ByteBuffer) {
         guard let exchange = self.exchange else { return }
+        exchange.bytesIn += buffer.readableBytes
         switch self.state {
         case .authenticating, .connecting:
             exchange.pendingBody.append(buffer)
@@ -248,7 +277,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         exchange.authenticated = authenticated
         if self.gateway.authorizer.allowsEverything {
             // allow-all: no question to ask, so none is built (this is the per-request hot path).
-            self.authorized(authenticated, exchange: exchange)
+            self.decided(.allow, authenticated, exchange: exchange)
             return
         }
         if route.operation.name == "DeleteObjects" {
@@ -286,20 +315,37 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private func authorize(_ questions: [AuthorizationRequest], _ authenticated: AuthenticatedRequest, exchange: Exchange) {
         guard let context = self.context else { return }
         if let verdict = self.gateway.authorizer.authorizeNow(questions) {
-            switch verdict {
-            case .success: self.authorized(authenticated, exchange: exchange)
-            case .failure(let error): self.refuse(error)
-            }
+            self.decided(verdict, authenticated, exchange: exchange)
             return
         }
         self.gateway.authorizer.authorize(questions, on: context.eventLoop).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange, self.state == .authenticating else { return }
             switch result {
-            case .success:
-                self.authorized(authenticated, exchange: exchange)
+            case .success(let verdict):
+                self.decided(verdict, authenticated, exchange: exchange)
             case .failure(let error):
-                self.refuse(error)
+                self.decided(.unavailable(reason: AuthorizationVerdict.reason(for: error)), authenticated, exchange: exchange)
             }
+        }
+    }
+
+    /// The policy's verdict is in: counted, remembered for the access log, then carried out.
+    private func decided(_ verdict: AuthorizationVerdict, _ authenticated: AuthenticatedRequest, exchange: Exchange) {
+        switch verdict {
+        case .allow:
+            exchange.decision = .allow
+            self.gateway.decisions.allow.increment()
+            self.authorized(authenticated, exchange: exchange)
+        case .deny(let reason):
+            exchange.decision = .deny
+            exchange.decisionReason = reason
+            self.gateway.decisions.deny.increment()
+            self.refuse(verdict.refusal!)
+        case .unavailable(let reason):
+            exchange.decision = .deny
+            exchange.decisionReason = reason
+            self.gateway.decisions.error.increment()
+            self.refuse(verdict.refusal!)
         }
     }
 
@@ -442,6 +488,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             case .success(let connection):
                 self.connected(connection, exchange: exchange)
             case .failure(let error):
+                self.gateway.metrics.upstreamConnectFailed()
                 self.gateway.logger.warning(
                     "backend unreachable",
                     metadata: ["endpoint": "\(endpoint)", "request_id": "\(exchange.requestID)", "error": "\(error)"]
@@ -483,7 +530,6 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private func forwardBody(_ buffer: ByteBuffer, exchange: Exchange) {
         guard let upstream = exchange.upstream else { return }
-        exchange.bytesIn += buffer.readableBytes
         if exchange.transcoder != nil {
             var input = buffer
             var output = upstream.channel.allocator.buffer(capacity: input.readableBytes + 256)
@@ -549,6 +595,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             exchange.mustCloseClient = true
         }
         exchange.status = s3Error.code.httpStatus
+        exchange.errorCode = s3Error.code.rawValue
         self.gateway.logger.info(
             "request refused",
             metadata: [
@@ -571,6 +618,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         exchange.responseEnded = true
         context.write(Self.wrapOutboundOut(.head(rendered.head)), promise: nil)
         if let body = rendered.body {
+            exchange.bytesOut += body.readableBytes
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
@@ -586,6 +634,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     /// for the next request on this connection.
     private func finishExchange() {
         guard let exchange = self.exchange, let context = self.context else { return }
+        self.record(exchange)
         if let upstream = exchange.upstream {
             exchange.upstream = nil
             if exchange.upstreamKeepAlive && exchange.requestForwarded && exchange.responseEnded {
@@ -602,6 +651,44 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
         self.state = .idle
         self.resumeClientReads()
+    }
+
+    /// The request is over (answered, or its connection ended under it): counted in the metrics and
+    /// written to the access log, once.
+    private func record(_ exchange: Exchange) {
+        guard !exchange.recorded else { return }
+        exchange.recorded = true
+        let elapsed = (NIODeadline.now() - exchange.started).nanoseconds
+        let method = MetricLabels.methodIndex(exchange.head.method)
+        self.gateway.metrics.requestFinished(
+            method: method,
+            action: MetricLabels.actionIndex(exchange.route?.operation.action),
+            statusClass: MetricLabels.statusClassIndex(exchange.status),
+            durationNanoseconds: elapsed,
+            bytesIn: exchange.bytesIn,
+            bytesOut: exchange.bytesOut
+        )
+        guard self.gateway.accessLog.isEnabled else { return }
+        self.gateway.accessLog.write(
+            AccessLogRecord(
+                time: exchange.time,
+                requestID: exchange.requestID,
+                remote: self.context.flatMap { self.sourceIP($0) },
+                method: exchange.head.method.rawValue,
+                action: exchange.route?.operation.action,
+                bucket: exchange.route?.bucket,
+                key: exchange.route?.key,
+                status: exchange.status,
+                bytesIn: exchange.bytesIn,
+                bytesOut: exchange.bytesOut,
+                durationMicroseconds: Int(elapsed / 1000),
+                principal: exchange.principal,
+                decision: exchange.decision,
+                reason: exchange.decisionReason,
+                upstreamStatus: exchange.upstreamStatus,
+                errorCode: exchange.errorCode
+            )
+        )
     }
 
     private func listBuckets(_ authenticated: AuthenticatedRequest, exchange: Exchange) {
@@ -623,6 +710,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.state = .answered
             context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
             if exchange.head.method != .HEAD {
+                exchange.bytesOut += body.readableBytes
                 context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             }
             context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
@@ -687,7 +775,7 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
         case .head(let head):
             if head.status.code < 200 { return }  // osp answered `Expect` itself; 1xx are not forwarded
             exchange.upstreamKeepAlive = head.isKeepAlive
-            exchange.status = Int(head.status.code)
+            exchange.upstreamStatus = Int(head.status.code)
             if let aggregate = exchange.aggregate {
                 aggregate.status = Int(head.status.code)
                 return
@@ -700,16 +788,17 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
             if !exchange.keepAlive || exchange.mustCloseClient {
                 response.headers.add(name: "connection", value: "close")
             }
+            exchange.status = Int(head.status.code)
             exchange.responseStarted = true
             context.write(Self.wrapOutboundOut(.head(response)), promise: nil)
         case .body(let buffer):
-            exchange.bytesOut += buffer.readableBytes
             if let aggregate = exchange.aggregate {
                 if !aggregate.append(buffer) {
                     self.abortResponse(exchange)
                 }
                 return
             }
+            exchange.bytesOut += buffer.readableBytes
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable {
                 exchange.upstream?.handler.holdReads()
@@ -819,8 +908,21 @@ private final class Exchange {
     var mustCloseClient = false
     var retriableOnReusedConnection = false
     var status = 0
+    /// Request body bytes received from the client (forwarded or not).
     var bytesIn = 0
+    /// Response body bytes sent to the client (the backend's, or osp's own answer).
     var bytesOut = 0
+
+    // For metrics and the access log.
+    let started = NIODeadline.now()
+    /// Wall-clock arrival, read only when an access log is written.
+    var time = LogTimestamp(millisecondsSinceEpoch: 0)
+    var decision = AccessLogRecord.Decision.none
+    var decisionReason: String?
+    var upstreamStatus: Int?
+    var errorCode: String?
+    /// Counted and logged already: a request is recorded once, however it ends.
+    var recorded = false
 
     init(requestID: String, head: HTTPRequestHead) {
         self.requestID = requestID
