@@ -7,7 +7,8 @@ import NIOSSL
 import ServiceLifecycle
 
 /// The S3 listener: accepts client connections, gives each the HTTP/1.1 pipeline and an
-/// `S3ProxyHandler`, and owns the per-loop backend connection pools. Runs as a `Service`:
+/// `S3ProxyHandler`, and owns the per-loop backend connection pools. Next to it, when the config has
+/// an `admin` section, the admin listener (`/healthz`, `/readyz`, `/metrics`). Runs as a `Service`:
 /// graceful shutdown stops accepting and lets in-flight requests finish.
 public final class OSPServer: Service, Sendable {
     private let gateway: Gateway
@@ -17,6 +18,7 @@ public final class OSPServer: Service, Sendable {
     private struct BoundState {
         var channel: (any Channel)?
         var pools: [NIOLoopBound<UpstreamConnectionPool>] = []
+        var admin: AdminServer?
     }
 
     public init(gateway: Gateway, group: MultiThreadedEventLoopGroup) {
@@ -30,7 +32,18 @@ public final class OSPServer: Service, Sendable {
         self.bound.withLockedValue { $0.channel?.localAddress }
     }
 
-    /// Binds the listener. Separate from `run()` so embedders and tests know the port first.
+    /// The address the admin listener is bound to; nil without an `admin` section.
+    public var adminAddress: SocketAddress? {
+        self.bound.withLockedValue { $0.admin?.localAddress }
+    }
+
+    /// Ready to serve: the S3 listener is up (and not closed by a shutdown).
+    public var isReady: Bool {
+        self.bound.withLockedValue { $0.channel?.isActive ?? false }
+    }
+
+    /// Binds the S3 listener, then the admin listener. Separate from `run()` so embedders and
+    /// tests know the ports first.
     @discardableResult
     public func start() async throws -> SocketAddress? {
         let settings = self.gateway.config.server
@@ -90,8 +103,67 @@ public final class OSPServer: Service, Sendable {
             "osp listening",
             metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "buckets": "\(gateway.config.buckets.routes.count)"]
         )
+        self.logBackends()
+        try await self.startAdmin()
         return channel.localAddress
     }
+
+    private func startAdmin() async throws {
+        guard let settings = self.gateway.config.admin else {
+            self.gateway.logger.info("no admin listener: the config has no 'admin' section (no /metrics, /healthz, /readyz)")
+            return
+        }
+        let gateway = self.gateway
+        let pools = self.bound.withLockedValue { $0.pools }
+        let exposition = MetricsExposition(metrics: gateway.metrics) { eventLoop in
+            gateway.metrics.observeCaches(gateway.caches)
+            let idle = pools.map { pool in pool.eventLoop.submit { pool.value.idleCount } }
+            return EventLoopFuture.whenAllSucceed(idle, on: eventLoop).map { counts in
+                gateway.metrics.upstreamIdleConnections(counts.reduce(0, +))
+            }
+        }
+        let admin = AdminServer(
+            settings: settings,
+            group: self.group,
+            routes: AdminRoutes(isReady: { [weak self] in self?.isReady ?? false }, exposition: exposition)
+        )
+        do {
+            try await admin.start()
+        } catch {
+            // The S3 listener is up already: do not leave it serving without the admin port asked for.
+            await self.stop()
+            throw error
+        }
+        self.bound.withLockedValue { $0.admin = admin }
+        self.gateway.logger.info(
+            "admin listening (/healthz, /readyz, /metrics)",
+            metadata: ["address": "\(admin.localAddress.map { "\($0)" } ?? "?")"]
+        )
+    }
+
+    /// One readable line per bucket route: where each bucket's requests go. Never a key.
+    private func logBackends() {
+        let buckets = self.gateway.config.buckets
+        var routes = buckets.routes.sorted { $0.key < $1.key }.map { $0.value }
+        if let defaultRoute = buckets.defaultRoute { routes.append(defaultRoute) }
+        for route in routes.prefix(Self.loggedRoutes) {
+            self.gateway.logger.info(
+                "bucket route",
+                metadata: [
+                    "bucket": "\(route.name)",
+                    "backend": "\(route.tls ? "https" : "http")://\(route.host):\(route.port)",
+                    "region": "\(route.region)",
+                    "addressing": "\(route.addressingStyle)",
+                ]
+            )
+        }
+        if routes.count > Self.loggedRoutes {
+            self.gateway.logger.info("bucket routes not listed", metadata: ["count": "\(routes.count - Self.loggedRoutes)"])
+        }
+    }
+
+    /// A config with thousands of buckets should not flood the start-up log.
+    private static let loggedRoutes = 50
 
     /// Serves until graceful shutdown, then stops accepting and closes idle backend connections.
     public func run() async throws {
@@ -104,13 +176,15 @@ public final class OSPServer: Service, Sendable {
         } onGracefulShutdown: {
             channel.close(promise: nil)
         }
+        await self.bound.withLockedValue({ $0.admin })?.stop()
         await self.closeIdleBackendConnections()
     }
 
-    /// Stops accepting new connections.
+    /// Stops accepting new connections, on both listeners.
     public func stop() async {
-        let channel = self.bound.withLockedValue { $0.channel }
+        let (channel, admin) = self.bound.withLockedValue { ($0.channel, $0.admin) }
         try? await channel?.close()
+        await admin?.stop()
     }
 
     private func closeIdleBackendConnections() async {
