@@ -1,8 +1,10 @@
 import Foundation
 import ArgumentParser
 import Logging
+import Metrics
 import NIOPosix
 import OSPCore
+import Prometheus
 import ServiceLifecycle
 
 @main
@@ -23,24 +25,40 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Path to the YAML config file.")
     var config: String
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: the config's logging.level, else info).")
+    var logLevel: Logger.Level?
 
     func run() async throws {
-        let level = self.logLevel
+        // The config names the level, so it is read before logging starts; its errors go to stderr
+        // through a logger of their own.
+        let loaded: OSPConfig
+        do {
+            loaded = try ConfigLoader.load(path: self.config)
+        } catch {
+            var early = Logger(label: "osp") { StreamLogHandler.standardError(label: $0) }
+            early.logLevel = .info
+            early.critical("invalid config", metadata: ["file": "\(self.config)", "error": "\(error)"])
+            throw ExitCode(2)
+        }
+        let level = self.logLevel ?? loaded.logging.level ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "osp")
-        let loaded: OSPConfig
+        let accessLog: AccessLog
         do {
-            loaded = try ConfigLoader.load(path: self.config)
+            accessLog = try AccessLog.open(loaded.logging.accessLog)
         } catch {
-            logger.critical("invalid config", metadata: ["file": "\(self.config)", "error": "\(error)"])
+            logger.critical("cannot open the access log", metadata: ["error": "\(error)"])
             throw ExitCode(2)
         }
+        // One registry for osp's series and any library's swift-metrics: the admin port renders it.
+        let metrics = OSPMetrics(registry: PrometheusCollectorRegistry())
+        MetricsSystem.bootstrap(metrics.factory)
+        metrics.recordBuildInfo(version: ospVersion)
+        logger.info("osp starting", metadata: ["version": "\(ospVersion)", "config": "\(self.config)", "log_level": "\(level)"])
         if loaded.server.skipSignatureValidation {
             logger.critical(
                 "SIGNATURE VALIDATION IS DISABLED (server.skip_signature_validation: true). Any client can act as any key. Development only — never run this in production."
@@ -56,8 +74,17 @@ struct Serve: AsyncParsableCommand {
         case let backend?:
             logger.info("authorization", metadata: ["backend": "\(backend.rawValue)"])
         }
+        logger.info(
+            "client secrets and backend credentials",
+            metadata: ["secrets": "\(loaded.secrets.backend.rawValue)", "credentials": "\(loaded.credentials.backend.rawValue)"]
+        )
+        switch loaded.logging.accessLog {
+        case .stdout: logger.info("access log: one JSON line per request on stdout")
+        case .file(let path): logger.info("access log: one JSON line per request", metadata: ["file": "\(path)"])
+        case .off: logger.info("access log: off")
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loaded.server.threads)
-        let gateway = Gateway(config: loaded, logger: logger)
+        let gateway = Gateway(config: loaded, logger: logger, metrics: metrics, accessLog: accessLog)
         let server = OSPServer(gateway: gateway, group: group)
         try await server.start()
         let services = ServiceGroup(
