@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Logging
 import Prometheus
 import Testing
 
@@ -154,5 +155,30 @@ struct OSPMetricsTests {
         #expect(metricValue(text, #"osp_cache_hits_total{cache="decisions"}"#) == 2)
         #expect(metricValue(text, #"osp_cache_misses_total{cache="decisions"}"#) == 3)
         #expect(metricValue(text, #"osp_cache_single_flight_joins_total{cache="decisions"}"#) == 1)
+    }
+}
+
+@Suite("Metrics: a gateway's caches")
+struct GatewayCacheTests {
+    @Test("every cache behind the configured stages is reported by name")
+    func cachesOfTheStages() async {
+        let config = OSPConfig(
+            buckets: BucketMap(),
+            authorization: AuthorizationSettings(backend: .opa, opa: OPASettings(url: "http://127.0.0.1:1/v1/data/osp/allow")),
+            secrets: SecretsSettings(backend: .http, http: HTTPCalloutSettings(url: "http://127.0.0.1:1/secret")),
+            credentials: CredentialsSettings(backend: .http, http: HTTPCalloutSettings(url: "http://127.0.0.1:1/credentials"))
+        )
+        let gateway = Gateway(config: config, logger: Logger(label: "test"))
+        #expect(Set(gateway.caches.map(\.name)) == ["client-secrets", "backend-credentials", "iam-tokens", "decisions", "decision-scopes"])
+        gateway.metrics.observeCaches(gateway.caches)
+        let families = metricFamilies(gateway.metrics.registry.emitToString())
+        #expect(families["osp_cache_entries"] == "gauge")
+        #expect(families["osp_cache_single_flight_joins_total"] == "counter")
+        await gateway.shutdown()
+
+        // In-memory rules keep no cache: only the token cache every gateway has.
+        let plain = Gateway(config: OSPConfig(buckets: BucketMap()), logger: Logger(label: "test"))
+        #expect(plain.caches.map(\.name) == ["iam-tokens"])
+        await plain.shutdown()
     }
 }

@@ -196,3 +196,7 @@ private struct TokenAnswer: Decodable {
         case expiration
     }
 }
+
+extension IAMTokenProvider: CacheHolding {
+    var caches: [any CacheStatisticsSource] { [self.cache] }
+}

@@ -85,7 +85,8 @@ public struct Gateway: Sendable {
 
     /// Every cache behind this gateway's stages, for `/metrics`.
     var caches: [any CacheStatisticsSource] {
-        OSPCore.caches(of: self.authenticator.secrets) + OSPCore.caches(of: self.credentials) + self.authorizer.caches
+        OSPCore.caches(of: self.authenticator.secrets) + OSPCore.caches(of: self.credentials)
+            + self.backendAuthorization.iamTokens.caches + self.authorizer.caches
     }
 
     /// The policy engine the config names; without an `authorization` section, every
