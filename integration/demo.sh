@@ -51,7 +51,7 @@ backend s3 mb s3://real-bucket01 >/dev/null
 
 echo "== starting osp on 127.0.0.1:$OSP_PORT"
 .build/debug/osp check-config integration/demo/osp-demo.yaml
-.build/debug/osp serve --config integration/demo/osp-demo.yaml 2>"$work/osp.log" &
+.build/debug/osp serve --config integration/demo/osp-demo.yaml >"$work/access.log" 2>"$work/osp.log" &
 pids+=($!)
 wait_for_port "$OSP_PORT"
 
@@ -81,5 +81,7 @@ echo "== refused by osp: a wrong secret"
 AWS_SECRET_ACCESS_KEY=wrong aws --endpoint-url "http://127.0.0.1:$OSP_PORT" s3 ls s3://proxy-bucket01/team/ 2>&1 | tail -1 || true
 after=$(wc -l <"$work/journal.jsonl")
 echo "backend requests during the two refused calls: $((after - before))"
+echo "== osp's access log (one JSON line per request; stdout by default) for the last refused call:"
+tail -n 1 "$work/access.log"
 osp s3 rm s3://proxy-bucket01/team/demo/ --recursive
 echo "== demo done"
