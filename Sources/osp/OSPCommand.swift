@@ -95,6 +95,7 @@ struct Serve: AsyncParsableCommand {
             )
         )
         try await services.run()
+        accessLog.flush()
         await gateway.shutdown()
         try await group.shutdownGracefully()
     }

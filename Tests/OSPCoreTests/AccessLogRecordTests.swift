@@ -168,6 +168,30 @@ struct AccessLogRecordTests {
         #expect(try parse(String(lines[0]))["key"] as? String == "a\nb")
     }
 
+    @Test("writing never waits for the destination: a stuck pipe costs bounded memory, then drops lines")
+    func stuckDestination() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        let writer = LineWriter(fileDescriptor: fds[1], closeOnDeinit: true, maxBufferedBytes: 64 * 1024)
+        let line = String(repeating: "x", count: 1000)
+        let started = ContinuousClock.now
+        // Nobody reads the pipe: it fills (64 KiB), then the writer's buffer does (64 KiB), then lines drop.
+        for _ in 0..<1000 { writer.write(line: line) }
+        #expect(ContinuousClock.now - started < .seconds(1), "the caller never blocked on the full pipe")
+        var dropped = 0
+        for _ in 0..<50 where dropped == 0 {
+            usleep(20_000)
+            writer.write(line: line)
+            dropped = writer.droppedLines
+        }
+        #expect(dropped > 0)
+        // Draining the pipe lets the writer catch up; it delivers whole lines.
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let got = read(fds[0], &buffer, buffer.count)
+        #expect(got > 0 && buffer[..<got].allSatisfy { $0 == UInt8(ascii: "x") || $0 == UInt8(ascii: "\n") })
+    }
+
     @Test("an access log file that cannot be opened is a config error naming the key")
     func unopenableFile() {
         #expect(throws: ConfigError.self) { try AccessLog.open(.file("/nonexistent-dir-for-osp/access.log")) }
