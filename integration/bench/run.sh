@@ -230,6 +230,7 @@ EOF
     # osp (no `authorization:` section: every authenticated client may do anything)
     cat > "$TMP/osp.yaml" <<EOF
 server: {bind: 127.0.0.1, http_port: $OSP_PORT, threads: $OSP_THREADS}
+logging: {access_log: off}   # like haproxy and nginx here: measure the proxy, not its logging
 buckets:
   bench: {host: 127.0.0.1, port: $NGINX_PORT, tls: false, region: us-east-1, addressing_style: path, access_key: BACKENDAK, secret_key: backendsecret}
 keystore:
@@ -462,6 +463,7 @@ if ((RUN_POLICY)); then
         port="${POLICY_PORT[$name]}"
         {
             printf 'server: {bind: 127.0.0.1, http_port: %s, threads: %s}\n' "$port" "$OSP_THREADS"
+            printf 'logging: {access_log: off}\n'
             printf 'buckets:\n  bench: {host: 127.0.0.1, port: %s, tls: false, region: us-east-1, addressing_style: path, access_key: BACKENDAK, secret_key: backendsecret}\n' "$NGINX_PORT"
             printf 'keystore:\n  - {access_key: BENCHCLIENT, secret_key: benchsecret, principal: bench}\n'
             printf '%s\n' "${AUTHZ[$name]}"
