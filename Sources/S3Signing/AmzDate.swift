@@ -157,7 +157,9 @@ public struct AmzDate: Sendable, Hashable, Comparable, CustomStringConvertible {
         return era * 146_097 + doe - 719_468
     }
 
-    private static func civilFromDays(_ days: Int64) -> (Int, Int, Int) {
+    /// (year, month, day) of a day count since 1970-01-01: H. Hinnant's civil-from-days (proleptic
+    /// Gregorian). Shared with the access log's timestamps.
+    package static func civilFromDays(_ days: Int64) -> (Int, Int, Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
@@ -216,16 +218,16 @@ public struct AmzDate: Sendable, Hashable, Comparable, CustomStringConvertible {
         return digits(b, 0, b.count)
     }
 
-    private static func append(_ value: Int, width: Int, to out: inout [UInt8]) {
-        var digits: [UInt8] = []
-        var v = value
-        repeat {
-            digits.append(UInt8(ascii: "0") + UInt8(v % 10))
-            v /= 10
-        } while v > 0
-        if digits.count < width {
-            out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - digits.count))
+    /// `value` as exactly `width` decimal digits (zero-padded; higher digits cut), without allocating.
+    /// Shared with the access log's timestamps.
+    package static func append(_ value: Int, width: Int, to out: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var rest = max(0, value)
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+            rest %= divisor
+            divisor /= 10
         }
-        out.append(contentsOf: digits.reversed())
     }
 }

@@ -1,3 +1,5 @@
+import S3Signing
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -28,20 +30,20 @@ struct LogTimestamp: Sendable, Equatable {
         let seconds = (millisecondsSinceEpoch - milliseconds) / 1000
         let secondOfDay = Self.floorMod(seconds, 86_400)
         let days = (seconds - secondOfDay) / 86_400
-        let (year, month, day) = Self.civilFromDays(days)
-        Self.append(year, width: 4, to: &out)
+        let (year, month, day) = AmzDate.civilFromDays(days)
+        AmzDate.append(year, width: 4, to: &out)
         out.append(UInt8(ascii: "-"))
-        Self.append(month, width: 2, to: &out)
+        AmzDate.append(month, width: 2, to: &out)
         out.append(UInt8(ascii: "-"))
-        Self.append(day, width: 2, to: &out)
+        AmzDate.append(day, width: 2, to: &out)
         out.append(UInt8(ascii: "T"))
-        Self.append(Int(secondOfDay / 3600), width: 2, to: &out)
+        AmzDate.append(Int(secondOfDay / 3600), width: 2, to: &out)
         out.append(UInt8(ascii: ":"))
-        Self.append(Int(secondOfDay / 60 % 60), width: 2, to: &out)
+        AmzDate.append(Int(secondOfDay / 60 % 60), width: 2, to: &out)
         out.append(UInt8(ascii: ":"))
-        Self.append(Int(secondOfDay % 60), width: 2, to: &out)
+        AmzDate.append(Int(secondOfDay % 60), width: 2, to: &out)
         out.append(UInt8(ascii: "."))
-        Self.append(Int(milliseconds), width: 3, to: &out)
+        AmzDate.append(Int(milliseconds), width: 3, to: &out)
         out.append(UInt8(ascii: "Z"))
     }
 
@@ -55,30 +57,5 @@ struct LogTimestamp: Sendable, Equatable {
     private static func floorMod(_ a: Int64, _ b: Int64) -> Int64 {
         let r = a % b
         return r < 0 ? r + b : r
-    }
-
-    /// H. Hinnant's civil-from-days (proleptic Gregorian), as `AmzDate` uses.
-    private static func civilFromDays(_ days: Int64) -> (Int, Int, Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        return (Int(y), Int(m), Int(d))
-    }
-
-    private static func append(_ value: Int, width: Int, to out: inout [UInt8]) {
-        var divisor = 1
-        for _ in 1..<width { divisor *= 10 }
-        var rest = max(0, value)
-        while divisor > 0 {
-            out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
-            rest %= divisor
-            divisor /= 10
-        }
     }
 }
