@@ -266,6 +266,29 @@ private let errorCases: [ConfigErrorCase] = [
     .init("http_port zero", minimal(server: "{http_port: 0}"), path: "server.http_port", "outside 1…65535"),
     .init("http_port as a string", minimal(server: "{http_port: \"6190\"}"), path: "server.http_port", "expected an integer, found a string"),
     .init("http_port as a fraction", minimal(server: "{http_port: 6190.5}"), path: "server.http_port", "expected an integer, found a number"),
+    .init("http_port true", minimal(server: "{http_port: true}"), path: "server.http_port", "expected a port number, or off"),
+    .init("http_port off without https_port", minimal(server: "{http_port: off}"), path: "server.http_port", "would not listen at all"),
+    .init("https_port without tls", minimal(server: "{https_port: 6443}"), path: "server.tls", "needs a 'tls' section"),
+    .init("tls without https_port", minimal(server: "{tls: {cert_file: c.pem, key_file: k.pem}}"), path: "server.https_port", "only used by an https_port"),
+    .init("https_port zero", minimal(server: "{https_port: 0, tls: {cert_file: c.pem, key_file: k.pem}}"), path: "server.https_port", "outside 1…65535"),
+    .init("https_port equals http_port", minimal(server: "{https_port: 6190, tls: {cert_file: c.pem, key_file: k.pem}}"), path: "server.https_port", "6190 is also http_port"),
+    .init("unknown tls key", minimal(server: "{https_port: 6443, tls: {cert_file: c.pem, key_file: k.pem, ca_file: x}}"), path: "server.tls.ca_file",
+          "unknown key 'ca_file' in server.tls; expected one of: cert_file, key_file, client_ca_file, client_auth, principal_from"),
+    .init("tls without key_file", minimal(server: "{https_port: 6443, tls: {cert_file: c.pem}}"), path: "server.tls.key_file", "missing required key"),
+    .init("tls without cert_file", minimal(server: "{https_port: 6443, tls: {key_file: k.pem}}"), path: "server.tls.cert_file", "missing required key"),
+    .init("client_auth without client_ca_file", minimal(server: "{https_port: 6443, tls: {cert_file: c.pem, key_file: k.pem, client_auth: require}}"),
+          path: "server.tls.client_auth", "needs client_ca_file"),
+    .init("principal_from without client_ca_file", minimal(server: "{https_port: 6443, tls: {cert_file: c.pem, key_file: k.pem, principal_from: cn}}"),
+          path: "server.tls.principal_from", "needs client_ca_file"),
+    .init("client_auth none with client_ca_file",
+          minimal(server: "{https_port: 6443, tls: {cert_file: c.pem, key_file: k.pem, client_ca_file: ca.pem, client_auth: none}}"),
+          path: "server.tls.client_auth", "client_auth is none, but client_ca_file is set"),
+    .init("unknown client_auth", minimal(server: "{https_port: 6443, tls: {cert_file: c.pem, key_file: k.pem, client_ca_file: ca.pem, client_auth: always}}"),
+          path: "server.tls.client_auth", "'always' is not valid here; expected one of: none, optional, require"),
+    .init("unknown principal_from", minimal(server: "{https_port: 6443, tls: {cert_file: c.pem, key_file: k.pem, client_ca_file: ca.pem, principal_from: subject}}"),
+          path: "server.tls.principal_from", "expected one of: cn, san_dns, san_email, san_uri, none"),
+    .init("missing certificate file", minimal(server: "{https_port: 6443, tls: {cert_file: /nonexistent/osp-cert.pem, key_file: /nonexistent/osp-key.pem}}"),
+          path: "server.tls.cert_file", "no such file: '/nonexistent/osp-cert.pem'"),
     .init("threads zero", minimal(server: "{threads: 0}"), path: "server.threads", "outside 1…256"),
     .init("threads too many", minimal(server: "{threads: 257}"), path: "server.threads", "outside 1…256"),
     .init("clock skew zero", minimal(server: "{max_clock_skew_seconds: 0}"), path: "server.max_clock_skew_seconds", "outside 1…3600"),
@@ -350,6 +373,89 @@ struct ConfigErrorTests {
         let error = try #require(parseError(minimal(keystore: "[{access_key: a, secret_key: [hunter2], principal: p}]")))
         #expect(error.path == "keystore[0].secret_key")
         #expect(!error.description.contains("hunter2"))
+    }
+}
+
+// MARK: - HTTPS listener
+
+/// `server.https_port` and `server.tls`, with certificate files the test issues (TestPKI): the files
+/// are checked at load time, each error naming its key.
+@Suite("Config: HTTPS listener")
+struct ConfigHTTPSTests {
+    let pki: TestPKI
+    let server: TestPKI.Issued
+
+    init() throws {
+        pki = try TestPKI.make()
+        server = try pki.issue("server", subject: "/CN=localhost", subjectAltNames: "DNS:localhost,IP:127.0.0.1")
+    }
+
+    private func tls(_ extra: String = "", certFile: String? = nil, keyFile: String? = nil) -> String {
+        "{cert_file: '\(certFile ?? server.certificate)', key_file: '\(keyFile ?? server.key)'\(extra.isEmpty ? "" : ", " + extra)}"
+    }
+
+    @Test("https_port with mutual TLS reads into the model; client_auth defaults to require, principal_from to cn")
+    func mutualTLS() throws {
+        defer { pki.remove() }
+        let yaml = minimal(server: "{https_port: 6443, tls: \(tls("client_ca_file: '\(pki.caFile)'"))}")
+        let config = try ConfigLoader.parse(yaml: yaml, environment: [:])
+        #expect(config.server.httpPort == 6190)
+        #expect(config.server.httpsPort == 6443)
+        #expect(
+            config.server.tls
+                == ServerTLSSettings(
+                    certFile: server.certificate,
+                    keyFile: server.key,
+                    clientCertificates: ClientCertificateSettings(caFile: pki.caFile, mode: .require, principalFrom: .commonName)
+                )
+        )
+    }
+
+    @Test("client_auth optional and principal_from a SAN kind; HTTPS only with http_port: off")
+    func optionalHTTPSOnly() throws {
+        defer { pki.remove() }
+        let yaml = minimal(
+            server: "{http_port: off, https_port: 6443, tls: \(tls("client_ca_file: '\(pki.caFile)', client_auth: optional, principal_from: san_uri"))}"
+        )
+        let config = try ConfigLoader.parse(yaml: yaml, environment: [:])
+        #expect(config.server.httpPort == nil)
+        #expect(config.server.tls?.clientCertificates == ClientCertificateSettings(caFile: pki.caFile, mode: .optional, principalFrom: .sanURI))
+    }
+
+    @Test("HTTPS without client certificates; client_auth none is accepted")
+    func serverOnly() throws {
+        defer { pki.remove() }
+        let config = try ConfigLoader.parse(yaml: minimal(server: "{https_port: 6443, tls: \(tls("client_auth: none"))}"), environment: [:])
+        #expect(config.server.tls == ServerTLSSettings(certFile: server.certificate, keyFile: server.key))
+    }
+
+    @Test("a file that is not what its key says is refused, naming the key")
+    func badFiles() throws {
+        defer { pki.remove() }
+        let garbage = pki.path("garbage.pem")
+        try "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n".write(toFile: garbage, atomically: true, encoding: .utf8)
+        let other = try pki.issue("other", subject: "/CN=other")
+        let cases: [(String, String, String)] = [
+            (tls(certFile: garbage), "server.tls.cert_file", "not a PEM certificate"),
+            (tls(keyFile: server.certificate), "server.tls.key_file", "not a PEM private key"),
+            (tls(keyFile: other.key), "server.tls.key_file", "does the key belong to the certificate"),
+            (tls("client_ca_file: '\(garbage)'"), "server.tls.client_ca_file", "not a PEM certificate"),
+            (tls("client_ca_file: '\(pki.path("absent.pem"))'"), "server.tls.client_ca_file", "no such file"),
+            (tls(keyFile: pki.directory.path), "server.tls.key_file", "no such file"),
+        ]
+        for (section, path, fragment) in cases {
+            let error = try #require(parseError(minimal(server: "{https_port: 6443, tls: \(section)}")), "\(section)")
+            #expect(error.path == path)
+            #expect(error.message.contains(fragment), "message was: \(error.message)")
+        }
+    }
+
+    @Test("the admin port must differ from https_port")
+    func adminPortClash() throws {
+        defer { pki.remove() }
+        let error = try #require(parseError(minimal(server: "{https_port: 6443, tls: \(tls())}", extra: "admin: {port: 6443}")))
+        #expect(error.path == "admin.port")
+        #expect(error.message.contains("also server.https_port"))
     }
 }
 

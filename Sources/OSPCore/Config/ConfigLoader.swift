@@ -77,6 +77,9 @@ public enum ConfigLoader {
         if let admin, admin.port == server.httpPort, bindsOverlap(admin.bind, server.bind) {
             throw ConfigError(path: "admin.port", message: "\(admin.port) is also server.http_port")
         }
+        if let admin, admin.port == server.httpsPort, bindsOverlap(admin.bind, server.bind) {
+            throw ConfigError(path: "admin.port", message: "\(admin.port) is also server.https_port")
+        }
         return OSPConfig(
             server: server, admin: admin, upstream: upstream, buckets: buckets, keystore: keystore,
             authorization: authorization, secrets: secrets, credentials: credentials, redis: redis,
@@ -91,6 +94,7 @@ public enum ConfigLoader {
         static let server = [
             "bind", "http_port", "threads", "virtual_host_domains", "skip_signature_validation",
             "max_clock_skew_seconds", "idle_timeout_seconds", "max_header_bytes", "max_header_count",
+            "https_port", "tls",
         ]
         static let admin = ["bind", "port"]
         static let upstream = [
@@ -110,7 +114,8 @@ public enum ConfigLoader {
         var server = ServerSettings()
         guard let section else { return server }
         server.bind = try section.nonEmptyString("bind", required: false) ?? server.bind
-        server.httpPort = try section.int("http_port", in: ports) ?? server.httpPort
+        server.httpPort = try readHTTPPort(section, default: server.httpPort)
+        try readHTTPS(section, into: &server)
         server.threads = try section.int("threads", in: 1...256) ?? server.threads
         if let domains = try section.stringList("virtual_host_domains") {
             server.virtualHostDomains = try domains.enumerated().map { (index, domain) throws(ConfigError) in
@@ -123,6 +128,42 @@ public enum ConfigLoader {
         server.maxHeaderBytes = try section.int("max_header_bytes", in: 1024...(1 << 20)) ?? server.maxHeaderBytes
         server.maxHeaderCount = try section.int("max_header_count", in: 1...10_000) ?? server.maxHeaderCount
         return server
+    }
+
+    /// `http_port: off` (or `false`) turns the plain listener off, for HTTPS-only gateways.
+    private static func readHTTPPort(_ section: ConfigMapping, default port: Int?) throws(ConfigError) -> Int? {
+        if let node = section.node("http_port"), node.tagName == .bool {
+            guard node.bool == false else {
+                throw ConfigError(path: section.path(of: "http_port"), message: "expected a port number, or off to serve HTTPS only")
+            }
+            return nil
+        }
+        return try section.int("http_port", in: ports) ?? port
+    }
+
+    /// `https_port` and `tls` come together; the certificate files must load now, so that a typo
+    /// or a bad certificate fails `check-config` rather than the first client's handshake.
+    private static func readHTTPS(_ section: ConfigMapping, into server: inout ServerSettings) throws(ConfigError) {
+        server.httpsPort = try section.int("https_port", in: ports)
+        server.tls = try section.mapping("tls", allowedKeys: ServerTLSSettings.keys).map {
+            (tls) throws(ConfigError) in try ServerTLSSettings(tls)
+        }
+        switch (server.httpsPort, server.tls) {
+        case (nil, nil):
+            if server.httpPort == nil {
+                throw ConfigError(path: section.path(of: "http_port"), message: "http_port is off and there is no https_port: osp would not listen at all")
+            }
+            return
+        case (.some, nil):
+            throw ConfigError(path: section.path(of: "tls"), message: "https_port needs a 'tls' section (cert_file, key_file)")
+        case (nil, .some):
+            throw ConfigError(path: section.path(of: "https_port"), message: "the tls section is only used by an https_port; add one")
+        case (let httpsPort?, let tls?):
+            if httpsPort == server.httpPort {
+                throw ConfigError(path: section.path(of: "https_port"), message: "\(httpsPort) is also http_port")
+            }
+            _ = try ServerTLSContext.load(tls)
+        }
     }
 
     private static func normalizedDomain(_ domain: String, path: String) throws(ConfigError) -> String {

@@ -1,10 +1,17 @@
 import NIOCore
 
-/// The client-facing S3 listener: where it binds, how many event loops serve it, which base domains
-/// make a request virtual-host addressed, and the limits that protect it from oversized or idle clients.
+/// The client-facing S3 listeners: where they bind (plain HTTP, HTTPS, or both on one address), how
+/// many event loops serve them, which base domains make a request virtual-host addressed, and the
+/// limits that protect them from oversized or idle clients.
 public struct ServerSettings: Sendable, Equatable {
     public var bind: String
-    public var httpPort: Int
+    /// The plain-HTTP port; nil (`http_port: off`) serves HTTPS only, so that no request can go
+    /// around the TLS listener's client-certificate checks.
+    public var httpPort: Int?
+    /// The HTTPS port; set exactly when `tls` is.
+    public var httpsPort: Int?
+    /// The HTTPS listener's certificate and client-certificate settings.
+    public var tls: ServerTLSSettings?
     /// Event-loop threads; defaults to the machine's core count.
     public var threads: Int
     /// Base domains for virtual-host addressing (`<bucket>.<domain>`), lowercase, without a trailing dot.
@@ -18,7 +25,9 @@ public struct ServerSettings: Sendable, Equatable {
 
     public init(
         bind: String = "127.0.0.1",
-        httpPort: Int = 6190,
+        httpPort: Int? = 6190,
+        httpsPort: Int? = nil,
+        tls: ServerTLSSettings? = nil,
         threads: Int = ServerSettings.defaultThreads,
         virtualHostDomains: [String] = [],
         skipSignatureValidation: Bool = false,
@@ -29,6 +38,8 @@ public struct ServerSettings: Sendable, Equatable {
     ) {
         self.bind = bind
         self.httpPort = httpPort
+        self.httpsPort = httpsPort
+        self.tls = tls
         self.threads = threads
         self.virtualHostDomains = virtualHostDomains
         self.skipSignatureValidation = skipSignatureValidation

@@ -37,6 +37,7 @@ public struct Authorizer: Sendable {
         authentication: ClientAuthentication,
         sourceIP: String?,
         secureTransport: Bool,
+        tlsClientPrincipal: String? = nil,
         now: AmzDate
     ) -> [AuthorizationRequest] {
         let conditions: [String: String]
@@ -46,7 +47,7 @@ public struct Authorizer: Sendable {
         } else {
             (conditions, context) = self.fullInputs(
                 head: head, target: target, authentication: authentication, sourceIP: sourceIP,
-                secureTransport: secureTransport, now: now
+                secureTransport: secureTransport, tlsClientPrincipal: tlsClientPrincipal, now: now
             )
         }
         var questions = [
@@ -89,6 +90,7 @@ public struct Authorizer: Sendable {
         authentication: ClientAuthentication,
         sourceIP: String?,
         secureTransport: Bool,
+        tlsClientPrincipal: String?,
         now: AmzDate
     ) -> ([String: String], RequestContext) {
         let query = RequestQuery(rawQuery: target.rawQuery)
@@ -99,6 +101,7 @@ public struct Authorizer: Sendable {
             "signatureversion": authentication.signatureVersion,
         ]
         if let sourceIP { conditions["SourceIp"] = sourceIP }
+        if let tlsClientPrincipal { conditions["TLSClientPrincipal"] = tlsClientPrincipal }
         if let userAgent = head.headers.first(name: "user-agent") { conditions["UserAgent"] = userAgent }
         for (parameter, condition) in [("prefix", "prefix"), ("delimiter", "delimiter"), ("max-keys", "max-keys"), ("versionId", "versionid")] {
             if let value = query.value(of: parameter) { conditions[condition] = value }

@@ -18,7 +18,8 @@ public struct AuthorizationRequest: Sendable, Hashable {
     public var key: String?
     /// Condition values a policy may look at, named as in MinIO's policy-plugin input:
     /// "prefix", "delimiter", "max-keys", "SourceIp", "SecureTransport", "UserAgent", "CurrentTime",
-    /// "signatureversion", "authType", "versionid".
+    /// "signatureversion", "authType", "versionid"; and osp's own "TLSClientPrincipal" (the principal a
+    /// verified client certificate vouched for, on HTTPS with `client_ca_file`).
     public var conditions: [String: String]
     /// The HTTP request itself (method, path, query, selected headers, source IP).
     public var request: RequestContext

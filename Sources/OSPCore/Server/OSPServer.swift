@@ -6,19 +6,27 @@ import NIOPosix
 import NIOSSL
 import ServiceLifecycle
 
-/// The S3 listener: accepts client connections, gives each the HTTP/1.1 pipeline and an
-/// `S3ProxyHandler`, and owns the per-loop backend connection pools. Next to it, when the config has
-/// an `admin` section, the admin listener (`/healthz`, `/readyz`, `/metrics`). Runs as a `Service`:
-/// graceful shutdown stops accepting and lets in-flight requests finish.
+/// The S3 listeners: plain HTTP and/or HTTPS (`https_port`, NIOSSL, optionally mutual TLS). Each
+/// accepts client connections, gives each the HTTP/1.1 pipeline and an `S3ProxyHandler`; both share
+/// the per-loop backend connection pools. Next to them, when the config has an `admin` section, the
+/// admin listener (`/healthz`, `/readyz`, `/metrics`). Runs as a `Service`: graceful shutdown stops
+/// accepting and lets in-flight requests finish.
 public final class OSPServer: Service, Sendable {
     private let gateway: Gateway
     private let group: MultiThreadedEventLoopGroup
     private let bound: NIOLockedValueBox<BoundState>
 
     private struct BoundState {
+        /// The plain-HTTP listener (nil with `http_port: off`).
         var channel: (any Channel)?
+        /// The HTTPS listener.
+        var tlsChannel: (any Channel)?
         var pools: [NIOLoopBound<UpstreamConnectionPool>] = []
         var admin: AdminServer?
+        /// The HTTPS listener's certificate, replaced by `reloadCertificates()`.
+        var tlsContext: ServerTLSContext?
+
+        var listeners: [any Channel] { [channel, tlsChannel].compactMap { $0 } }
     }
 
     public init(gateway: Gateway, group: MultiThreadedEventLoopGroup) {
@@ -27,9 +35,14 @@ public final class OSPServer: Service, Sendable {
         self.bound = NIOLockedValueBox(BoundState())
     }
 
-    /// The address the S3 listener is bound to, once `start()` returned.
+    /// The address the plain-HTTP listener is bound to, once `start()` returned; nil without one.
     public var localAddress: SocketAddress? {
         self.bound.withLockedValue { $0.channel?.localAddress }
+    }
+
+    /// The address the HTTPS listener is bound to, once `start()` returned; nil without one.
+    public var tlsLocalAddress: SocketAddress? {
+        self.bound.withLockedValue { $0.tlsChannel?.localAddress }
     }
 
     /// The address the admin listener is bound to; nil without an `admin` section.
@@ -37,18 +50,24 @@ public final class OSPServer: Service, Sendable {
         self.bound.withLockedValue { $0.admin?.localAddress }
     }
 
-    /// Ready to serve: the S3 listener is up (and not closed by a shutdown).
+    /// Ready to serve: every configured S3 listener is up (and not closed by a shutdown).
     public var isReady: Bool {
-        self.bound.withLockedValue { $0.channel?.isActive ?? false }
+        self.bound.withLockedValue { state in
+            !state.listeners.isEmpty && state.listeners.allSatisfy { $0.isActive }
+        }
     }
 
-    /// Binds the S3 listener, then the admin listener. Separate from `run()` so embedders and
-    /// tests know the ports first.
+    /// Binds the S3 listeners, then the admin listener. Separate from `run()` so embedders and
+    /// tests know the ports first. Returns the plain-HTTP address, or the HTTPS one when there is
+    /// no plain listener.
     @discardableResult
     public func start() async throws -> SocketAddress? {
         let settings = self.gateway.config.server
         let upstream = self.gateway.config.upstream
         let tlsContext = try Self.makeUpstreamTLSContext(self.gateway.config)
+        // The HTTPS certificate files are read before anything listens, so a bad file fails start-up.
+        let serverTLS = try settings.tls.map { (tls) throws(ConfigError) in try ServerTLSContext(settings: tls) }
+        self.bound.withLockedValue { $0.tlsContext = serverTLS }
 
         var pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>] = [:]
         for loop in self.group.makeIterator() {
@@ -60,52 +79,79 @@ public final class OSPServer: Service, Sendable {
             }.get()
             pools[ObjectIdentifier(loop)] = pool
         }
-        let poolsByLoop = pools
+        self.bound.withLockedValue { $0.pools = Array(pools.values) }
+        let pipeline = S3ConnectionPipeline(gateway: self.gateway, poolsByLoop: pools)
 
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = settings.maxHeaderBytes
-        limits.maxHeaderFieldSize = settings.maxHeaderBytes
-        limits.maxHeaderFieldCount = settings.maxHeaderCount
-        let decoderLimits = limits
-        let idleTimeout = TimeAmount.seconds(settings.idleTimeoutSeconds)
-        let gateway = self.gateway
+        do {
+            if let port = settings.httpPort {
+                let channel = try await self.bind(port: port) { channel in
+                    try pipeline.configure(channel, transport: .plain)
+                }
+                self.bound.withLockedValue { $0.channel = channel }
+                self.logListening("osp listening", channel)
+            }
+            if let port = settings.httpsPort, let server = serverTLS {
+                let transport = ClientTransport.tls(server.settings)
+                let principalFrom = server.settings.clientCertificates?.principalFrom
+                let channel = try await self.bind(port: port) { channel in
+                    // The context current at accept: a reload changes new connections only.
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: server.context))
+                    if let principalFrom, transport.principalFrom != nil {
+                        try channel.pipeline.syncOperations.addHandler(ClientCertificateReader(source: principalFrom))
+                    }
+                    try pipeline.configure(channel, transport: transport)
+                }
+                self.bound.withLockedValue { $0.tlsChannel = channel }
+                self.logListening("osp listening (https)", channel, certificate: server)
+            }
+        } catch {
+            // Do not leave one listener serving when the other could not bind.
+            await self.stop()
+            throw error
+        }
+        self.logBackends()
+        try await self.startAdmin()
+        return self.bound.withLockedValue { ($0.channel ?? $0.tlsChannel)?.localAddress }
+    }
 
-        let channel = try await ServerBootstrap(group: self.group)
+    private func bind(
+        port: Int,
+        _ configure: @escaping @Sendable (any Channel) throws -> Void
+    ) async throws -> any Channel {
+        try await ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    guard let pool = poolsByLoop[ObjectIdentifier(channel.eventLoop)]?.value else {
-                        throw ChannelError.ioOnClosedChannel
-                    }
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(HTTPResponseEncoder())
-                    try sync.addHandler(
-                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits))
-                    )
-                    try sync.addHandler(HTTPServerPipelineHandler())
-                    try sync.addHandler(S3ProtocolErrorHandler())
-                    try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                    try sync.addHandler(S3ProxyHandler(gateway: gateway, pool: pool))
-                }
+                channel.eventLoop.makeCompletedFuture { try configure(channel) }
             }
-            .bind(host: settings.bind, port: settings.httpPort)
+            .bind(host: self.gateway.config.server.bind, port: port)
             .get()
+    }
 
-        self.bound.withLockedValue {
-            $0.channel = channel
-            $0.pools = Array(pools.values)
+    private func logListening(_ message: Logger.Message, _ channel: any Channel, certificate: ServerTLSContext? = nil) {
+        var metadata: Logger.Metadata = [
+            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+            "buckets": "\(self.gateway.config.buckets.routes.count)",
+        ]
+        if let certificate {
+            metadata["certificate"] = "\(certificate.certificate)"
+            let clients = certificate.settings.clientCertificates
+            metadata["client_auth"] = "\(clients?.mode.rawValue ?? "none")"
+            if let clients { metadata["principal_from"] = "\(clients.principalFrom.rawValue)" }
         }
-        self.gateway.logger.info(
-            "osp listening",
-            metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "buckets": "\(gateway.config.buckets.routes.count)"]
-        )
-        self.logBackends()
-        try await self.startAdmin()
-        return channel.localAddress
+        self.gateway.logger.info(message, metadata: metadata)
+    }
+
+    /// Re-reads the HTTPS listener's certificate, key and client CA files (on SIGHUP): connections
+    /// accepted from now on are served the new certificate, open ones keep theirs. A file that does
+    /// not load leaves the current certificate in place and throws. Without HTTPS, does nothing.
+    @discardableResult
+    public func reloadCertificates() throws -> ServedCertificate? {
+        guard let tlsContext = self.bound.withLockedValue({ $0.tlsContext }) else { return nil }
+        return try tlsContext.reload()
     }
 
     private func startAdmin() async throws {
@@ -167,23 +213,34 @@ public final class OSPServer: Service, Sendable {
 
     /// Serves until graceful shutdown, then stops accepting and closes idle backend connections.
     public func run() async throws {
-        if self.bound.withLockedValue({ $0.channel }) == nil {
+        if self.bound.withLockedValue({ $0.listeners.isEmpty }) {
             try await self.start()
         }
-        guard let channel = self.bound.withLockedValue({ $0.channel }) else { return }
+        let listeners = self.bound.withLockedValue { $0.listeners }
+        guard !listeners.isEmpty else { return }
         try await withGracefulShutdownHandler {
-            try await channel.closeFuture.get()
+            // Serving ends when any listener closes; the others are closed with it.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for listener in listeners {
+                    group.addTask { try await listener.closeFuture.get() }
+                }
+                _ = try await group.next()
+                for listener in listeners { listener.close(promise: nil) }
+                try await group.waitForAll()
+            }
         } onGracefulShutdown: {
-            channel.close(promise: nil)
+            for listener in listeners { listener.close(promise: nil) }
         }
         await self.bound.withLockedValue({ $0.admin })?.stop()
         await self.closeIdleBackendConnections()
     }
 
-    /// Stops accepting new connections, on both listeners.
+    /// Stops accepting new connections, on every listener.
     public func stop() async {
-        let (channel, admin) = self.bound.withLockedValue { ($0.channel, $0.admin) }
-        try? await channel?.close()
+        let (listeners, admin) = self.bound.withLockedValue { ($0.listeners, $0.admin) }
+        for listener in listeners {
+            try? await listener.close()
+        }
         await admin?.stop()
     }
 
@@ -205,5 +262,43 @@ public final class OSPServer: Service, Sendable {
             tls.trustRoots = .file(caFile)
         }
         return try NIOSSLContext(configuration: tls)
+    }
+}
+
+/// The HTTP/1.1 pipeline every S3 client connection gets, behind TLS or not: decoder limits, request
+/// pipelining, protocol errors as S3 XML, the idle timeout, and the proxy handler on the connection's
+/// event loop's backend pool.
+struct S3ConnectionPipeline: Sendable {
+    let gateway: Gateway
+    let poolsByLoop: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]
+    let decoderLimits: NIOHTTPDecoderLimitConfiguration
+    let idleTimeout: TimeAmount
+
+    init(gateway: Gateway, poolsByLoop: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]) {
+        let settings = gateway.config.server
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = settings.maxHeaderBytes
+        limits.maxHeaderFieldSize = settings.maxHeaderBytes
+        limits.maxHeaderFieldCount = settings.maxHeaderCount
+        self.gateway = gateway
+        self.poolsByLoop = poolsByLoop
+        self.decoderLimits = limits
+        self.idleTimeout = .seconds(settings.idleTimeoutSeconds)
+    }
+
+    /// Adds the handlers behind whatever the listener put first (TLS). On the channel's event loop.
+    func configure(_ channel: any Channel, transport: ClientTransport) throws {
+        guard let pool = self.poolsByLoop[ObjectIdentifier(channel.eventLoop)]?.value else {
+            throw ChannelError.ioOnClosedChannel
+        }
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(HTTPResponseEncoder())
+        try sync.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: self.decoderLimits))
+        )
+        try sync.addHandler(HTTPServerPipelineHandler())
+        try sync.addHandler(S3ProtocolErrorHandler())
+        try sync.addHandler(IdleStateHandler(readTimeout: self.idleTimeout))
+        try sync.addHandler(S3ProxyHandler(gateway: self.gateway, pool: pool, transport: transport))
     }
 }

@@ -41,6 +41,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private let gateway: Gateway
     private let pool: UpstreamConnectionPool
+    private let transport: ClientTransport
+    /// The verified client certificate of this connection (HTTPS with `client_ca_file`).
+    private var clientCertificate: ClientCertificateIdentity
     private var requestIDs = RequestIDGenerator()
     private var context: ChannelHandlerContext?
     private var state: State = .idle
@@ -51,9 +54,11 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     /// Whether this connection is counted in `osp_open_connections` (so it is uncounted exactly once).
     private var countedAsOpen = false
 
-    init(gateway: Gateway, pool: UpstreamConnectionPool) {
+    init(gateway: Gateway, pool: UpstreamConnectionPool, transport: ClientTransport = .plain) {
         self.gateway = gateway
         self.pool = pool
+        self.transport = transport
+        self.clientCertificate = transport.initialCertificate
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -161,6 +166,11 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             if self.state == .idle || stalledBody {
                 context.close(promise: nil)
             }
+            return
+        }
+        if let certificate = event as? ClientCertificateEvent {
+            // Only the first word counts: the certificate of a connection does not change.
+            if self.clientCertificate == .pending { self.clientCertificate = certificate.identity }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -275,6 +285,15 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         guard let route = exchange.route, let context = self.context else { return }
         exchange.principal = authenticated.identity.principal
         exchange.authenticated = authenticated
+        switch self.clientCertificate.bind(principal: authenticated.identity.principal) {
+        case .success(let certificatePrincipal):
+            exchange.certificatePrincipal = certificatePrincipal
+        case .failure(let refusal):
+            // For the access log: why, without asking policy (this is not a policy decision).
+            exchange.decisionReason = "client certificate binding"
+            self.refuse(refusal)
+            return
+        }
         if self.gateway.authorizer.allowsEverything {
             // allow-all: no question to ask, so none is built (this is the per-request hot path).
             self.decided(.allow, authenticated, exchange: exchange)
@@ -307,7 +326,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             target: exchange.target,
             authentication: authenticated.authentication,
             sourceIP: self.sourceIP(context),
-            secureTransport: false,
+            secureTransport: self.transport.secure,
+            tlsClientPrincipal: exchange.certificatePrincipal,
             now: AmzDate.now()
         )
     }
@@ -891,6 +911,8 @@ private final class Exchange {
 
     var route: S3Route?
     var principal: String?
+    /// The principal the connection's client certificate vouched for, when one is bound.
+    var certificatePrincipal: String?
     var upstreamRequest: UpstreamRequest?
     var upstream: UpstreamConnection?
     var transcoder: AWSChunkedTranscoder?
