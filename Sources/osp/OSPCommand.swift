@@ -87,6 +87,8 @@ struct Serve: AsyncParsableCommand {
         let gateway = Gateway(config: loaded, logger: logger, metrics: metrics, accessLog: accessLog)
         let server = OSPServer(gateway: gateway, group: group)
         try await server.start()
+        let certificateReload = CertificateReloadSignal.watch(server, config: loaded, logger: logger)
+        defer { certificateReload?.cancel() }
         let services = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server)],
