@@ -112,9 +112,12 @@ def botocore_signed(method: str, url: str, keys: tuple[str, str], body: bytes = 
 class AwsCli:
     """`aws --endpoint-url URL …` with its own environment and config file; bounded by a timeout."""
 
-    def __init__(self, endpoint: str, keys: tuple[str, str], workdir: str, verify_ssl: bool = True) -> None:
+    def __init__(self, endpoint: str, keys: tuple[str, str], workdir: str, verify_ssl: bool = True,
+                 ca_bundle: str | None = None) -> None:
+        """`ca_bundle`: the CA file an https endpoint's certificate is verified with (`--ca-bundle`)."""
         self.endpoint = endpoint
         self.verify_ssl = verify_ssl
+        self.ca_bundle = ca_bundle
         config_path = os.path.join(workdir, f"aws-config-{keys[0]}")
         with open(config_path, "w") as handle:
             handle.write(f"[default]\nregion = {REGION}\ns3 =\n    addressing_style = path\n"
@@ -128,6 +131,8 @@ class AwsCli:
         command = ["aws", "--endpoint-url", self.endpoint]
         if not self.verify_ssl:
             command.append("--no-verify-ssl")
+        elif self.ca_bundle:
+            command += ["--ca-bundle", self.ca_bundle]
         command += list(args)
         result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
