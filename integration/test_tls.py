@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -494,3 +495,27 @@ def test_sighup_with_a_broken_certificate_keeps_the_last_good_one(reloadable_osp
     log = _log(server)
     assert "server.tls.cert_file" in log
     assert "PRIVATE KEY" not in log
+
+
+def test_check_config_names_the_tls_key_of_a_bad_certificate(pki, tmp_path):
+    binary = processes.osp_binary()
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"osp binary not found at {binary}")
+    broken = tmp_path / "broken.pem"
+    broken.write_bytes(b"-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n")
+    good = (f"{{cert_file: '{pki.server.cert}', key_file: '{pki.server.key}', "
+            f"client_ca_file: '{pki.ca.path}'}}")
+    cases = [
+        (good, 0, "config OK"),
+        (good.replace(pki.server.cert, str(broken)), 2, "server.tls.cert_file: not a PEM certificate"),
+        (good.replace(pki.server.key, pki.alice.key), 2, "server.tls.key_file: cannot serve cert_file with this key"),
+        (good.replace(pki.ca.path, str(tmp_path / "absent.pem")), 2, "server.tls.client_ca_file: no such file"),
+    ]
+    for tls, status, expected in cases:
+        config = tmp_path / "osp.yaml"
+        config.write_text(_config(9, None, 6443, tls))
+        result = subprocess.run([binary, "check-config", str(config)], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, **_osp_env()})
+        assert result.returncode == status, result
+        assert expected in result.stdout + result.stderr
+        assert "PRIVATE KEY" not in result.stdout + result.stderr
