@@ -10,21 +10,26 @@ Rows of RAW_TSV (tab-separated):
   pwrk  (as wrk; PATH is a policy backend: allow-all, rules, opa)
   rss   NAME   KIB
 
-Medians are taken over the repetitions; ratios are osp/haproxy and osp/direct of
-those medians, and for the policy section rules/allow-all and opa/allow-all (with the
-range of the per-round ratios, each round being one interleaved allow-all/rules/opa
-triple). Sections without rows (e.g. BENCH_ONLY=policy) are left out. Targets are
-printed PASS/FAIL; the exit status is always 0.
+PATH is direct, haproxy, osp or original (object-storage-proxy, the original product; its
+rows are absent when run.sh skipped it, and meta original_note says why).
+
+Medians are taken over the repetitions; ratios are osp/haproxy, osp/direct and
+osp/original of those medians, and for the policy section rules/allow-all and
+opa/allow-all (with the range of the per-round ratios, each round being one interleaved
+allow-all/rules/opa triple). Sections without rows (e.g. BENCH_ONLY=policy) are left out.
+Targets are printed PASS/FAIL; the exit status is always 0.
 """
 import statistics
 import sys
 from collections import defaultdict
 
-PATHS = ("direct", "haproxy", "osp")
+PATHS = ("direct", "haproxy", "osp", "original")
+ABBREV = {"direct": "d", "haproxy": "h", "osp": "o", "original": "orig"}
 POLICY_PATHS = ("allow-all", "rules", "opa")
 POLICY_TARGET = 0.95   # 1 KiB GET req/s with rules / opa (warm cache) >= 0.95 x allow-all
 GET_PUT_TARGET = 0.9   # large GET/PUT MB/s >= 0.9 x haproxy
 SMALL_TARGET = 0.8     # 1 KiB GET req/s >= 0.8 x haproxy
+ORIGINAL_TARGET = 3.0  # 1 KiB GET req/s >= 3 x the original product (and p99 <= the original's)
 RSS_TARGET_KIB = 64 * 1024
 
 
@@ -85,6 +90,10 @@ def main() -> None:
                 else:
                     wrk[(c, path)].append((float(rps), float(p50), float(p99), errs, kconn, cpu_us))
 
+    has_original = any(k[2] == "original" for k in list(xfer) + list(xfer_err)) or \
+        any(k[1] == "original" for k in list(wrk) + list(wrk_err))
+    paths = [x for x in PATHS if x != "original" or has_original]
+    proxies = [x for x in paths if x != "direct"]
     out = []
     p = out.append
     p(f"## osp benchmark — {meta.get('date', '?')}")
@@ -95,6 +104,14 @@ def main() -> None:
     haproxy = (f"haproxy {meta['haproxy_version']} (mode http, nbthread {meta.get('haproxy_threads', '?')}); "
                if "haproxy_version" in meta else "")
     p(f"- {haproxy}nginx {meta.get('nginx_version', '?')} (worker_processes {meta.get('nginx_workers', '?')}, sendfile)")
+    if "original_version" in meta:
+        if has_original:
+            p(f"- original: object-storage-proxy {meta['original_version']} (PyPI wheel, Rust/Pingora), threads "
+              f"{meta.get('osp_threads', '?')}, presigned SigV4 URLs like osp (usage limit raised to 10^9), "
+              "listener kept on loopback by integration/bench/loopback_bind.c")
+        else:
+            p(f"- original: object-storage-proxy {meta['original_version']} — "
+              f"{meta.get('original_note', 'no measurements')}")
     if sizes or conns:
         p(f"- mode: {meta.get('mode', '?')}; transfers: {meta.get('reps', '?')} interleaved repetitions, median "
           f"(min–max); wrk: {meta.get('wrk_rounds', '?')} interleaved round(s) of {meta.get('wrk_duration', '?')} "
@@ -108,12 +125,13 @@ def main() -> None:
         p("")
         p("### Large-object throughput (curl, one connection, MB/s = 10^6 bytes/s)")
         p("")
-        p("| op | size | direct | haproxy | osp | osp/haproxy | osp/direct |")
-        p("|---|---|---:|---:|---:|---:|---:|")
+        vs = ["haproxy", "direct"] + (["original"] if has_original else [])
+        p("| op | size | " + " | ".join(paths) + " | " + " | ".join(f"osp/{x}" for x in vs) + " |")
+        p("|---|---|" + "---:|" * (len(paths) + len(vs)))
     for op in ("GET", "PUT"):
         for size in sizes:
             cells = []
-            for path in PATHS:
+            for path in paths:
                 vals = xfer.get((op, size, path), [])
                 errs = xfer_err.get((op, size, path), [])
                 m = statistics.median(vals) if vals else None
@@ -125,20 +143,24 @@ def main() -> None:
                 if errs:
                     cell += f" **{len(errs)} ERR**"
                 cells.append(cell)
-            o, h, d = (med[(op, size, x)] for x in ("osp", "haproxy", "direct"))
-            p(f"| {op} | {size} | " + " | ".join(cells) +
-              f" | {fmt(ratio(o, h), 2)} | {fmt(ratio(o, d), 2)} |")
+            o = med[(op, size, "osp")]
+            p(f"| {op} | {size} | " + " | ".join(cells) + " | "
+              + " | ".join(fmt(ratio(o, med[(op, size, x)]), 2) for x in vs) + " |")
     if conns:
         p("")
-        p("### 1 KiB GET rate (wrk --latency, keep-alive; same object, presigned URL for osp)")
+        signed = "osp and original" if has_original else "osp"
+        p(f"### 1 KiB GET rate (wrk --latency, keep-alive; same object, presigned URL for {signed})")
         p("")
-        p("| conns | direct req/s | haproxy req/s | osp req/s | osp/haproxy | osp/direct "
-          "| p50 ms d / h / o | p99 ms d / h / o | nginx conns per 1000 req d / h / o | proxy CPU µs/req h / o |")
-        p("|---:|---:|---:|---:|---:|---:|---|---|---|---|")
-    rps_med = {}
+        vs = ["haproxy", "direct"] + (["original"] if has_original else [])
+        every = " / ".join(ABBREV[x] for x in paths)
+        p("| conns | " + " | ".join(f"{x} req/s" for x in paths) + " | " + " | ".join(f"osp/{x}" for x in vs)
+          + f" | p50 ms {every} | p99 ms {every} | nginx conns per 1000 req {every} "
+          f"| proxy CPU µs/req {' / '.join(ABBREV[x] for x in proxies)} |")
+        p("|---:|" + "---:|" * (len(paths) + len(vs)) + "---|" * 4)
+    rps_med, p99_med = {}, {}
     for c in conns:
         rps_cells, p50s, p99s, kconns, cpus = [], [], [], [], []
-        for path in PATHS:
+        for path in paths:
             runs = wrk.get((c, path), [])
             if runs:
                 r = statistics.median(x[0] for x in runs)
@@ -149,7 +171,8 @@ def main() -> None:
                     cell += f" (errors: {'; '.join(bad)})"
                 rps_cells.append(cell)
                 p50s.append(fmt(statistics.median(x[1] for x in runs), 2))
-                p99s.append(fmt(statistics.median(x[2] for x in runs), 2))
+                p99_med[(c, path)] = statistics.median(x[2] for x in runs)
+                p99s.append(fmt(p99_med[(c, path)], 2))
                 kc = [x[4] for x in runs if x[4] is not None]
                 kconns.append(fmt(statistics.median(kc), 1) if kc else "?")
                 if path != "direct":
@@ -165,8 +188,8 @@ def main() -> None:
                     cpus.append("—")
             if wrk_err.get((c, path)):
                 rps_cells[-1] += f" **{len(wrk_err[(c, path)])} ERR**"
-        o, h, d = (rps_med[(c, x)] for x in ("osp", "haproxy", "direct"))
-        p(f"| {c} | " + " | ".join(rps_cells) + f" | {fmt(ratio(o, h), 2)} | {fmt(ratio(o, d), 2)} | "
+        o = rps_med[(c, "osp")]
+        p(f"| {c} | " + " | ".join(rps_cells) + " | " + " | ".join(fmt(ratio(o, rps_med[(c, x)]), 2) for x in vs) + " | "
           + " / ".join(p50s) + " | " + " / ".join(p99s) + " | " + " / ".join(kconns) + " | " + " / ".join(cpus) + " |")
     policy_ratios = policy_section(p, meta, pconns, pwrk, pwrk_err)
     if rss:
@@ -200,6 +223,19 @@ def main() -> None:
         r = ratio(rps_med.get((c, "osp")), rps_med.get((c, "haproxy")))
         ok = r is not None and r >= SMALL_TARGET
         p(f"| 1 KiB GET req/s, {c} conn ≥ {SMALL_TARGET}× haproxy | {fmt(r, 2)}× | {'PASS' if ok else 'FAIL'} |")
+    if conns and "original_version" in meta:
+        for c in conns:
+            r = ratio(rps_med.get((c, "osp")), rps_med.get((c, "original")))
+            ok = r is not None and r >= ORIGINAL_TARGET
+            p(f"| 1 KiB GET req/s, {c} conn, osp ≥ {ORIGINAL_TARGET:g}× original | "
+              f"{fmt(r, 2) + '×' if r is not None else 'n/a (original not measured)'} | "
+              f"{('PASS' if ok else 'FAIL') if r is not None else 'n/a'} |")
+        for c in conns:
+            o, g = p99_med.get((c, "osp")), p99_med.get((c, "original"))
+            ok = o is not None and g is not None and o <= g
+            p(f"| 1 KiB GET p99, {c} conn, osp ≤ original | "
+              f"{f'{o:.2f} ms vs {g:.2f} ms' if o is not None and g is not None else 'n/a (original not measured)'} | "
+              f"{('PASS' if ok else 'FAIL') if g is not None else 'n/a'} |")
     if large:
         hwm = rss.get("hwm_after_large")
         ok = hwm is not None and hwm <= RSS_TARGET_KIB
@@ -216,6 +252,12 @@ def main() -> None:
         for k, v in errors:
             for detail in v:
                 p(f"- {' '.join(map(str, k))}: {detail}")
+    if meta.get("signature_checks"):
+        p("")
+        p(f"Signature checks (each signing proxy really verifies what wrk replays): {meta['signature_checks']}")
+        if "UNEXPECTED" in meta["signature_checks"]:
+            p("")
+            p("**A proxy did not verify as expected: its numbers above do not measure signed requests.**")
     if meta.get("verify"):
         p("")
         p(f"Integrity: {meta['verify']}")

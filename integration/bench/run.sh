@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# osp benchmark: one interleaved run on loopback comparing three paths to the same nginx backend:
-#   direct   client -> nginx
-#   haproxy  client -> haproxy (mode http, plain reverse proxy, no auth) -> nginx
-#   osp      client -> osp (SigV4 presigned verify, re-sign, stream) -> nginx
+# osp benchmark: one interleaved run on loopback comparing four paths to the same nginx backend:
+#   direct    client -> nginx
+#   haproxy   client -> haproxy (mode http, plain reverse proxy, no auth) -> nginx
+#   osp       client -> osp (SigV4 presigned verify, re-sign, stream) -> nginx
+#   original  client -> object-storage-proxy, the original product from PyPI (Rust/Pingora;
+#             presigned verify, re-sign, stream) -> nginx; installed on demand into the temp dir
+#             (skipped with a message if it cannot be installed or started)
 #
 # and then (policy section) three osp instances that differ only in their authorization backend,
 # allow-all vs rules vs opa (warm decision cache), on the same 1 KiB GET.
 #
-# usage: ./integration/bench/run.sh            full run incl. the policy section (~11 min on 2 cores)
+# usage: ./integration/bench/run.sh            full run incl. the policy section (~13 min on 2 cores)
 #        BENCH_QUICK=1 ./integration/bench/run.sh   smoke run (< 1 min; policy section only with BENCH_POLICY=1)
 #        BENCH_ONLY=policy ./integration/bench/run.sh   the policy section alone (~5 min)
 # env:   OSP_BIN (default .build/release/osp), BENCH_REPS, BENCH_WRK_ROUNDS, BENCH_WRK_DURATION,
 #        BENCH_OUT (results directory, default integration/bench/out), BENCH_NGINX_WORKERS,
 #        BENCH_KEEP_TMP=1 (keep the temp dir for inspection),
 #        BENCH_POLICY=1|0 (policy section on/off; default on in the full run, off in the quick run),
-#        BENCH_POLICY_ROUNDS (interleaved wrk rounds in the policy section; 5, quick 1)
+#        BENCH_POLICY_ROUNDS (interleaved wrk rounds in the policy section; 5, quick 1),
+#        BENCH_ORIGINAL=1|0 (the original product's path on/off; default on),
+#        BENCH_ORIGINAL_VERSION (object-storage-proxy version pip installs; default 0.6.12)
 # Prints a markdown table and PASS/FAIL per target; exits 0 once it has measured (it is a
 # measurement, not a test), non-zero only if it could not set up.
 set -uo pipefail
@@ -35,7 +40,9 @@ else
     MODE="full"
 fi
 CONNS=(1 16 64)
-PATHS=(direct haproxy osp)
+PATHS=(direct haproxy osp)   # + original once it is up
+ORIGINAL="${BENCH_ORIGINAL:-1}"
+ORIGINAL_VERSION="${BENCH_ORIGINAL_VERSION:-0.6.12}"
 case "${BENCH_ONLY:-}" in
     "") RUN_MAIN=1; RUN_POLICY="${BENCH_POLICY:-$((QUICK == 1 ? 0 : 1))}" ;;
     policy) RUN_MAIN=0; RUN_POLICY=1; MODE="$MODE, policy section only (BENCH_ONLY=policy)" ;;
@@ -62,6 +69,8 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 [[ -x "$OSP_BIN" ]] || die "osp binary not found at $OSP_BIN (cd $ROOT && swift build -c release)"
 python3 -c 'import boto3' 2>/dev/null || die "python3 cannot import boto3 (needed for presigned URLs)"
+# the interpreter itself, not a wrapper (pyenv shim), so that $! is the server's own PID
+PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
 if ((RUN_POLICY)); then
     python3 -c 'import opa_bindings' 2>/dev/null \
         || die "python3 cannot import opa_bindings (the Rego engine of integration/policy/opa_server.py)"
@@ -77,18 +86,19 @@ RAW="$OUT/raw.tsv"
 declare -a STARTED=()   # PIDs this script started (servers and samplers), stopped on EXIT
 declare -A PROXY_PID=() # wrk path -> PID of the proxy process on it (CPU accounting, liveness)
 declare -A PROXY_LOG=() # wrk path -> that process's log
+declare -A STOP_SIG=()  # PID -> the signal that stops it promptly, if not SIGTERM
 
-stop_pid() {  # stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL (with its direct children)
-    local pid="$1" kids i
+stop_pid() {  # stop_pid PID [SIG]: SIG (default TERM), wait up to 5 s, then SIGKILL (with its direct children)
+    local pid="$1" sig="${2:-TERM}" kids i
     kill -0 "$pid" 2>/dev/null || return 0
     kids="$(ps -o pid= --ppid "$pid" 2>/dev/null | tr -d ' ' | tr '\n' ' ')"
-    kill -TERM "$pid" 2>/dev/null
+    kill -"$sig" "$pid" 2>/dev/null
     for ((i = 0; i < 50; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
-        log "pid $pid ignored SIGTERM for 5 s; SIGKILL"
+        log "pid $pid ignored SIG$sig for 5 s; SIGKILL"
         kill -KILL "$pid" 2>/dev/null
     fi
     for k in $kids; do kill -KILL "$k" 2>/dev/null; done
@@ -98,8 +108,8 @@ stop_pid() {  # stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL (with its di
 
 cleanup() {
     local rc=$?
-    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_pid "${STARTED[i]}"; done
-    for f in osp.log osp-allow-all.log osp-rules.log osp-opa.log opa.log; do
+    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_pid "${STARTED[i]}" "${STOP_SIG[${STARTED[i]}]:-TERM}"; done
+    for f in osp.log osp-allow-all.log osp-rules.log osp-opa.log opa.log original.log; do
         if [[ -f "$TMP/$f" ]]; then cp "$TMP/$f" "$OUT/$f" 2>/dev/null; fi
     done
     if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
@@ -131,7 +141,7 @@ wait_port() {  # wait_port PORT PID NAME: up to 15 s for a listener, failing ear
     return 1
 }
 
-read -r NGINX_PORT HAPROXY_PORT OSP_PORT <<<"$(free_ports 3)"
+read -r NGINX_PORT HAPROXY_PORT OSP_PORT ORIGINAL_PORT <<<"$(free_ports 4)"
 declare -A POLICY_PORT=()
 read -r "POLICY_PORT[allow-all]" "POLICY_PORT[rules]" "POLICY_PORT[opa]" <<<"$(free_ports 3)"
 
@@ -244,6 +254,39 @@ EOF
     PROXY_PID[osp]=$OSP_PID; PROXY_LOG[osp]="$TMP/osp.log"
     log "nginx :$NGINX_PORT (pid $NGINX_PID), haproxy :$HAPROXY_PORT (pid $HAPROXY_PID), osp :$OSP_PORT (pid $OSP_PID)"
 
+    # the original product: object-storage-proxy from PyPI, deliberately not in requirements.txt,
+    # pip-installed into the temp dir; integration/bench/original.py gives it osp's bucket, backend,
+    # client key and thread count. Any failure skips the path (with the reason in the report).
+    start_original() {  # sets ORIGINAL_PID, or ORIGINAL_NOTE and returns 1
+        local pkg="$TMP/original-pkg" out i
+        log "original: pip install object-storage-proxy==$ORIGINAL_VERSION into the temp dir"
+        if ! out=$(timeout 300 "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps \
+                --target "$pkg" "object-storage-proxy==$ORIGINAL_VERSION" 2>&1); then
+            ORIGINAL_NOTE="skipped: pip install object-storage-proxy==$ORIGINAL_VERSION failed: $(tail -n 3 <<<"$out" | tr '\n\t' '  ' | cut -c1-300)"
+            return 1
+        fi
+        PYTHONPATH="$pkg" "$PYTHON" "$HERE/original.py" --port "$ORIGINAL_PORT" --backend-port "$NGINX_PORT" \
+            --threads "$OSP_THREADS" --workdir "$TMP/original" >"$TMP/original.log" 2>&1 &
+        ORIGINAL_PID=$!; STARTED+=("$ORIGINAL_PID"); STOP_SIG[$ORIGINAL_PID]=INT   # SIGTERM: slow graceful exit
+        for ((i = 0; i < 300; i++)); do   # up to 30 s: original.py first builds its loopback shim
+            grep -aq '^READY ' "$TMP/original.log" 2>/dev/null && return 0
+            kill -0 "$ORIGINAL_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        ORIGINAL_NOTE="skipped: original.py did not print READY within 30 s: $(tail -n 3 "$TMP/original.log" | tr '\n\t' '  ' | cut -c1-300)"
+        stop_pid "$ORIGINAL_PID" INT
+        return 1
+    }
+    ORIGINAL_NOTE=""
+    if [[ "$ORIGINAL" != 1 ]]; then
+        ORIGINAL_NOTE="skipped (BENCH_ORIGINAL=0)"
+    elif start_original; then
+        PATHS+=(original)
+        PROXY_PID[original]=$ORIGINAL_PID; PROXY_LOG[original]="$TMP/original.log"
+        log "original: object-storage-proxy $ORIGINAL_VERSION :$ORIGINAL_PORT (pid $ORIGINAL_PID)"
+    fi
+    [[ -n "$ORIGINAL_NOTE" ]] && log "original: $ORIGINAL_NOTE"
+
     # URLs
     mapfile -t PRESIGNED < <(python3 "$HERE/presign.py" "http://127.0.0.1:$OSP_PORT" \
         get:obj-1k get:obj-med get:obj-large put:put/osp-med put:put/osp-large)
@@ -262,6 +305,16 @@ EOF
     done
     URL[PUT,$MED_LABEL,osp]="${PRESIGNED[3]}"
     URL[PUT,$LARGE_LABEL,osp]="${PRESIGNED[4]}"
+    if [[ " ${PATHS[*]} " == *" original "* ]]; then   # the same presigned form, for its own port
+        mapfile -t PRESIGNED < <(python3 "$HERE/presign.py" "http://127.0.0.1:$ORIGINAL_PORT" \
+            get:obj-1k get:obj-med get:obj-large put:put/original-med put:put/original-large)
+        [[ ${#PRESIGNED[@]} -eq 5 ]] || die "presign.py failed for the original"
+        URL[GET,1KiB,original]="${PRESIGNED[0]}"
+        URL[GET,$MED_LABEL,original]="${PRESIGNED[1]}"
+        URL[GET,$LARGE_LABEL,original]="${PRESIGNED[2]}"
+        URL[PUT,$MED_LABEL,original]="${PRESIGNED[3]}"
+        URL[PUT,$LARGE_LABEL,original]="${PRESIGNED[4]}"
+    fi
     put_stored() {  # put_stored SIZE PATH: the file nginx stored for that PUT
         local s=med; [[ $1 == "$LARGE_LABEL" ]] && s=large
         echo "$DATA/bench/put/$2-$s"
@@ -277,6 +330,10 @@ fi
     printf 'meta\tgit\t%s\n' "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' + uncommitted changes')"
     printf 'meta\tosp_built\t%s\n' "$(date -u -r "$OSP_BIN" '+%Y-%m-%d %H:%M UTC')"
     printf 'meta\tosp_threads\t%s\n' "$OSP_THREADS"
+    if ((RUN_MAIN)); then
+        printf 'meta\toriginal_version\t%s\n' "$ORIGINAL_VERSION"
+        [[ -n "$ORIGINAL_NOTE" ]] && printf 'meta\toriginal_note\t%s\n' "$ORIGINAL_NOTE"
+    fi
     printf 'meta\tload_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     ((RUN_MAIN)) && printf 'meta\thaproxy_version\t%s\n' "$("$HAPROXY" -v | awk 'NR==1 {print $3}')"
     printf 'meta\thaproxy_threads\t%s\n' "$HAPROXY_THREADS"
@@ -301,10 +358,36 @@ if ((RUN_MAIN)); then
             [[ "$code" == 200 ]] || log "smoke GET $size via $path: $code"
         done
     done
+    # Does each signing proxy really verify what wrk replays? The presigned 1 KiB GET must pass
+    # (same bytes as the file), and the same URL with its last signature digit changed, a URL
+    # signed with a wrong secret key and an unsigned GET must all be refused (4xx).
+    SIG_CHECKS=()
+    for path in osp original; do
+        [[ " ${PATHS[*]} " == *" $path "* ]] || continue
+        good="${URL[GET,1KiB,$path]}"
+        if [[ "${good: -1}" == 0 ]]; then tampered="${good%?}1"; else tampered="${good%?}0"; fi
+        port=$OSP_PORT; [[ $path == original ]] && port=$ORIGINAL_PORT
+        wrong_key="$(BENCH_SECRET_KEY=not-the-secret python3 "$HERE/presign.py" "http://127.0.0.1:$port" get:obj-1k)"
+        got_good=$(curl -s -o "$TMP/sig-check" -w '%{http_code}' --max-time 10 "$good")
+        cmp -s "$TMP/sig-check" "$DATA/bench/obj-1k" || got_good+=" (body differs)"
+        got_tampered=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$tampered")
+        got_wrong=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$wrong_key")
+        got_plain=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$port/bench/obj-1k")
+        verdict=ok
+        [[ "$got_good" == 200 && "$got_tampered" == 4?? && "$got_wrong" == 4?? && "$got_plain" == 4?? ]] \
+            || verdict="UNEXPECTED (want 200 and three 4xx)"
+        SIG_CHECKS+=("$path: presigned GET $got_good, signature digit changed $got_tampered, wrong secret key $got_wrong, unsigned $got_plain — $verdict")
+        log "signature check ${SIG_CHECKS[-1]}"
+    done
+    printf 'meta\tsignature_checks\t%s\n' "$(IFS=';'; echo "${SIG_CHECKS[*]}" | sed 's/;/; /g')" >> "$RAW"
+
     sum_src_med="$(sha256sum < "${OBJ_FILE[$MED_LABEL]}" | cut -d' ' -f1)"
-    sum_got="$(curl -sS --max-time "$CURL_MAX_TIME" "${URL[GET,$MED_LABEL,osp]}" | sha256sum | cut -d' ' -f1)"
-    if [[ "$sum_got" == "$sum_src_med" ]]; then VERIFY+=("GET $MED_LABEL via osp byte-identical (sha256 ok)")
-    else VERIFY+=("GET $MED_LABEL via osp DIFFERS (sha256 $sum_got, expected $sum_src_med)"); fi
+    for path in osp original; do
+        [[ " ${PATHS[*]} " == *" $path "* ]] || continue
+        sum_got="$(curl -sS --max-time "$CURL_MAX_TIME" "${URL[GET,$MED_LABEL,$path]}" | sha256sum | cut -d' ' -f1)"
+        if [[ "$sum_got" == "$sum_src_med" ]]; then VERIFY+=("GET $MED_LABEL via $path byte-identical (sha256 ok)")
+        else VERIFY+=("GET $MED_LABEL via $path DIFFERS (sha256 $sum_got, expected $sum_src_med)"); fi
+    done
 
     # large transfers
     sampler() {  # sampler OUTFILE: max VmRSS of osp every 0.1 s until killed
@@ -350,13 +433,13 @@ if ((RUN_MAIN)); then
                     transfer "$op" "$size" "$path" "$rep"
                     if [[ $op == PUT ]]; then
                         stored="$(put_stored "$size" "$path")"
-                        if [[ $rep == 1 && $path == osp ]]; then
+                        if [[ $rep == 1 && ( $path == osp || $path == original ) ]]; then
                             want="$(sha256sum < "${OBJ_FILE[$size]}" | cut -d' ' -f1)"
                             got="$(sha256sum < "$stored" 2>/dev/null | cut -d' ' -f1)"
                             if [[ -n "$got" && "$got" == "$want" ]]; then
-                                VERIFY+=("PUT $size via osp stored byte-identical by nginx (sha256 ok)")
+                                VERIFY+=("PUT $size via $path stored byte-identical by nginx (sha256 ok)")
                             else
-                                VERIFY+=("PUT $size via osp stored object DIFFERS or is missing (sha256 '${got}', expected $want, size $(stat -c %s "$stored" 2>/dev/null || echo none))")
+                                VERIFY+=("PUT $size via $path stored object DIFFERS or is missing (sha256 '${got}', expected $want, size $(stat -c %s "$stored" 2>/dev/null || echo none))")
                             fi
                         fi
                         rm -f "$stored"   # drop the dirty pages before they hit the disk
@@ -430,8 +513,6 @@ fi
 # measured rounds were served from osp's decision cache.
 if ((RUN_POLICY)); then
     OPA_PORT=""
-    # the interpreter itself, not a wrapper (pyenv shim), so that $! is the server's own PID
-    PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
     "$PYTHON" "$ROOT/integration/policy/opa_server.py" --port 0 --policy "$HERE/bench.rego" \
         >"$TMP/opa.out" 2>"$TMP/opa.log" &
     OPA_PID=$!; STARTED+=("$OPA_PID")
