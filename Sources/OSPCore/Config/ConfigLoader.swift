@@ -95,6 +95,7 @@ public enum ConfigLoader {
             "bind", "http_port", "threads", "virtual_host_domains", "skip_signature_validation",
             "max_clock_skew_seconds", "idle_timeout_seconds", "max_header_bytes", "max_header_count",
             "https_port", "tls",
+            "shutdown_grace_seconds",
         ]
         static let admin = ["bind", "port"]
         static let upstream = [
@@ -127,6 +128,8 @@ public enum ConfigLoader {
         server.idleTimeoutSeconds = try section.int64("idle_timeout_seconds", in: positive) ?? server.idleTimeoutSeconds
         server.maxHeaderBytes = try section.int("max_header_bytes", in: 1024...(1 << 20)) ?? server.maxHeaderBytes
         server.maxHeaderCount = try section.int("max_header_count", in: 1...10_000) ?? server.maxHeaderCount
+        // 0: close connections with requests in flight at once.
+        server.shutdownGraceSeconds = try section.int64("shutdown_grace_seconds", in: 0...3600) ?? server.shutdownGraceSeconds
         return server
     }
 

@@ -22,6 +22,10 @@ public struct ServerSettings: Sendable, Equatable {
     public var idleTimeoutSeconds: Int64
     public var maxHeaderBytes: Int
     public var maxHeaderCount: Int
+    /// How long a shutdown (SIGTERM) waits for requests in flight before it closes their
+    /// connections anyway: long enough for a large download to finish, short enough for an
+    /// orchestrator's own kill timeout.
+    public var shutdownGraceSeconds: Int64
 
     public init(
         bind: String = "127.0.0.1",
@@ -34,7 +38,8 @@ public struct ServerSettings: Sendable, Equatable {
         maxClockSkewSeconds: Int64 = 900,
         idleTimeoutSeconds: Int64 = 60,
         maxHeaderBytes: Int = 16384,
-        maxHeaderCount: Int = 200
+        maxHeaderCount: Int = 200,
+        shutdownGraceSeconds: Int64 = 30
     ) {
         self.bind = bind
         self.httpPort = httpPort
@@ -47,6 +52,7 @@ public struct ServerSettings: Sendable, Equatable {
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount
+        self.shutdownGraceSeconds = shutdownGraceSeconds
     }
 
     /// One event loop per core, within the range the loader accepts.
