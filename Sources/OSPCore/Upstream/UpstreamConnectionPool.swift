@@ -8,15 +8,18 @@ final class UpstreamConnection {
     let channel: any Channel
     let handler: UpstreamConnectionHandler
     let endpoint: BackendEndpoint
+    /// The pool settings it was made under: after a reload changed them, it is not kept.
+    let settingsGeneration: Int
     /// Whether this connection already served a request: a reused connection may have been
     /// closed by the backend while idle, so a request that fails on it before any byte of
     /// response may be retried on a fresh one.
     private(set) var servedRequests = 0
 
-    init(channel: any Channel, handler: UpstreamConnectionHandler, endpoint: BackendEndpoint) {
+    init(channel: any Channel, handler: UpstreamConnectionHandler, endpoint: BackendEndpoint, settingsGeneration: Int = 0) {
         self.channel = channel
         self.handler = handler
         self.endpoint = endpoint
+        self.settingsGeneration = settingsGeneration
     }
 
     var isReused: Bool { servedRequests > 0 }
@@ -35,8 +38,10 @@ final class UpstreamConnection {
 /// move between the two without a hop. Not thread-safe by design: owned by its loop.
 final class UpstreamConnectionPool {
     private let eventLoop: any EventLoop
-    private let settings: UpstreamSettings
-    private let tlsContext: NIOSSLContext?
+    private var settings: UpstreamSettings
+    private var tlsContext: NIOSSLContext?
+    /// Bumped by `reconfigure`: connections made before (under other trust or timeouts) are not reused.
+    private var settingsGeneration = 0
     private var idle: [BackendEndpoint: [UpstreamConnection]] = [:]
 
     init(eventLoop: any EventLoop, settings: UpstreamSettings, tlsContext: NIOSSLContext?) {
@@ -73,12 +78,24 @@ final class UpstreamConnectionPool {
         connection.handler.delegate = nil
         connection.handler.resumeReads()
         var list = self.idle[connection.endpoint] ?? []
-        guard connection.channel.isActive, list.count < self.settings.maxIdleConnectionsPerHost else {
+        guard connection.channel.isActive, connection.settingsGeneration == self.settingsGeneration,
+            list.count < self.settings.maxIdleConnectionsPerHost
+        else {
             connection.channel.close(promise: nil)
             return
         }
         list.append(connection)
         self.idle[connection.endpoint] = list
+    }
+
+    /// New upstream settings (a config reload): idle connections made under the old ones close,
+    /// leased ones close when they are given back, and new ones use the new settings.
+    func reconfigure(settings: UpstreamSettings, tlsContext: NIOSSLContext?) {
+        self.eventLoop.preconditionInEventLoop()
+        self.settings = settings
+        self.tlsContext = tlsContext
+        self.settingsGeneration += 1
+        self.closeIdle()
     }
 
     /// Closes every idle connection (shutdown).
@@ -96,6 +113,7 @@ final class UpstreamConnectionPool {
             return
         }
         let idleTimeout = TimeAmount.seconds(self.settings.readTimeoutSeconds)
+        let settingsGeneration = self.settingsGeneration
         let serverHostname = endpoint.host.isIPAddress ? nil : endpoint.host
         let bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(.seconds(self.settings.connectTimeoutSeconds))
@@ -122,7 +140,11 @@ final class UpstreamConnectionPool {
             case .success(let channel):
                 do {
                     let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
-                    completion(.success(UpstreamConnection(channel: channel, handler: handler, endpoint: endpoint)))
+                    completion(
+                        .success(
+                            UpstreamConnection(channel: channel, handler: handler, endpoint: endpoint, settingsGeneration: settingsGeneration)
+                        )
+                    )
                 } catch {
                     channel.close(promise: nil)
                     completion(.failure(.connectFailed("pipeline")))
