@@ -10,11 +10,15 @@ import ServiceLifecycle
 /// accepts client connections, gives each the HTTP/1.1 pipeline and an `S3ProxyHandler`; both share
 /// the per-loop backend connection pools. Next to them, when the config has an `admin` section, the
 /// admin listener (`/healthz`, `/readyz`, `/metrics`). Runs as a `Service`: graceful shutdown stops
-/// accepting and lets in-flight requests finish.
+/// accepting, closes idle keep-alive connections at once, lets requests in flight finish within
+/// `server.shutdown_grace_seconds`, then closes what is left. `reload(config:)` swaps the gateway
+/// for new requests while requests in flight finish on the old one.
 public final class OSPServer: Service, Sendable {
-    private let gateway: Gateway
     private let group: MultiThreadedEventLoopGroup
     private let bound: NIOLockedValueBox<BoundState>
+    private let connections = ClientConnections()
+    /// Builds the gateway of a reloaded config (the embedder's sources and observers go with it).
+    private let makeGateway: @Sendable (OSPConfig) -> Gateway
 
     private struct BoundState {
         /// The plain-HTTP listener (nil with `http_port: off`).
@@ -22,6 +26,12 @@ public final class OSPServer: Service, Sendable {
         /// The HTTPS listener.
         var tlsChannel: (any Channel)?
         var pools: [NIOLoopBound<UpstreamConnectionPool>] = []
+        /// Per event loop, the generation its new requests start with.
+        var currentGateways: [NIOLoopBound<CurrentGateway>] = []
+        /// The generation `reload` last published; what each loop's `CurrentGateway` converges to.
+        var generation: GatewayGeneration
+        /// The TLS context the backend pools were given (none while no bucket uses TLS).
+        var upstreamTLS: NIOSSLContext?
         var admin: AdminServer?
         /// The HTTPS listener's certificate, replaced by `reloadCertificates()`.
         var tlsContext: ServerTLSContext?
@@ -29,10 +39,36 @@ public final class OSPServer: Service, Sendable {
         var listeners: [any Channel] { [channel, tlsChannel].compactMap { $0 } }
     }
 
-    public init(gateway: Gateway, group: MultiThreadedEventLoopGroup) {
-        self.gateway = gateway
+    /// - Parameters:
+    ///   - gateway: serves from the start; its owner shuts it down after the server stopped.
+    ///   - makeGateway: builds the gateway for a config `reload(config:)` applies; by default a
+    ///     `Gateway` from the config alone, with this gateway's logger.
+    public init(
+        gateway: Gateway,
+        group: MultiThreadedEventLoopGroup,
+        makeGateway: (@Sendable (OSPConfig) -> Gateway)? = nil
+    ) {
         self.group = group
-        self.bound = NIOLockedValueBox(BoundState())
+        self.bound = NIOLockedValueBox(BoundState(generation: GatewayGeneration(gateway, number: 1, ownsCallouts: false)))
+        let logger = gateway.logger
+        self.makeGateway = makeGateway ?? { Gateway(config: $0, logger: logger) }
+    }
+
+    /// The gateway new requests are served with: the one given at init, or the last reload's.
+    public var gateway: Gateway {
+        self.bound.withLockedValue { $0.generation.gateway }
+    }
+
+    /// True from the moment a shutdown starts: the listeners are closing or closed and open
+    /// connections are draining, so a readiness probe should answer 503 and a load balancer
+    /// send new clients elsewhere.
+    public var isDraining: Bool {
+        self.connections.isDraining
+    }
+
+    /// Client connections open now (idle keep-alive ones included), on every listener.
+    public var openConnections: Int {
+        self.connections.count
     }
 
     /// The address the plain-HTTP listener is bound to, once `start()` returned; nil without one.
@@ -50,11 +86,13 @@ public final class OSPServer: Service, Sendable {
         self.bound.withLockedValue { $0.admin?.localAddress }
     }
 
-    /// Ready to serve: every configured S3 listener is up (and not closed by a shutdown).
+    /// Ready to serve: every configured S3 listener is up and no shutdown has started (`/readyz`
+    /// is 503 while the server drains, so load balancers stop sending clients before it is gone).
     public var isReady: Bool {
-        self.bound.withLockedValue { state in
-            !state.listeners.isEmpty && state.listeners.allSatisfy { $0.isActive }
-        }
+        !self.connections.isDraining
+            && self.bound.withLockedValue { state in
+                !state.listeners.isEmpty && state.listeners.allSatisfy { $0.isActive }
+            }
     }
 
     /// Binds the S3 listeners, then the admin listener. Separate from `run()` so embedders and
@@ -62,25 +100,32 @@ public final class OSPServer: Service, Sendable {
     /// no plain listener.
     @discardableResult
     public func start() async throws -> SocketAddress? {
-        let settings = self.gateway.config.server
-        let upstream = self.gateway.config.upstream
-        let tlsContext = try Self.makeUpstreamTLSContext(self.gateway.config)
+        let generation = self.bound.withLockedValue { $0.generation }
+        let settings = generation.gateway.config.server
+        let upstream = generation.gateway.config.upstream
+        let tlsContext = try Self.makeUpstreamTLSContext(generation.gateway.config)
         // The HTTPS certificate files are read before anything listens, so a bad file fails start-up.
         let serverTLS = try settings.tls.map { (tls) throws(ConfigError) in try ServerTLSContext(settings: tls) }
         self.bound.withLockedValue { $0.tlsContext = serverTLS }
 
         var pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>] = [:]
+        var currentGateways: [ObjectIdentifier: NIOLoopBound<CurrentGateway>] = [:]
         for loop in self.group.makeIterator() {
-            let pool = try await loop.submit {
-                NIOLoopBound(
-                    UpstreamConnectionPool(eventLoop: loop, settings: upstream, tlsContext: tlsContext),
-                    eventLoop: loop
+            let (pool, current) = try await loop.submit {
+                (
+                    NIOLoopBound(UpstreamConnectionPool(eventLoop: loop, settings: upstream, tlsContext: tlsContext), eventLoop: loop),
+                    NIOLoopBound(CurrentGateway(generation), eventLoop: loop)
                 )
             }.get()
             pools[ObjectIdentifier(loop)] = pool
+            currentGateways[ObjectIdentifier(loop)] = current
         }
-        self.bound.withLockedValue { $0.pools = Array(pools.values) }
-        let pipeline = S3ConnectionPipeline(gateway: self.gateway, poolsByLoop: pools)
+        self.bound.withLockedValue {
+            $0.pools = Array(pools.values)
+            $0.currentGateways = Array(currentGateways.values)
+            $0.upstreamTLS = tlsContext
+        }
+        let pipeline = S3ConnectionPipeline(poolsByLoop: pools, gatewaysByLoop: currentGateways, connections: self.connections)
 
         do {
             if let port = settings.httpPort {
@@ -161,8 +206,9 @@ public final class OSPServer: Service, Sendable {
         }
         let gateway = self.gateway
         let pools = self.bound.withLockedValue { $0.pools }
-        let exposition = MetricsExposition(metrics: gateway.metrics) { eventLoop in
-            gateway.metrics.observeCaches(gateway.caches)
+        let exposition = MetricsExposition(metrics: gateway.metrics) { [weak self] eventLoop in
+            // The caches of the gateway serving now: a reload brings new ones (the metrics object stays).
+            gateway.metrics.observeCaches(self?.gateway.caches ?? gateway.caches)
             let idle = pools.map { pool in pool.eventLoop.submit { pool.value.idleCount } }
             return EventLoopFuture.whenAllSucceed(idle, on: eventLoop).map { counts in
                 gateway.metrics.upstreamIdleConnections(counts.reduce(0, +))
@@ -211,7 +257,10 @@ public final class OSPServer: Service, Sendable {
     /// A config with thousands of buckets should not flood the start-up log.
     private static let loggedRoutes = 50
 
-    /// Serves until graceful shutdown, then stops accepting and closes idle backend connections.
+    /// Serves until graceful shutdown (or `stop()`), then drains the client connections: idle
+    /// keep-alive ones close at once, ones with a request in flight close after its response
+    /// (sent with `Connection: close`), and whatever is still open after
+    /// `server.shutdown_grace_seconds` is closed. Returns when every client connection is closed.
     public func run() async throws {
         if self.bound.withLockedValue({ $0.listeners.isEmpty }) {
             try await self.start()
@@ -229,19 +278,96 @@ public final class OSPServer: Service, Sendable {
                 try await group.waitForAll()
             }
         } onGracefulShutdown: {
+            _ = self.connections.startDraining()
             for listener in listeners { listener.close(promise: nil) }
         }
+        await self.drainConnections()
+        // The admin listener outlives the drain, so /readyz can say 503 while it lasts.
         await self.bound.withLockedValue({ $0.admin })?.stop()
         await self.closeIdleBackendConnections()
     }
 
-    /// Stops accepting new connections, on every listener.
+    /// Stops accepting new connections, on every listener; `run()` then drains the open ones.
     public func stop() async {
+        _ = self.connections.startDraining()
         let (listeners, admin) = self.bound.withLockedValue { ($0.listeners, $0.admin) }
         for listener in listeners {
             try? await listener.close()
         }
         await admin?.stop()
+    }
+
+    private func drainConnections() async {
+        let open = self.connections.startDraining()
+        let gateway = self.gateway
+        let grace = gateway.config.server.shutdownGraceSeconds
+        gateway.logger.info("shutting down: listeners closed, draining client connections", metadata: [
+            "connections": "\(open.count)", "grace_seconds": "\(grace)",
+        ])
+        guard !open.isEmpty else { return }
+        let outcome = try? await ClientConnections.drain(open, grace: .seconds(grace), on: self.group.any()).get()
+        if let outcome, outcome.closedAtDeadline > 0 {
+            gateway.logger.warning(
+                "shutdown grace period over: closed connections with requests still in flight",
+                metadata: ["connections": "\(outcome.closedAtDeadline)", "grace_seconds": "\(grace)"]
+            )
+        } else {
+            gateway.logger.info("client connections drained", metadata: ["connections": "\(open.count)"])
+        }
+    }
+
+    // MARK: - Reload
+
+    /// Serves `config` from the next request on, on every connection; requests in flight finish
+    /// with the config they started with, whose gateway (and its callout threads) is released
+    /// when the last of them is done. Settings that belong to the running listeners keep their
+    /// values (see `ConfigReload.needsRestart`, each also logged as a warning). The HTTPS
+    /// certificate files are re-read by `reloadCertificates()`, not here.
+    ///
+    /// Returns once every event loop serves the new config. Throws, changing nothing, when
+    /// the new config cannot be served (its backend TLS settings do not load).
+    @discardableResult
+    public func reload(config loaded: OSPConfig) async throws -> ConfigReload {
+        let (previous, hasUpstreamTLS) = self.bound.withLockedValue { ($0.generation, $0.upstreamTLS != nil) }
+        let reload = ConfigReload(running: previous.gateway.config, loaded: loaded)
+        // Built first: if it fails, nothing has changed.
+        let reconfiguresPools = reload.upstreamChanged || (Self.needsUpstreamTLS(reload.config) && !hasUpstreamTLS)
+        let upstreamTLS = reconfiguresPools ? try Self.makeUpstreamTLSContext(reload.config) : nil
+        let generation = GatewayGeneration(self.makeGateway(reload.config), number: previous.number + 1, ownsCallouts: true)
+
+        let (currentGateways, pools) = self.bound.withLockedValue { state in
+            state.generation = generation
+            if reconfiguresPools { state.upstreamTLS = upstreamTLS }
+            return (state.currentGateways, state.pools)
+        }
+        let logger = generation.gateway.logger
+        for key in reload.needsRestart {
+            logger.warning("config reload: this setting needs a restart; the running value stays", metadata: ["key": "\(key)"])
+        }
+        if reconfiguresPools {
+            let settings = reload.config.upstream
+            await Self.onEveryLoop(pools) { $0.reconfigure(settings: settings, tlsContext: upstreamTLS) }
+        }
+        // Each loop takes the latest published generation, so overlapping reloads converge.
+        await Self.onEveryLoop(currentGateways) { current in
+            current.generation = self.bound.withLockedValue { $0.generation }
+        }
+        logger.info(
+            "config reloaded",
+            metadata: [
+                "generation": "\(generation.number)",
+                "buckets": "\(reload.config.buckets.routes.count)",
+                "keys": "\(reload.config.keystore.count)",
+                "needs_restart": "\(reload.needsRestart.joined(separator: ","))",
+            ]
+        )
+        return reload
+    }
+
+    private static func onEveryLoop<Value>(_ values: [NIOLoopBound<Value>], _ body: @escaping @Sendable (Value) -> Void) async {
+        for value in values {
+            try? await value.eventLoop.submit { body(value.value) }.get()
+        }
     }
 
     private func closeIdleBackendConnections() async {
@@ -254,8 +380,7 @@ public final class OSPServer: Service, Sendable {
     /// One TLS client context for every TLS backend: verification on unless the config says
     /// otherwise, with the configured CA bundle added to the system roots.
     static func makeUpstreamTLSContext(_ config: OSPConfig) throws -> NIOSSLContext? {
-        let needsTLS = config.buckets.routes.values.contains { $0.tls } || (config.buckets.defaultRoute?.tls ?? false)
-        guard needsTLS else { return nil }
+        guard Self.needsUpstreamTLS(config) else { return nil }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = config.upstream.verify ? .fullVerification : .none
         if let caFile = config.upstream.caFile {
@@ -263,42 +388,43 @@ public final class OSPServer: Service, Sendable {
         }
         return try NIOSSLContext(configuration: tls)
     }
+
+    static func needsUpstreamTLS(_ config: OSPConfig) -> Bool {
+        config.buckets.routes.values.contains { $0.tls } || (config.buckets.defaultRoute?.tls ?? false)
+    }
 }
 
 /// The HTTP/1.1 pipeline every S3 client connection gets, behind TLS or not: decoder limits, request
 /// pipelining, protocol errors as S3 XML, the idle timeout, and the proxy handler on the connection's
-/// event loop's backend pool.
+/// event loop's backend pool. Limits come from the config current when the connection opens (a
+/// reload may have changed them); a connection accepted once a shutdown started is refused.
 struct S3ConnectionPipeline: Sendable {
-    let gateway: Gateway
     let poolsByLoop: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]
-    let decoderLimits: NIOHTTPDecoderLimitConfiguration
-    let idleTimeout: TimeAmount
+    let gatewaysByLoop: [ObjectIdentifier: NIOLoopBound<CurrentGateway>]
+    let connections: ClientConnections
 
-    init(gateway: Gateway, poolsByLoop: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]) {
-        let settings = gateway.config.server
+    /// Adds the handlers behind whatever the listener put first (TLS). On the channel's event loop.
+    func configure(_ channel: any Channel, transport: ClientTransport) throws {
+        guard let pool = self.poolsByLoop[ObjectIdentifier(channel.eventLoop)]?.value,
+            let current = self.gatewaysByLoop[ObjectIdentifier(channel.eventLoop)]?.value
+        else {
+            throw ChannelError.ioOnClosedChannel
+        }
+        // Accepted as the listeners closed for a shutdown: refused (closed) like the ones after it.
+        guard self.connections.admit(channel) else { throw ChannelError.ioOnClosedChannel }
+        let settings = current.generation.gateway.config.server
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = settings.maxHeaderBytes
         limits.maxHeaderFieldSize = settings.maxHeaderBytes
         limits.maxHeaderFieldCount = settings.maxHeaderCount
-        self.gateway = gateway
-        self.poolsByLoop = poolsByLoop
-        self.decoderLimits = limits
-        self.idleTimeout = .seconds(settings.idleTimeoutSeconds)
-    }
-
-    /// Adds the handlers behind whatever the listener put first (TLS). On the channel's event loop.
-    func configure(_ channel: any Channel, transport: ClientTransport) throws {
-        guard let pool = self.poolsByLoop[ObjectIdentifier(channel.eventLoop)]?.value else {
-            throw ChannelError.ioOnClosedChannel
-        }
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(HTTPResponseEncoder())
         try sync.addHandler(
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: self.decoderLimits))
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits))
         )
         try sync.addHandler(HTTPServerPipelineHandler())
         try sync.addHandler(S3ProtocolErrorHandler())
-        try sync.addHandler(IdleStateHandler(readTimeout: self.idleTimeout))
-        try sync.addHandler(S3ProxyHandler(gateway: self.gateway, pool: pool, transport: transport))
+        try sync.addHandler(IdleStateHandler(readTimeout: .seconds(settings.idleTimeoutSeconds)))
+        try sync.addHandler(S3ProxyHandler(current: current, pool: pool, transport: transport))
     }
 }

@@ -39,7 +39,12 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         case closed
     }
 
-    private let gateway: Gateway
+    /// Where each request head picks up the gateway it is served with (a reload swaps it).
+    private let current: CurrentGateway
+    /// The gateway generation of the request in flight (or of the last one): a request keeps
+    /// the config it started with, however long it streams.
+    private var generation: GatewayGeneration
+    private var gateway: Gateway { self.generation.gateway }
     private let pool: UpstreamConnectionPool
     private let transport: ClientTransport
     /// The verified client certificate of this connection (HTTPS with `client_ca_file`).
@@ -53,9 +58,12 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private var clientIP: String??
     /// Whether this connection is counted in `osp_open_connections` (so it is uncounted exactly once).
     private var countedAsOpen = false
+    /// The server is shutting down: this connection closes after the response in flight.
+    private var draining = false
 
-    init(gateway: Gateway, pool: UpstreamConnectionPool, transport: ClientTransport = .plain) {
-        self.gateway = gateway
+    init(current: CurrentGateway, pool: UpstreamConnectionPool, transport: ClientTransport = .plain) {
+        self.current = current
+        self.generation = current.generation
         self.pool = pool
         self.transport = transport
         self.clientCertificate = transport.initialCertificate
@@ -159,6 +167,15 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is DrainConnectionEvent {
+            self.draining = true
+            if self.state == .idle {
+                // Between requests: nothing to finish.
+                self.state = .closed
+                context.close(promise: nil)
+            }
+            return
+        }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             // Idle between requests, or a client that stopped sending its body while we wanted it.
             let stalledBody = (self.state == .forwarding || self.state == .collectingBody)
@@ -186,6 +203,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
+        self.generation = self.current.generation
         let exchange = Exchange(requestID: self.requestIDs.next(), head: head)
         self.exchange = exchange
         if self.gateway.accessLog.isEnabled {
@@ -630,7 +648,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             resource: exchange.target.rawPath,
             requestID: exchange.requestID,
             allocator: context.channel.allocator,
-            keepAlive: exchange.keepAlive && !exchange.mustCloseClient,
+            keepAlive: !self.closesAfterResponse(exchange),
             isHeadRequest: exchange.head.method == .HEAD
         )
         self.state = .answered
@@ -650,6 +668,12 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
     }
 
+    /// The client connection ends with this response: the client asked for it, the rest of the
+    /// request cannot be trusted to frame a next one, or the server is shutting down.
+    private func closesAfterResponse(_ exchange: Exchange) -> Bool {
+        exchange.mustCloseClient || !exchange.keepAlive || self.draining
+    }
+
     /// Both directions are done: give the backend connection back (or close it) and get ready
     /// for the next request on this connection.
     private func finishExchange() {
@@ -664,12 +688,14 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             }
         }
         self.exchange = nil
-        if exchange.mustCloseClient || !exchange.keepAlive {
+        if self.closesAfterResponse(exchange) {
             self.state = .closed
             context.close(promise: nil)
             return
         }
         self.state = .idle
+        // An idle connection should not keep a config a reload replaced alive (nor its threads).
+        self.generation = self.current.generation
         self.resumeClientReads()
     }
 
@@ -724,6 +750,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             headers.add(name: "content-type", value: "application/xml")
             headers.add(name: "content-length", value: String(body.readableBytes))
             headers.add(name: "x-amz-request-id", value: exchange.requestID)
+            if self.closesAfterResponse(exchange) {
+                headers.add(name: "connection", value: "close")
+            }
             exchange.status = 200
             exchange.responseStarted = true
             exchange.responseEnded = true
@@ -805,7 +834,7 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
             for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding-ignored"] {
                 response.headers.remove(name: name)
             }
-            if !exchange.keepAlive || exchange.mustCloseClient {
+            if self.closesAfterResponse(exchange) {
                 response.headers.add(name: "connection", value: "close")
             }
             exchange.status = Int(head.status.code)
