@@ -6,6 +6,7 @@ import NIOPosix
 import OSPCore
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 @main
 struct OSPCommand: AsyncParsableCommand {
@@ -84,14 +85,21 @@ struct Serve: AsyncParsableCommand {
         case .off: logger.info("access log: off")
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loaded.server.threads)
-        let gateway = Gateway(config: loaded, logger: logger, metrics: metrics, accessLog: accessLog)
-        let server = OSPServer(gateway: gateway, group: group)
+        // A reloaded config gets a gateway like the first: same metrics registry, same access log.
+        let makeGateway: @Sendable (OSPConfig) -> Gateway = { config in
+            Gateway(config: config, logger: logger, metrics: metrics, accessLog: accessLog)
+        }
+        let gateway = makeGateway(loaded)
+        let server = OSPServer(gateway: gateway, group: group, makeGateway: makeGateway)
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         try await server.start()
-        let certificateReload = CertificateReloadSignal.watch(server, config: loaded, logger: logger)
-        defer { certificateReload?.cancel() }
+        // Shut down in reverse order: SIGHUP handling ends first, then the server drains.
         let services = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: [
+                    .init(service: server),
+                    .init(service: ReloadOnHangup(server: server, configPath: self.config, logger: logger, hangups: hangups)),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
