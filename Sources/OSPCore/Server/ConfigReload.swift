@@ -4,8 +4,9 @@
 /// credential sources, signature and clock-skew settings) or per connection (header limits, idle
 /// timeout), and the backend pools take new upstream settings. What belongs to sockets and
 /// threads that already exist cannot change without a restart: the S3 listeners' address, ports
-/// and TLS settings, their event-loop count, and the admin listener. Those keep their running
-/// values, and `needsRestart` names the keys whose new values wait for one.
+/// and TLS settings, their event-loop count, the admin listener, and logging (level and
+/// access-log file). Those keep their running values, and `needsRestart` names the keys whose new
+/// values wait for one.
 public struct ConfigReload: Sendable, Equatable {
     /// The config that serves from now on: the loaded one, with the running listener settings.
     public let config: OSPConfig
@@ -42,6 +43,11 @@ public struct ConfigReload: Sendable, Equatable {
         if loaded.admin != running.admin {
             needsRestart.append("admin")
             config.admin = running.admin
+        }
+        // The log level is bootstrapped once and the access log opened once, at start-up.
+        if loaded.logging != running.logging {
+            needsRestart.append("logging")
+            config.logging = running.logging
         }
         self.config = config
         self.needsRestart = needsRestart
