@@ -212,10 +212,11 @@ http {{
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _big_config(http_port: int, nginx_port: int, grace: int) -> str:
+def _big_config(http_port: int, nginx_port: int, grace: int, admin_port: int | None = None) -> str:
     return (
         f"server: {{bind: 127.0.0.1, http_port: {http_port}, threads: 2, shutdown_grace_seconds: {grace}}}\n"
-        "buckets:\n"
+        + (f"admin: {{bind: 127.0.0.1, port: {admin_port}}}\n" if admin_port else "")
+        + "buckets:\n"
         f"  big: {{host: 127.0.0.1, port: {nginx_port}, tls: false, region: {REGION}, addressing_style: path,"
         ' access_key: "${BACKEND_ACCESS_KEY}", secret_key: "${BACKEND_SECRET_KEY}"}\n'
         "keystore:\n"
@@ -232,15 +233,24 @@ def _start_download(port: int, target: str) -> tuple[http.client.HTTPConnection,
     return connection, response
 
 
+def _readyz(admin_port: int) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=5)
+    try:
+        return _get(connection, "/readyz")[0]
+    finally:
+        connection.close()
+
+
 def test_sigterm_lets_a_1gib_download_finish_byte_exact(big_backend, workdir):
     nginx_port, expected_sha256 = big_backend
     grace = 120
-    port = processes.free_port()
-    server = _start(_big_config(port, nginx_port, grace), port, workdir, "osp-life-download")
+    port, admin_port = processes.free_port(), processes.free_port()
+    server = _start(_big_config(port, nginx_port, grace, admin_port), port, workdir, "osp-life-download")
     idle: http.client.HTTPConnection | None = None
     connection: http.client.HTTPConnection | None = None
     try:
         idle = _keep_alive_connection(port, _presigned_target(server.url, "big", "small.txt"))
+        assert _readyz(admin_port) == 200
         connection, response = _start_download(port, _presigned_target(server.url, "big", "big.bin"))
         digest = hashlib.sha256()
         received = 0
@@ -256,6 +266,7 @@ def test_sigterm_lets_a_1gib_download_finish_byte_exact(big_backend, workdir):
         assert _sees_eof(idle.sock, timeout=3), "idle keep-alive connection not closed at SIGTERM"
         assert _refuses_connections(port, timeout=3), "new connections still accepted after SIGTERM"
         assert server.process.poll() is None, "osp exited with a download in flight"
+        assert _readyz(admin_port) == 503, "/readyz still ready while draining"
 
         while True:
             chunk = response.read(BLOCK)
