@@ -76,13 +76,15 @@ private final class HeldResponses: Sendable {
     }
 }
 
-/// A backend that answers every request with 200 and its path; a path ending in `hold` is
-/// answered when the test releases it.
+/// A backend that answers every request with 200 and its path (`bigSize` bytes for a path with
+/// `/big`); a path ending in `hold` is answered when the test releases it.
 private final class PacedBackend: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
     private let held: HeldResponses
     private var uri = ""
+    /// The size of the body a path with `/big` gets.
+    static let bigSize = 4 << 20
 
     init(held: HeldResponses) {
         self.held = held
@@ -94,10 +96,11 @@ private final class PacedBackend: ChannelInboundHandler {
         case .body: break
         case .end:
             let uri = self.uri
+            let body = uri.contains("/big") ? ByteBuffer(repeating: UInt8(ascii: "x"), count: PacedBackend.bigSize) : ByteBuffer(string: uri)
             let respond = {
-                let headers = HTTPHeaders([("content-length", String(uri.utf8.count))])
+                let headers = HTTPHeaders([("content-length", String(body.readableBytes))])
                 context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-                context.write(Self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: uri)))), promise: nil)
+                context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
                 context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
             }
             if uri.hasSuffix("hold") {
@@ -113,6 +116,7 @@ private struct TestResponse: Sendable {
     var status: Int
     var headers: HTTPHeaders
     var body: String
+    var bodyBytes = 0
 }
 
 /// Answers the requests of one client connection in order.
@@ -124,7 +128,9 @@ private final class ResponseQueue: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch Self.unwrapInboundIn(data) {
         case .head(let head): self.response = TestResponse(status: Int(head.status.code), headers: head.headers, body: "")
-        case .body(let buffer): self.response.body += String(buffer: buffer)
+        case .body(let buffer):
+            self.response.bodyBytes += buffer.readableBytes
+            if self.response.body.utf8.count < 1024 { self.response.body += String(buffer: buffer) }
         case .end: if !self.waiting.isEmpty { self.waiting.removeFirst().succeed(self.response) }
         }
     }
@@ -140,8 +146,13 @@ private final class ResponseQueue: ChannelInboundHandler {
 private struct ClientConnection {
     let channel: any Channel
 
-    static func open(port: Int, group: any EventLoopGroup) async throws -> ClientConnection {
-        let channel = try await ClientBootstrap(group: group)
+    /// `slowReader`: reads only when `readSome()` is called, through a small socket buffer.
+    static func open(port: Int, group: any EventLoopGroup, slowReader: Bool = false) async throws -> ClientConnection {
+        var bootstrap = ClientBootstrap(group: group)
+        if slowReader {
+            bootstrap = bootstrap.channelOption(.autoRead, value: false).channelOption(.socketOption(.so_rcvbuf), value: 8192)
+        }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
@@ -153,8 +164,9 @@ private struct ClientConnection {
     }
 
     /// Sends the request and returns at once; the future completes with the response.
-    func send(_ path: String, accessKey: String = "AK", secret: String = "SK") -> EventLoopFuture<TestResponse> {
+    func send(_ path: String, accessKey: String = "AK", secret: String = "SK", close: Bool = false) -> EventLoopFuture<TestResponse> {
         var headers = HTTPHeaders([("host", "127.0.0.1")])
+        if close { headers.add(name: "connection", value: "close") }
         _ = SigV4Signer(accessKey: accessKey, secretKey: secret, region: "us-east-1", keyCache: SigningKeyCache())
             .signHeaders(method: "GET", rawPath: path, rawQuery: "", headers: &headers, payloadHash: "UNSIGNED-PAYLOAD", date: AmzDate.now())
         let channel = self.channel
@@ -186,6 +198,17 @@ private func completes<T: Sendable>(_ future: EventLoopFuture<T>, within seconds
         try? await Task.sleep(for: .milliseconds(50))
     }
     return done.withLockedValue { $0 }
+}
+
+/// Reads `response` a little at a time until it completes (bounded).
+private func readSlowly(_ client: ClientConnection, until response: EventLoopFuture<TestResponse>) async throws -> TestResponse {
+    let done = NIOLockedValueBox(false)
+    response.whenComplete { _ in done.withLockedValue { $0 = true } }
+    for _ in 0..<20_000 where !done.withLockedValue({ $0 }) {
+        client.channel.read()
+        try await Task.sleep(for: .microseconds(250))
+    }
+    return try await response.get()
 }
 
 @Suite("Server lifecycle: draining on shutdown, reloading the config")
@@ -297,6 +320,27 @@ struct ServerLifecycleTests {
             #expect(await completes(busy.channel.closeFuture, within: 2))
             try await running.value
             #expect(server.openConnections == 0)
+        }
+    }
+
+    @Test("a response that ends its connection is sent whole, however much of it backpressure still holds", arguments: [false, true])
+    func closingResponseIsSentWhole(drainingFirst: Bool) async throws {
+        try await withServer { server, port, _, group, held in
+            let client = try await ClientConnection.open(port: port, group: group, slowReader: true)
+            let running = Task { try await server.run() }
+            // Closing because the client asked (Connection: close), or because the server drains.
+            let response = client.send(drainingFirst ? "/bucket-one/big-hold" : "/bucket-one/big", close: !drainingFirst)
+            if drainingFirst {
+                try await held.waitFor(1)
+                await server.stop()
+                held.release()
+            }
+            let answer = try await readSlowly(client, until: response)
+            #expect(answer.status == 200)
+            #expect(answer.bodyBytes == PacedBackend.bigSize)
+            #expect(await completes(client.channel.closeFuture, within: 2))
+            await server.stop()
+            try await running.value
         }
     }
 

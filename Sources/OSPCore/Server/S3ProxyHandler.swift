@@ -60,6 +60,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private var countedAsOpen = false
     /// The server is shutting down: this connection closes after the response in flight.
     private var draining = false
+    /// The write of the last response's end: a close waits for it, as the response's tail may
+    /// still sit in the channel's buffer (backpressure) and a close drops what was not sent.
+    private var responseEndWritten: EventLoopFuture<Void>?
 
     init(current: CurrentGateway, pool: UpstreamConnectionPool, transport: ClientTransport = .plain) {
         self.current = current
@@ -170,9 +173,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         if event is DrainConnectionEvent {
             self.draining = true
             if self.state == .idle {
-                // Between requests: nothing to finish.
+                // Between requests: nothing to finish but sending the last response's tail.
                 self.state = .closed
-                context.close(promise: nil)
+                self.closeAfterResponseWritten(context)
             }
             return
         }
@@ -180,7 +183,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             // Idle between requests, or a client that stopped sending its body while we wanted it.
             let stalledBody = (self.state == .forwarding || self.state == .collectingBody)
                 && !(self.exchange?.requestEnded ?? true) && !self.shouldHoldReads
-            if self.state == .idle || stalledBody {
+            // `.closed`: a client that stopped reading the tail of its last response.
+            if self.state == .idle || self.state == .closed || stalledBody {
                 context.close(promise: nil)
             }
             return
@@ -659,12 +663,30 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             exchange.bytesOut += body.readableBytes
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
-        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        self.writeResponseEnd(context)
         if exchange.requestEnded || exchange.mustCloseClient {
             self.finishExchange()
         } else {
             // A bodyless request whose `.end` is still on its way: finish when it arrives.
             self.resumeClientReads()
+        }
+    }
+
+    private func writeResponseEnd(_ context: ChannelHandlerContext) {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: written)
+        self.responseEndWritten = written.futureResult
+    }
+
+    /// Closes the connection once the last response has been written out (at once if there was none).
+    private func closeAfterResponseWritten(_ context: ChannelHandlerContext) {
+        guard let written = self.responseEndWritten else {
+            context.close(promise: nil)
+            return
+        }
+        self.responseEndWritten = nil
+        written.assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
         }
     }
 
@@ -690,7 +712,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         self.exchange = nil
         if self.closesAfterResponse(exchange) {
             self.state = .closed
-            context.close(promise: nil)
+            self.closeAfterResponseWritten(context)
             return
         }
         self.state = .idle
@@ -762,7 +784,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 exchange.bytesOut += body.readableBytes
                 context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             }
-            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            self.writeResponseEnd(context)
             if exchange.requestEnded { self.finishExchange() } else { self.resumeClientReads() }
         }
         var listing = ListAllMyBucketsResult(
@@ -864,7 +886,7 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
                 aggregate.complete(aggregate.status, aggregate.body)
                 return
             }
-            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            self.writeResponseEnd(context)
             if exchange.requestForwarded {
                 self.finishExchange()
             } else {
