@@ -350,6 +350,10 @@ def _config(http_port: int, backend_port: int, grace: int = 30, threads: int = 2
     return "\n".join(lines) + "\n" + extra
 
 
+def _thread_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
 def _rewrite(server: processes.Osp, text: str) -> None:
     temporary = server.config_path + ".new"
     with open(temporary, "w", encoding="utf-8") as handle:
@@ -386,6 +390,20 @@ def test_sighup_with_a_good_file_serves_it_from_the_next_request(backend, backen
         assert "needs a restart" in log and "key=server.threads" in log
         assert server.process.poll() is None
         assert BOB_KEYS[1] not in log
+
+        # Each reload's gateway brings callout threads; a replaced one stops them, so repeated
+        # reloads do not pile threads up.
+        threads_after_one = _thread_count(server.process.pid)
+        for count in range(2, 12):
+            server.process.send_signal(signal.SIGHUP)
+            _wait_for_log(server, "config reloaded", timeout=15, occurrences=count)
+        assert _get(connection, _presigned_target(server.url, RELOADED_BUCKET, key)) == (200, b"reloaded")
+        # Slack for dispatch's own worker threads (they come and go); a leak would be 4 per reload.
+        limit = threads_after_one + 3
+        deadline = time.monotonic() + 5
+        while _thread_count(server.process.pid) > limit and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _thread_count(server.process.pid) <= limit
     finally:
         if connection is not None:
             connection.close()
