@@ -574,3 +574,87 @@ struct ConfigRedactionTests {
         #expect(entry.description.contains("client-key"))
     }
 }
+
+// MARK: - Upstream proxy and per-bucket CA
+
+@Suite("Config: upstream proxy and per-bucket ca_file")
+struct ConfigUpstreamProxyTests {
+    @Test("config keys give the proxies, the credentials and the no_proxy list")
+    func configKeys() throws {
+        let yaml = minimal(extra: """
+            upstream:
+              https_proxy: "http://corp%40user:p%3Ass@proxy.corp:3128"
+              http_proxy: proxy.corp:8080
+              no_proxy: [internal.corp, 10.0.0.0/8]
+            """)
+        let proxy = try ConfigLoader.parse(yaml: yaml, environment: ["HTTPS_PROXY": "http://env:1"]).upstream.proxy
+        #expect(proxy.https == ProxyURL(host: "proxy.corp", port: 3128, username: "corp@user", password: "p:ss"))
+        #expect(proxy.http == ProxyURL(host: "proxy.corp", port: 8080))
+        #expect(proxy.proxy(forHost: "s3.internal.corp", tls: true) == nil)
+        #expect(proxy.proxy(forHost: "10.2.3.4", tls: false) == nil)
+        #expect(proxy.proxy(forHost: "s3.amazonaws.com", tls: true)?.port == 3128)
+        #expect(proxy.proxy(forHost: "s3.amazonaws.com", tls: false)?.port == 8080)
+    }
+
+    @Test("without the keys, the environment variables apply, upper case first")
+    func environmentFallback() throws {
+        let environment = [
+            "HTTPS_PROXY": "http://upper:3128", "https_proxy": "http://lower:3128",
+            "http_proxy": "http://plain:8080", "no_proxy": "localhost,.example.com",
+        ]
+        let proxy = try ConfigLoader.parse(yaml: minimal(), environment: environment).upstream.proxy
+        #expect(proxy.https?.host == "upper")
+        #expect(proxy.http?.host == "plain")
+        #expect(proxy.proxy(forHost: "bucket.s3.example.com", tls: true) == nil)
+        #expect(proxy.proxy(forHost: "example.com", tls: true) == nil)
+        #expect(proxy.proxy(forHost: "127.0.0.1", tls: true)?.host == "upper")
+    }
+
+    @Test("off overrides the environment; an empty no_proxy list overrides NO_PROXY")
+    func explicitlyNone() throws {
+        let yaml = minimal(extra: "upstream: {https_proxy: off, no_proxy: []}")
+        let proxy = try ConfigLoader.parse(yaml: yaml, environment: ["HTTPS_PROXY": "http://p:1", "HTTP_PROXY": "http://p:2", "NO_PROXY": "*"])
+            .upstream.proxy
+        #expect(proxy.https == nil)
+        #expect(proxy.http == ProxyURL(host: "p", port: 2))
+        #expect(proxy.noProxy.isEmpty)
+    }
+
+    @Test("the proxy reaches the callout settings")
+    func calloutsShareTheProxy() throws {
+        let yaml = minimal(extra: """
+            upstream: {http_proxy: "http://proxy:3128"}
+            secrets: {backend: http, http: {url: "http://keys.internal/secret"}}
+            """)
+        let config = try ConfigLoader.parse(yaml: yaml, environment: [:])
+        #expect(config.secrets.http?.calloutSettings.proxy.proxy(forURL: "http://keys.internal/secret") == ProxyURL(host: "proxy", port: 3128))
+    }
+
+    @Test("a bad proxy URL names the key, and never repeats the password")
+    func badProxy() {
+        let error = parseError(minimal(extra: "upstream: {https_proxy: \"https://u:hunter2@proxy:3128\"}"))
+        #expect(error?.path == "upstream.https_proxy")
+        #expect(error?.message.contains("http://") == true)
+        #expect(error.map { !"\($0)".contains("hunter2") } == true)
+        let fromEnvironment = parseError(minimal(), environment: ["HTTPS_PROXY": "http://u:hunter2@proxy:99999"])
+        #expect(fromEnvironment?.path == "upstream.https_proxy")
+        #expect(fromEnvironment?.message.contains("HTTPS_PROXY") == true)
+        #expect(fromEnvironment.map { !"\($0)".contains("hunter2") } == true)
+        #expect(parseError(minimal(extra: "upstream: {https_proxy: true}"))?.path == "upstream.https_proxy")
+        #expect(parseError(minimal(extra: "upstream: {proxy: \"http://p:1\"}"))?.path == "upstream.proxy")
+    }
+
+    @Test("a bucket's ca_file is read, must exist and needs tls")
+    func bucketCAFile() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("osp-ca-\(UUID().uuidString).pem").path
+        _ = FileManager.default.createFile(atPath: file, contents: Data("not parsed here".utf8))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let config = try ConfigLoader.parse(yaml: minimal(bucket: "{host: backend.corp, tls: true, ca_file: \"\(file)\"}"), environment: [:])
+        let route = try #require(config.buckets.routes["bucket-one"])
+        #expect(route.caFile == file)
+        #expect(BackendEndpoint(route).caFile == file)
+        #expect(BackendEndpoint(route) != BackendEndpoint(host: "backend.corp", port: 443, tls: true))
+        #expect(parseError(minimal(bucket: "{host: backend.corp, ca_file: \"\(file)\"}"))?.path == "buckets.bucket-one.ca_file")
+        #expect(parseError(minimal(bucket: "{host: backend.corp, tls: true, ca_file: /nonexistent/ca.pem}"))?.path == "buckets.bucket-one.ca_file")
+    }
+}

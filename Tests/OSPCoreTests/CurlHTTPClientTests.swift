@@ -194,7 +194,7 @@ struct CurlHTTPClientTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let proxy = try await RecordingHTTPServer.start(group: group)
         // The recording server plays the proxy: it sees the absolute target URL.
-        try await withCalloutFixture(settings: CalloutSettings(proxy: "http://127.0.0.1:\(proxy.port)")) { _, client, loop in
+        try await withCalloutFixture(settings: CalloutSettings(proxy: UpstreamProxySettings(http: ProxyURL(host: "127.0.0.1", port: proxy.port)))) { _, client, loop in
             let response = try await client.get(url: "http://policy.invalid/echo", timeout: .seconds(5), on: loop).get()
             #expect(response.status == 200)
         }

@@ -13,9 +13,10 @@ public struct CalloutSettings: Sendable, Equatable {
     /// Answers larger than this fail with `CalloutError.Kind.responseTooLarge` instead of growing memory.
     public var maxResponseBytes: Int
     public var userAgent: String
-    /// HTTP proxy for callouts (`http://host:port`); `nil` connects directly. The `http_proxy`
-    /// environment variables are deliberately ignored, so what osp contacts is what its config says.
-    public var proxy: String?
+    /// The forward proxy per destination: `upstream.http_proxy` / `https_proxy` / `no_proxy`, each
+    /// falling back on its environment variable when the config file is read. libcurl never reads
+    /// the environment itself: osp decides, with the same NO_PROXY rules as for backend connections.
+    public var proxy: UpstreamProxySettings
 
     public init(
         verifyTLS: Bool = true,
@@ -23,7 +24,7 @@ public struct CalloutSettings: Sendable, Equatable {
         connectTimeout: TimeAmount = .seconds(2),
         maxResponseBytes: Int = 1 << 20,
         userAgent: String = "osp",
-        proxy: String? = nil
+        proxy: UpstreamProxySettings = .direct
     ) {
         self.verifyTLS = verifyTLS
         self.caFile = caFile

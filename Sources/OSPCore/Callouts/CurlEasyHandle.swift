@@ -78,8 +78,14 @@ final class CurlEasyHandle: @unchecked Sendable {
             try check(osp_curl_setopt_string(handle, CURLOPT_CAINFO, caFile), "CA file")
         }
         try check(osp_curl_setopt_string(handle, CURLOPT_USERAGENT, settings.userAgent), "user agent")
-        // An empty proxy string makes libcurl ignore the proxy environment variables.
-        try check(osp_curl_setopt_string(handle, CURLOPT_PROXY, settings.proxy ?? ""), "proxy")
+        // An empty proxy string makes libcurl connect directly and ignore the proxy environment variables.
+        // An https URL goes through an HTTP proxy in a CONNECT tunnel, an http URL as an absolute-form request.
+        let proxy = settings.proxy.proxy(forURL: request.url)
+        try check(osp_curl_setopt_string(handle, CURLOPT_PROXY, proxy?.urlWithoutCredentials ?? ""), "proxy")
+        if let proxy, let username = proxy.username {
+            try check(osp_curl_setopt_string(handle, CURLOPT_PROXYUSERNAME, username), "proxy user")
+            try check(osp_curl_setopt_string(handle, CURLOPT_PROXYPASSWORD, proxy.password ?? ""), "proxy password")
+        }
         try check(osp_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList), "headers")
         try check(osp_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer)), "error buffer")
 

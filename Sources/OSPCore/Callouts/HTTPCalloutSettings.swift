@@ -15,6 +15,8 @@ public struct HTTPCalloutSettings: Sendable, Equatable {
     public var verifyTLS: Bool
     /// PEM bundle to trust instead of the system roots.
     public var caFile: String?
+    /// The forward proxy towards the service: `upstream`'s, set by the config loader.
+    public var proxy: UpstreamProxySettings = .direct
 
     public init(
         url: String,
@@ -35,7 +37,8 @@ public struct HTTPCalloutSettings: Sendable, Equatable {
         CalloutSettings(
             verifyTLS: verifyTLS,
             caFile: caFile,
-            connectTimeout: .milliseconds(Int64(min(timeoutMilliseconds, 2000)))
+            connectTimeout: .milliseconds(Int64(min(timeoutMilliseconds, 2000))),
+            proxy: proxy
         )
     }
 

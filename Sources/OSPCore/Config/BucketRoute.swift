@@ -15,6 +15,9 @@ public struct BucketRoute: Sendable, Equatable {
     /// An IBM Cloud api key: requests to this bucket carry an IAM bearer token instead of a SigV4
     /// signature (`api_key`, `iam_endpoint`).
     public var ibmIAM: IBMIAMKey?
+    /// PEM bundle trusted for this bucket's TLS backend instead of `upstream.ca_file` (`ca_file`),
+    /// e.g. a private CA that only this backend's certificate chains to.
+    public var caFile: String?
     /// How long fetched credentials for this bucket may be cached.
     public var ttlSeconds: Int64?
     /// This route is the `"*"` entry serving a bucket not listed (`name` is then the requested bucket),
@@ -31,7 +34,8 @@ public struct BucketRoute: Sendable, Equatable {
         backendBucket: String? = nil,
         credentials: BackendCredentials? = nil,
         ibmIAM: IBMIAMKey? = nil,
-        ttlSeconds: Int64? = nil
+        ttlSeconds: Int64? = nil,
+        caFile: String? = nil
     ) {
         self.name = name
         self.host = host
@@ -43,6 +47,7 @@ public struct BucketRoute: Sendable, Equatable {
         self.credentials = credentials
         self.ibmIAM = ibmIAM
         self.ttlSeconds = ttlSeconds
+        self.caFile = caFile
     }
 
     /// The bucket name to use on the backend for a request to `clientBucket`.

@@ -35,21 +35,25 @@ public enum ConfigLoader {
 
         let server = try readServer(top.mapping("server", allowedKeys: Keys.server))
         let admin = try top.mapping("admin", allowedKeys: Keys.admin).map { (admin) throws(ConfigError) in try readAdmin(admin) }
-        let upstream = try readUpstream(top.mapping("upstream", allowedKeys: Keys.upstream))
+        let upstream = try readUpstream(top.mapping("upstream", allowedKeys: Keys.upstream), environment: environment)
         guard let bucketsMapping = try top.mapping("buckets", allowedKeys: nil) else {
             throw ConfigError(path: "buckets", message: "missing required key 'buckets' (the bucket map)")
         }
         let buckets = try readBuckets(bucketsMapping)
         let keystore = try readKeystore(top.list("keystore") ?? [], interpolation: interpolation)
-        let authorization = try top.mapping("authorization", allowedKeys: AuthorizationSettings.keys).map {
+        var authorization = try top.mapping("authorization", allowedKeys: AuthorizationSettings.keys).map {
             (section) throws(ConfigError) in try AuthorizationSettings(section)
         }
-        let secrets = try top.mapping("secrets", allowedKeys: SecretsSettings.keys).map {
+        var secrets = try top.mapping("secrets", allowedKeys: SecretsSettings.keys).map {
             (section) throws(ConfigError) in try SecretsSettings(section)
         } ?? SecretsSettings()
-        let credentials = try top.mapping("credentials", allowedKeys: CredentialsSettings.keys).map {
+        var credentials = try top.mapping("credentials", allowedKeys: CredentialsSettings.keys).map {
             (section) throws(ConfigError) in try CredentialsSettings(section)
         } ?? CredentialsSettings()
+        // Callout services sit behind the same corporate proxy as the backends.
+        authorization?.opa?.endpoint.proxy = upstream.proxy
+        secrets.http?.proxy = upstream.proxy
+        credentials.http?.proxy = upstream.proxy
         let redis = try top.mapping("redis", allowedKeys: RedisSettings.configKeys).map {
             (section) throws(ConfigError) in try RedisSettings(section)
         }
@@ -100,10 +104,12 @@ public enum ConfigLoader {
         static let admin = ["bind", "port"]
         static let upstream = [
             "verify", "ca_file", "connect_timeout_seconds", "read_timeout_seconds", "max_idle_connections_per_host",
+            "https_proxy", "http_proxy", "no_proxy",
         ]
         static let bucket = [
             "host", "port", "tls", "region", "addressing_style", "backend_bucket",
             "access_key", "secret_key", "session_token", "api_key", "iam_endpoint", "ttl",
+            "ca_file",
         ]
         static let keystoreEntry = ["access_key", "secret_key", "principal", "groups"]
     }
@@ -191,8 +197,10 @@ public enum ConfigLoader {
         return AdminSettings(bind: try section.nonEmptyString("bind", required: false) ?? "127.0.0.1", port: port)
     }
 
-    private static func readUpstream(_ section: ConfigMapping?) throws(ConfigError) -> UpstreamSettings {
+    /// The proxy keys fall back on the environment even without an `upstream` section.
+    private static func readUpstream(_ section: ConfigMapping?, environment: [String: String]) throws(ConfigError) -> UpstreamSettings {
         var upstream = UpstreamSettings()
+        upstream.proxy = try UpstreamProxySettings.read(section, environment: environment)
         guard let section else { return upstream }
         upstream.verify = try section.bool("verify") ?? upstream.verify
         upstream.caFile = try section.nonEmptyString("ca_file", required: false)
@@ -269,6 +277,15 @@ public enum ConfigLoader {
             }
         }
         let ibmIAM = try readIBMIAM(entry, hasHMACKeys: credentials != nil)
+        let caFile = try entry.nonEmptyString("ca_file", required: false)
+        if let caFile {
+            guard tls else {
+                throw ConfigError(path: entry.path(of: "ca_file"), message: "ca_file is only used for a TLS backend; set tls: true or remove it")
+            }
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw ConfigError(path: entry.path(of: "ca_file"), message: "cannot read the CA bundle '\(caFile)'")
+            }
+        }
 
         return BucketRoute(
             name: name,
@@ -280,7 +297,8 @@ public enum ConfigLoader {
             backendBucket: backendBucket,
             credentials: credentials,
             ibmIAM: ibmIAM,
-            ttlSeconds: try entry.int64("ttl", in: 0...Int.max)
+            ttlSeconds: try entry.int64("ttl", in: 0...Int.max),
+            caFile: caFile
         )
     }
 

@@ -65,7 +65,7 @@ public struct Gateway: Sendable {
             iamTokens: IAMTokenProvider(
                 client: CurlHTTPClient(
                     threadPool: callouts,
-                    settings: CalloutSettings(verifyTLS: config.upstream.verify, caFile: config.upstream.caFile),
+                    settings: CalloutSettings(verifyTLS: config.upstream.verify, caFile: config.upstream.caFile, proxy: config.upstream.proxy),
                     metrics: metrics.callouts(backend: "iam")
                 ),
                 logger: logger
