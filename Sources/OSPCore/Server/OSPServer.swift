@@ -31,7 +31,7 @@ public final class OSPServer: Service, Sendable {
         /// The generation `reload` last published; what each loop's `CurrentGateway` converges to.
         var generation: GatewayGeneration
         /// The TLS context the backend pools were given (none while no bucket uses TLS).
-        var upstreamTLS: NIOSSLContext?
+        var upstreamTLS: UpstreamTLSContexts?
         var admin: AdminServer?
         /// The HTTPS listener's certificate, replaced by `reloadCertificates()`.
         var tlsContext: ServerTLSContext?
@@ -103,7 +103,7 @@ public final class OSPServer: Service, Sendable {
         let generation = self.bound.withLockedValue { $0.generation }
         let settings = generation.gateway.config.server
         let upstream = generation.gateway.config.upstream
-        let tlsContext = try Self.makeUpstreamTLSContext(generation.gateway.config)
+        let upstreamTLS = try UpstreamTLSContexts(config: generation.gateway.config, logger: generation.gateway.logger)
         // The HTTPS certificate files are read before anything listens, so a bad file fails start-up.
         let serverTLS = try settings.tls.map { (tls) throws(ConfigError) in try ServerTLSContext(settings: tls) }
         self.bound.withLockedValue { $0.tlsContext = serverTLS }
@@ -113,7 +113,7 @@ public final class OSPServer: Service, Sendable {
         for loop in self.group.makeIterator() {
             let (pool, current) = try await loop.submit {
                 (
-                    NIOLoopBound(UpstreamConnectionPool(eventLoop: loop, settings: upstream, tlsContext: tlsContext), eventLoop: loop),
+                    NIOLoopBound(UpstreamConnectionPool(eventLoop: loop, settings: upstream, tls: upstreamTLS), eventLoop: loop),
                     NIOLoopBound(CurrentGateway(generation), eventLoop: loop)
                 )
             }.get()
@@ -123,7 +123,7 @@ public final class OSPServer: Service, Sendable {
         self.bound.withLockedValue {
             $0.pools = Array(pools.values)
             $0.currentGateways = Array(currentGateways.values)
-            $0.upstreamTLS = tlsContext
+            $0.upstreamTLS = upstreamTLS
         }
         let pipeline = S3ConnectionPipeline(poolsByLoop: pools, gatewaysByLoop: currentGateways, connections: self.connections)
 
@@ -238,16 +238,17 @@ public final class OSPServer: Service, Sendable {
         let buckets = self.gateway.config.buckets
         var routes = buckets.routes.sorted { $0.key < $1.key }.map { $0.value }
         if let defaultRoute = buckets.defaultRoute { routes.append(defaultRoute) }
+        let proxy = self.gateway.config.upstream.proxy
         for route in routes.prefix(Self.loggedRoutes) {
-            self.gateway.logger.info(
-                "bucket route",
-                metadata: [
-                    "bucket": "\(route.name)",
-                    "backend": "\(route.tls ? "https" : "http")://\(route.host):\(route.port)",
-                    "region": "\(route.region)",
-                    "addressing": "\(route.addressingStyle)",
-                ]
-            )
+            var metadata: Logger.Metadata = [
+                "bucket": "\(route.name)",
+                "backend": "\(route.tls ? "https" : "http")://\(route.host):\(route.port)",
+                "region": "\(route.region)",
+                "addressing": "\(route.addressingStyle)",
+            ]
+            // Credentials are redacted by ProxyURL's description.
+            if let via = proxy.proxy(forHost: route.host, tls: route.tls) { metadata["proxy"] = "\(via)" }
+            self.gateway.logger.info("bucket route", metadata: metadata)
         }
         if routes.count > Self.loggedRoutes {
             self.gateway.logger.info("bucket routes not listed", metadata: ["count": "\(routes.count - Self.loggedRoutes)"])
@@ -328,25 +329,26 @@ public final class OSPServer: Service, Sendable {
     /// the new config cannot be served (its backend TLS settings do not load).
     @discardableResult
     public func reload(config loaded: OSPConfig) async throws -> ConfigReload {
-        let (previous, hasUpstreamTLS) = self.bound.withLockedValue { ($0.generation, $0.upstreamTLS != nil) }
+        let (previous, runningTrust) = self.bound.withLockedValue { ($0.generation, $0.upstreamTLS?.trust) }
         let reload = ConfigReload(running: previous.gateway.config, loaded: loaded)
         // Built first: if it fails, nothing has changed.
-        let reconfiguresPools = reload.upstreamChanged || (Self.needsUpstreamTLS(reload.config) && !hasUpstreamTLS)
-        let upstreamTLS = reconfiguresPools ? try Self.makeUpstreamTLSContext(reload.config) : nil
+        // A bucket's own ca_file is part of the trust too: adding one needs its context.
+        let reconfiguresPools = reload.upstreamChanged || UpstreamTLSContexts.Trust(reload.config) != runningTrust
+        let upstreamTLS = reconfiguresPools ? try UpstreamTLSContexts(config: reload.config, logger: previous.gateway.logger) : nil
         let generation = GatewayGeneration(self.makeGateway(reload.config), number: previous.number + 1, ownsCallouts: true)
 
         let (currentGateways, pools) = self.bound.withLockedValue { state in
             state.generation = generation
-            if reconfiguresPools { state.upstreamTLS = upstreamTLS }
+            if let upstreamTLS { state.upstreamTLS = upstreamTLS }
             return (state.currentGateways, state.pools)
         }
         let logger = generation.gateway.logger
         for key in reload.needsRestart {
             logger.warning("config reload: this setting needs a restart; the running value stays", metadata: ["key": "\(key)"])
         }
-        if reconfiguresPools {
+        if let upstreamTLS {
             let settings = reload.config.upstream
-            await Self.onEveryLoop(pools) { $0.reconfigure(settings: settings, tlsContext: upstreamTLS) }
+            await Self.onEveryLoop(pools) { $0.reconfigure(settings: settings, tls: upstreamTLS) }
         }
         // Each loop takes the latest published generation, so overlapping reloads converge.
         await Self.onEveryLoop(currentGateways) { current in
@@ -375,22 +377,6 @@ public final class OSPServer: Service, Sendable {
         for pool in pools {
             try? await pool.eventLoop.submit { pool.value.closeIdle() }.get()
         }
-    }
-
-    /// One TLS client context for every TLS backend: verification on unless the config says
-    /// otherwise, with the configured CA bundle added to the system roots.
-    static func makeUpstreamTLSContext(_ config: OSPConfig) throws -> NIOSSLContext? {
-        guard Self.needsUpstreamTLS(config) else { return nil }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.certificateVerification = config.upstream.verify ? .fullVerification : .none
-        if let caFile = config.upstream.caFile {
-            tls.trustRoots = .file(caFile)
-        }
-        return try NIOSSLContext(configuration: tls)
-    }
-
-    static func needsUpstreamTLS(_ config: OSPConfig) -> Bool {
-        config.buckets.routes.values.contains { $0.tls } || (config.buckets.defaultRoute?.tls ?? false)
     }
 }
 

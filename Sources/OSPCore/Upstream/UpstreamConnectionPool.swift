@@ -39,15 +39,15 @@ final class UpstreamConnection {
 final class UpstreamConnectionPool {
     private let eventLoop: any EventLoop
     private var settings: UpstreamSettings
-    private var tlsContext: NIOSSLContext?
+    private var tls: UpstreamTLSContexts
     /// Bumped by `reconfigure`: connections made before (under other trust or timeouts) are not reused.
     private var settingsGeneration = 0
     private var idle: [BackendEndpoint: [UpstreamConnection]] = [:]
 
-    init(eventLoop: any EventLoop, settings: UpstreamSettings, tlsContext: NIOSSLContext?) {
+    init(eventLoop: any EventLoop, settings: UpstreamSettings, tls: UpstreamTLSContexts) {
         self.eventLoop = eventLoop
         self.settings = settings
-        self.tlsContext = tlsContext
+        self.tls = tls
     }
 
     /// Number of idle connections kept, for tests and metrics.
@@ -90,10 +90,10 @@ final class UpstreamConnectionPool {
 
     /// New upstream settings (a config reload): idle connections made under the old ones close,
     /// leased ones close when they are given back, and new ones use the new settings.
-    func reconfigure(settings: UpstreamSettings, tlsContext: NIOSSLContext?) {
+    func reconfigure(settings: UpstreamSettings, tls: UpstreamTLSContexts) {
         self.eventLoop.preconditionInEventLoop()
         self.settings = settings
-        self.tlsContext = tlsContext
+        self.tls = tls
         self.settingsGeneration += 1
         self.closeIdle()
     }
@@ -107,35 +107,52 @@ final class UpstreamConnectionPool {
     }
 
     private func connect(_ endpoint: BackendEndpoint, _ completion: @escaping (Result<UpstreamConnection, UpstreamError>) -> Void) {
-        let tlsContext = endpoint.tls ? self.tlsContext : nil
+        let tlsContext = endpoint.tls ? self.tls.context(for: endpoint) : nil
         if endpoint.tls && tlsContext == nil {
             completion(.failure(.connectFailed("TLS is not configured")))
             return
         }
-        let idleTimeout = TimeAmount.seconds(self.settings.readTimeoutSeconds)
+        let proxy = self.settings.proxy.proxy(forHost: endpoint.host, tls: endpoint.tls)
         let settingsGeneration = self.settingsGeneration
-        let serverHostname = endpoint.host.isIPAddress ? nil : endpoint.host
+        let exchange = ExchangeHandlers(
+            tlsContext: tlsContext,
+            serverHostname: endpoint.host.isIPAddress ? nil : endpoint.host,
+            idleTimeout: .seconds(self.settings.readTimeoutSeconds),
+            // A plain backend behind a proxy: absolute-form requests on the proxy connection.
+            forwardProxyAuthorization: endpoint.tls ? nil : proxy.map { $0.proxyAuthorization }
+        )
+        // A TLS backend behind a proxy: a CONNECT tunnel first, the exchange handlers once it is open.
+        let tunnel = endpoint.tls ? proxy : nil
+        let connectTimeout = TimeAmount.seconds(self.settings.connectTimeoutSeconds)
         let bootstrap = ClientBootstrap(group: self.eventLoop)
-            .connectTimeout(.seconds(self.settings.connectTimeoutSeconds))
+            .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    if let tlsContext {
-                        try sync.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
-                    }
-                    try sync.addHandler(HTTPRequestEncoder())
-                    try sync.addHandler(
-                        ByteToMessageHandler(
-                            HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)
+                    if let tunnel {
+                        try sync.addHandler(HTTPRequestEncoder())
+                        try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)))
+                        try sync.addHandler(
+                            ProxyTunnelHandler(
+                                host: endpoint.host,
+                                port: endpoint.port,
+                                proxyAuthorization: tunnel.proxyAuthorization,
+                                timeout: connectTimeout,
+                                eventLoop: channel.eventLoop
+                            )
                         )
-                    )
-                    try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
-                    try sync.addHandler(UpstreamConnectionHandler())
+                    } else {
+                        try exchange.add(to: sync)
+                    }
                 }
             }
-        bootstrap.connect(host: endpoint.host, port: endpoint.port).assumeIsolated().whenComplete { result in
+        let connected = bootstrap.connect(host: proxy?.host ?? endpoint.host, port: proxy?.port ?? endpoint.port)
+        connected.assumeIsolated().flatMap { channel -> EventLoopFuture<any Channel> in
+            guard tunnel != nil else { return channel.eventLoop.makeSucceededFuture(channel) }
+            return Self.openTunnel(on: channel, then: exchange)
+        }.whenComplete { result in
             switch result {
             case .success(let channel):
                 do {
@@ -149,10 +166,72 @@ final class UpstreamConnectionPool {
                     channel.close(promise: nil)
                     completion(.failure(.connectFailed("pipeline")))
                 }
+            case .failure(let error as ProxyTunnelError):
+                completion(.failure(.connectFailed("through proxy \(proxy.map { "\($0)" } ?? "?"): \(error)")))
             case .failure(let error):
-                completion(.failure(.connectFailed(String(describing: error))))
+                let via = proxy.map { " (proxy \($0))" } ?? ""
+                completion(.failure(.connectFailed(String(describing: error) + via)))
             }
         }
+    }
+
+    /// Waits for the proxy to open the tunnel, then swaps the CONNECT handlers for TLS and the
+    /// exchange handlers; a failure closes the connection.
+    private static func openTunnel(on channel: any Channel, then exchange: ExchangeHandlers) -> EventLoopFuture<any Channel> {
+        let sync = channel.pipeline.syncOperations
+        let tunnel: ProxyTunnelHandler
+        do {
+            tunnel = try sync.handler(type: ProxyTunnelHandler.self)
+        } catch {
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        return tunnel.established.assumeIsolated().flatMap { (_) -> EventLoopFuture<Void> in
+            do {
+                let encoder = try sync.handler(type: HTTPRequestEncoder.self)
+                let decoder = try sync.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+                return EventLoopFuture.andAllSucceed(
+                    [sync.removeHandler(tunnel), sync.removeHandler(decoder), sync.removeHandler(encoder)],
+                    on: channel.eventLoop
+                )
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+        }.flatMapThrowing { (_) -> any Channel in
+            try exchange.add(to: sync)
+            return channel
+        }.nonisolated().flatMapErrorThrowing { error in
+            channel.close(promise: nil)
+            throw error
+        }
+    }
+}
+
+/// The handlers of a backend connection that carries S3 exchanges: TLS when the backend speaks it,
+/// the HTTP/1.1 codec, the read timeout, absolute-form requests behind a forward proxy, and the
+/// handler that routes responses to the lessee.
+private struct ExchangeHandlers {
+    let tlsContext: NIOSSLContext?
+    let serverHostname: String?
+    let idleTimeout: TimeAmount
+    /// Set (the inner value possibly nil: a proxy without credentials) for a plain backend behind a proxy.
+    let forwardProxyAuthorization: String??
+
+    func add(to sync: ChannelPipeline.SynchronousOperations) throws {
+        if let tlsContext {
+            try sync.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
+        }
+        try sync.addHandler(HTTPRequestEncoder())
+        try sync.addHandler(
+            ByteToMessageHandler(
+                HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)
+            )
+        )
+        try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
+        if case .some(let authorization) = forwardProxyAuthorization {
+            try sync.addHandler(ForwardProxyRequestHandler(proxyAuthorization: authorization))
+        }
+        try sync.addHandler(UpstreamConnectionHandler())
     }
 }
 
