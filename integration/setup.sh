@@ -5,7 +5,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # docker-compose: only to validate docker/docker-compose.yml (`docker-compose config`); no engine runs here.
-apt_packages=(libcurl4-openssl-dev libhiredis-dev libssl-dev redis-server haproxy nginx wrk curl docker-compose)
+# tinyproxy: the corporate forward proxy (CONNECT and absolute-form) in test_upstream_proxy.py.
+apt_packages=(libcurl4-openssl-dev libhiredis-dev libssl-dev redis-server haproxy nginx wrk curl docker-compose tinyproxy)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
