@@ -245,3 +245,92 @@ def test_http_callouts_go_through_the_proxy_from_the_environment(backend, backen
         assert any(line.startswith(f"PUT http://127.0.0.1:{backend.port}/{REAL_BUCKET}/callout/obj ") for line in lines), lines
     finally:
         callouts.stop()
+
+
+class NginxTLSFront:
+    """nginx terminating TLS (with the TLS test backend's certificate) in front of the plain verifying
+    backend: unlike werkzeug it keeps client connections alive, so tunnel reuse can be observed."""
+
+    def __init__(self, workdir: str, certificate_dir: str, backend_port: int):
+        self.port = processes.free_port()
+        self.prefix = os.path.join(workdir, f"nginx-{uuid.uuid4().hex[:8]}")
+        os.makedirs(self.prefix)
+        self.access_log = os.path.join(self.prefix, "access.log")
+        temp = " ".join(f"{kind}_temp_path {os.path.join(self.prefix, kind)};"
+                        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        config = f"""
+daemon off;
+master_process off;
+worker_processes 1;
+pid {self.prefix}/nginx.pid;
+error_log {self.prefix}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log {self.access_log};
+  {temp}
+  keepalive_timeout 60;
+  client_max_body_size 0;
+  server {{
+    listen 127.0.0.1:{self.port} ssl;
+    ssl_certificate {certificate_dir}/cert.pem;
+    ssl_certificate_key {certificate_dir}/key.pem;
+    location / {{
+      proxy_pass http://127.0.0.1:{backend_port};
+      proxy_set_header Host $http_host;
+      proxy_request_buffering off;
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
+        config_path = os.path.join(self.prefix, "nginx.conf")
+        with open(config_path, "w", encoding="utf-8") as handle:
+            handle.write(config)
+        self.process = subprocess.Popen(["nginx", "-p", self.prefix, "-c", config_path],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        _remember(self.process)
+        try:
+            processes.wait_for_port(self.port, self.process, 20, os.path.join(self.prefix, "error.log"))
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        processes.stop(self.process)
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed (integration/setup.sh)")
+def test_the_tunnel_is_a_pooled_keep_alive_connection(tls_backend, backend, backend_s3, journal, workdir, proxies, osps):
+    front = NginxTLSFront(workdir, os.path.dirname(tls_backend.ca_file), backend.port)
+    try:
+        proxy = proxies([front.port])
+        bucket = (f"  {TLS_BUCKET}: {{host: 127.0.0.1, port: {front.port}, tls: true, region: {REGION}, "
+                  f'backend_bucket: {REAL_BUCKET}, ca_file: "{tls_backend.ca_file}", '
+                  'access_key: "${BACKEND_ACCESS_KEY}", secret_key: "${BACKEND_SECRET_KEY}"}\n')
+        osp = osps(bucket, f'{{https_proxy: "{proxy.url}"}}')
+        client = s3_client(osp.url, CLIENT_KEYS)
+        client.put_object(Bucket=TLS_BUCKET, Key="keepalive/obj", Body=b"one tunnel")
+        for _ in range(4):
+            assert client.get_object(Bucket=TLS_BUCKET, Key="keepalive/obj")["Body"].read() == b"one tunnel"
+        # Five requests, all verified by the backend behind nginx, over one CONNECT tunnel.
+        assert [entry["verdict"] for entry in journal.journal() if "keepalive/" in entry["path"]] == ["accepted"] * 5
+        assert len(_connects_to(proxy, front.port)) == 1, proxy.requests()
+        with open(front.access_log, encoding="utf-8") as handle:
+            assert len(handle.read().splitlines()) == 5
+        assert stored_bytes(backend_s3, REAL_BUCKET, "keepalive/obj") == b"one tunnel"
+    finally:
+        front.stop()
+
+
+def test_verify_false_is_a_loud_start_up_warning(tls_backend, osps):
+    unverified = osps(_tls_bucket(tls_backend), "{verify: false}", name="osp-unverified")
+    verified = osps(_tls_bucket(tls_backend), "{verify: true}", name="osp-verified")
+    deadline = time.monotonic() + 10
+    text = ""
+    while time.monotonic() < deadline and "bucket route" not in text:
+        with open(unverified.log_path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+        time.sleep(0.1)
+    assert re.search(r"warning .*upstream\.verify is false: backend TLS certificates and host names are NOT verified", text)
+    with open(verified.log_path, encoding="utf-8", errors="replace") as handle:
+        assert "upstream.verify is false" not in handle.read()
