@@ -9,6 +9,12 @@ let package = Package(
         .library(name: "OSPCore", targets: ["OSPCore"]),
         .library(name: "S3Signing", targets: ["S3Signing"]),
     ],
+    // `OpenTelemetry` compiles swift-otel's OTLP/HTTP span exporter into `osp`. Off by default:
+    // the default build stays lean and spans go to the no-op tracer unless a library user
+    // bootstraps their own. Build with `swift build --traits OpenTelemetry`.
+    traits: [
+        .trait(name: "OpenTelemetry", description: "Export trace spans over OTLP/HTTP (swift-otel)"),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
@@ -19,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // The OTLP exporter is only compiled with the `OpenTelemetry` trait (see `traits`);
+        // of swift-otel's own traits only OTLP/HTTP is wanted, so gRPC is never built.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // libcurl and hiredis: the blocking C clients behind the policy, secret and
@@ -58,6 +68,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         .executableTarget(
@@ -70,6 +81,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(
+                    name: "OTel", package: "swift-otel",
+                    condition: .when(traits: ["OpenTelemetry"])
+                ),
             ]
         ),
         .testTarget(
@@ -86,6 +102,8 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ]
         ),
     ]
