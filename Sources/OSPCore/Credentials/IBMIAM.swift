@@ -95,12 +95,15 @@ public final class IAMTokenProvider: Sendable {
     }
 
     /// The current token for `key`: cached, or exchanged once for everyone who needs it now.
-    public func token(for key: IBMIAMKey, on eventLoop: any EventLoop) -> EventLoopFuture<IAMBearerToken> {
+    ///
+    /// `trace` goes with the exchange when this call starts one (a request joining an exchange in
+    /// flight, or served from the cache, causes no call of its own).
+    public func token(for key: IBMIAMKey, trace: CalloutTraceHeaders = .none, on eventLoop: any EventLoop) -> EventLoopFuture<IAMBearerToken> {
         cache.value(
             forKey: key,
             on: eventLoop,
             ttl: { Self.cacheLifetime(of: $0) },
-            load: { [self] in self.exchange(key, on: eventLoop) }
+            load: { [self] in self.exchange(key, trace: trace, on: eventLoop) }
         )
     }
 
@@ -114,14 +117,14 @@ public final class IAMTokenProvider: Sendable {
     }
 
     /// One uncached exchange.
-    func exchange(_ key: IBMIAMKey, on eventLoop: any EventLoop) -> EventLoopFuture<IAMBearerToken> {
+    func exchange(_ key: IBMIAMKey, trace: CalloutTraceHeaders = .none, on eventLoop: any EventLoop) -> EventLoopFuture<IAMBearerToken> {
         let logger = self.logger
         let wallClock = self.wallClock
         let endpoint = key.endpoint
         return client.postForm(
             url: key.tokenURL,
             fields: [("grant_type", Self.grantType), ("apikey", key.apiKey)],
-            headers: [("Accept", "application/json")],
+            headers: [("Accept", "application/json")] + trace.fields,
             timeout: timeout,
             on: eventLoop
         )

@@ -123,8 +123,13 @@ public struct Authorizer: Sendable {
 
     /// `.allow` only if every question is answered allow. Never fails: a backend that could not
     /// answer is the verdict `.unavailable`.
-    func authorize(_ questions: [AuthorizationRequest], on eventLoop: any EventLoop) -> EventLoopFuture<AuthorizationVerdict> {
-        let answers = questions.map { question in self.decide(question, on: eventLoop) }
+    /// `trace` goes with the callouts this starts (not with answers found in the cache).
+    func authorize(
+        _ questions: [AuthorizationRequest],
+        trace: CalloutTraceHeaders = .none,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<AuthorizationVerdict> {
+        let answers = questions.map { question in self.decide(question, trace: trace, on: eventLoop) }
         return EventLoopFuture.whenAllComplete(answers, on: eventLoop).map { results in
             var verdict = AuthorizationVerdict.allow
             for result in results {
@@ -171,9 +176,13 @@ enum AuthorizationVerdict: Sendable, Equatable {
 
 extension Authorizer {
     /// The engine's answer, through the decision cache when there is one.
-    func decide(_ question: AuthorizationRequest, on eventLoop: any EventLoop) -> EventLoopFuture<PolicyDecision> {
-        guard let decisions = self.decisions else { return self.engine.decide(question, on: eventLoop) }
-        return decisions.decision(for: question, on: eventLoop) { [engine] in engine.decide(question, on: eventLoop) }
+    func decide(
+        _ question: AuthorizationRequest,
+        trace: CalloutTraceHeaders = .none,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<PolicyDecision> {
+        guard let decisions = self.decisions else { return self.engine.decide(question, trace: trace, on: eventLoop) }
+        return decisions.decision(for: question, on: eventLoop) { [engine] in engine.decide(question, trace: trace, on: eventLoop) }
     }
 }
 

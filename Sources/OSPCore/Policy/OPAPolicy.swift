@@ -22,8 +22,14 @@ public struct OPAPolicy: PolicyEngine {
     }
 
     public func decide(_ request: AuthorizationRequest, on eventLoop: any EventLoop) -> EventLoopFuture<PolicyDecision> {
+        self.decide(request, trace: .none, on: eventLoop)
+    }
+
+    /// The decision, asked with the request's trace context (`traceparent`) so the policy
+    /// service's own spans join osp's trace under the `authorize` span.
+    public func decide(_ request: AuthorizationRequest, trace: CalloutTraceHeaders, on eventLoop: any EventLoop) -> EventLoopFuture<PolicyDecision> {
         let body = OPAInput.requestBody(for: request, headerAllowList: settings.headers, now: AmzDate.now())
-        var headers = [("Content-Type", "application/json"), ("Accept", "application/json")]
+        var headers = [("Content-Type", "application/json"), ("Accept", "application/json")] + trace.fields
         if let token = settings.bearerToken {
             headers.append(("Authorization", "Bearer \(token)"))
         }

@@ -114,4 +114,13 @@ public protocol PolicyEngine: Sendable {
     var name: String { get }
     /// The answer, completed on `eventLoop`. A failed future carries a `PolicyBackendError`.
     func decide(_ request: AuthorizationRequest, on eventLoop: any EventLoop) -> EventLoopFuture<PolicyDecision>
+    /// The same, for a traced request: engines that call a service pass `trace` on (as headers) so
+    /// the service's spans join the request's trace. Others need not implement it.
+    func decide(_ request: AuthorizationRequest, trace: CalloutTraceHeaders, on eventLoop: any EventLoop) -> EventLoopFuture<PolicyDecision>
+}
+
+extension PolicyEngine {
+    public func decide(_ request: AuthorizationRequest, trace: CalloutTraceHeaders, on eventLoop: any EventLoop) -> EventLoopFuture<PolicyDecision> {
+        self.decide(request, on: eventLoop)
+    }
 }

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOHTTP1
 import S3Signing
+import Tracing
 
 /// Everything a client connection needs to serve requests, shared by all connections:
 /// immutable configuration and thread-safe services. One value per loaded config.
@@ -26,11 +27,15 @@ public struct Gateway: Sendable {
     let accessLog: AccessLog
     /// The configured policy backend's verdict counters, made once.
     let decisions: DecisionCounters
+    /// Where request spans go; nil (no span is built) when tracing is off.
+    let tracer: (any Tracer)?
 
     /// - Parameters:
     ///   - metrics: where the gateway's series live; each gateway gets a private registry unless
     ///     given one (the executable passes the registry it bootstrapped swift-metrics with).
     ///   - accessLog: where one JSON line per request goes; off by default for embedders.
+    ///   - tracer: where each request's spans go; by default the tracer bootstrapped with
+    ///     `InstrumentationSystem` before the gateway is made (none: tracing off, at no cost).
     public init(
         config: OSPConfig,
         secrets: (any ClientSecretSource)? = nil,
@@ -38,7 +43,8 @@ public struct Gateway: Sendable {
         policy: (any PolicyEngine)? = nil,
         logger: Logger,
         metrics: OSPMetrics = OSPMetrics(),
-        accessLog: AccessLog = .off
+        accessLog: AccessLog = .off,
+        tracer: (any Tracer)? = Gateway.bootstrappedTracer
     ) {
         let keyCache = SigningKeyCache()
         let callouts = NIOThreadPool(numberOfThreads: Self.calloutThreads)
@@ -81,6 +87,7 @@ public struct Gateway: Sendable {
         self.metrics = metrics
         self.accessLog = accessLog
         self.decisions = metrics.decisionCounters(backend: self.authorizer.engine.name)
+        self.tracer = tracer
     }
 
     /// Every cache behind this gateway's stages, for `/metrics`.

@@ -225,10 +225,13 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 headers: head.headers
             )
         } catch {
+            self.startTrace(exchange, route: nil)
             self.refuse(error)
             return
         }
         exchange.route = route
+        self.startTrace(exchange, route: route)
+        exchange.trace?.begin(.authenticate)
 
         let request = IncomingRequest(
             method: head.method.rawValue,
@@ -246,12 +249,21 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             guard self.exchange === exchange, self.state == .authenticating else { return }
             switch result {
             case .success(let authenticated):
+                exchange.trace?.end()
                 self.authenticated(authenticated, exchange: exchange)
             case .failure(let error):
-                self.gateway.metrics.authenticationFailed(reason: (error as? S3Error)?.code.rawValue ?? "InternalError")
+                let reason = (error as? S3Error)?.code.rawValue ?? "InternalError"
+                exchange.trace?.end(error: reason)
+                self.gateway.metrics.authenticationFailed(reason: reason)
                 self.refuse(error)
             }
         }
+    }
+
+    /// The request's span, when a tracer is installed (otherwise nothing is built).
+    private func startTrace(_ exchange: Exchange, route: S3Route?) {
+        guard let tracer = self.gateway.tracer else { return }
+        exchange.trace = RequestTrace(tracer: tracer, head: exchange.head, route: route, requestID: exchange.requestID)
     }
 
     /// The resource SigV2 signs: always the path-style `/bucket/key`, and `/bucket/` for a
@@ -318,6 +330,10 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
         if self.gateway.authorizer.allowsEverything {
             // allow-all: no question to ask, so none is built (this is the per-request hot path).
+            if exchange.trace != nil {
+                exchange.trace!.begin(.authorize)
+                exchange.trace!.annotate(policy: self.gateway.authorizer.engine.name, answeredBy: "local")
+            }
             self.decided(.allow, authenticated, exchange: exchange)
             return
         }
@@ -356,11 +372,18 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private func authorize(_ questions: [AuthorizationRequest], _ authenticated: AuthenticatedRequest, exchange: Exchange) {
         guard let context = self.context else { return }
+        exchange.trace?.begin(.authorize)
         if let verdict = self.gateway.authorizer.authorizeNow(questions) {
+            exchange.trace?.annotate(
+                policy: self.gateway.authorizer.engine.name,
+                answeredBy: self.gateway.authorizer.inMemory == nil ? "cache" : "local"
+            )
             self.decided(verdict, authenticated, exchange: exchange)
             return
         }
-        self.gateway.authorizer.authorize(questions, on: context.eventLoop).assumeIsolated().whenComplete { result in
+        exchange.trace?.annotate(policy: self.gateway.authorizer.engine.name, answeredBy: "callout")
+        let trace = exchange.trace?.calloutHeaders() ?? .none
+        self.gateway.authorizer.authorize(questions, trace: trace, on: context.eventLoop).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange, self.state == .authenticating else { return }
             switch result {
             case .success(let verdict):
@@ -373,6 +396,12 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     /// The policy's verdict is in: counted, remembered for the access log, then carried out.
     private func decided(_ verdict: AuthorizationVerdict, _ authenticated: AuthenticatedRequest, exchange: Exchange) {
+        exchange.trace?.annotate { $0["osp.policy.decision"] = verdict.label }
+        if case .unavailable = verdict {
+            exchange.trace?.end(error: "policy unavailable")
+        } else {
+            exchange.trace?.end()
+        }
         switch verdict {
         case .allow:
             exchange.decision = .allow
@@ -472,12 +501,16 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             copySourceHeader = source.headerValue(backendBucket: sourceRoute.backendBucketName(for: source.bucket))
         }
 
+        exchange.trace?.begin(.credentials)
+        exchange.trace?.annotate { $0["osp.credentials.kind"] = bucket.ibmIAM == nil ? "hmac" : "ibm-iam" }
         self.gateway.backendAuthorization.authorization(
             for: bucket,
             principal: authenticated.identity.principal,
+            trace: exchange.trace?.calloutHeaders() ?? .none,
             on: context.eventLoop
         ).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange, self.state == .authenticating else { return }
+            exchange.trace?.end(result)
             do {
                 let upstream = try UpstreamRequestBuilder.build(
                     clientHead: exchange.head,
@@ -517,7 +550,18 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             )
         }
         self.state = .connecting
+        self.beginUpstreamSpan(upstream.endpoint, exchange: exchange)
         self.lease(upstream.endpoint, exchange: exchange, fresh: false)
+    }
+
+    /// The `upstream` span: from asking the pool for a connection to the backend's response head.
+    private func beginUpstreamSpan(_ endpoint: BackendEndpoint, exchange: Exchange) {
+        guard exchange.trace != nil else { return }
+        exchange.trace!.begin(.upstream)
+        exchange.trace!.annotate {
+            $0["server.address"] = endpoint.host
+            $0["server.port"] = endpoint.port
+        }
     }
 
     private func lease(_ endpoint: BackendEndpoint, exchange: Exchange, fresh: Bool) {
@@ -530,6 +574,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             case .success(let connection):
                 self.connected(connection, exchange: exchange)
             case .failure(let error):
+                exchange.trace?.end(error: "connect failed")
                 self.gateway.metrics.upstreamConnectFailed()
                 self.gateway.logger.warning(
                     "backend unreachable",
@@ -549,7 +594,12 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         connection.handler.resumeReads()
         self.state = .forwarding
 
-        connection.channel.write(HTTPClientRequestPart.head(upstream.head), promise: nil)
+        var head = upstream.head
+        if exchange.trace != nil {
+            exchange.trace!.annotate { $0["osp.upstream.connection_reused"] = connection.isReused }
+            exchange.trace!.propagate(into: &head.headers)
+        }
+        connection.channel.write(HTTPClientRequestPart.head(head), promise: nil)
         // Always answer `Expect` once allowed, even when an empty body has already "arrived":
         // botocore waits for the 100 and misreads the next response on the connection without it.
         if exchange.expectsContinue && !exchange.sentContinue {
@@ -726,6 +776,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private func record(_ exchange: Exchange) {
         guard !exchange.recorded else { return }
         exchange.recorded = true
+        exchange.trace?.finish(status: exchange.status, errorCode: exchange.errorCode)
+        exchange.trace = nil
         let elapsed = (NIODeadline.now() - exchange.started).nanoseconds
         let method = MetricLabels.methodIndex(exchange.head.method)
         self.gateway.metrics.requestFinished(
@@ -796,12 +848,15 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             return
         }
         // With a default route, the default backend's own buckets are reachable too: list them.
+        exchange.trace?.begin(.credentials)
         self.gateway.backendAuthorization.authorization(
             for: defaultRoute,
             principal: authenticated.identity.principal,
+            trace: exchange.trace?.calloutHeaders() ?? .none,
             on: context.eventLoop
         ).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange else { return }
+            exchange.trace?.end(result)
             let upstream: UpstreamRequest
             do {
                 upstream = try UpstreamRequestBuilder.build(
@@ -832,6 +887,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             exchange.upstreamRequest = upstream
             self.state = .connecting
             exchange.requestEnded = true
+            self.beginUpstreamSpan(upstream.endpoint, exchange: exchange)
             self.lease(upstream.endpoint, exchange: exchange, fresh: false)
         }
     }
@@ -847,6 +903,10 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
             if head.status.code < 200 { return }  // osp answered `Expect` itself; 1xx are not forwarded
             exchange.upstreamKeepAlive = head.isKeepAlive
             exchange.upstreamStatus = Int(head.status.code)
+            if exchange.trace != nil {
+                exchange.trace!.annotate { $0["http.response.status_code"] = Int(head.status.code) }
+                exchange.trace!.end()
+            }
             if let aggregate = exchange.aggregate {
                 aggregate.status = Int(head.status.code)
                 return
@@ -922,6 +982,7 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
         }
         if exchange.retriableOnReusedConnection, error == .closedEarly, let request = exchange.upstreamRequest {
             // A pooled connection the backend had closed while idle: try once more on a new one.
+            exchange.trace?.annotate { $0["osp.upstream.retried"] = true }
             exchange.retriableOnReusedConnection = false
             exchange.requestForwarded = false
             self.state = .connecting
@@ -929,6 +990,7 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
             return
         }
         exchange.aggregate = nil
+        exchange.trace?.end(error: error == .timedOut ? "timeout" : "backend failed")
         self.gateway.logger.warning(
             "backend exchange failed",
             metadata: ["request_id": "\(exchange.requestID)", "error": "\(error)"]
@@ -968,6 +1030,8 @@ private final class Exchange {
     var upstream: UpstreamConnection?
     var transcoder: AWSChunkedTranscoder?
     var aggregate: ResponseAggregate?
+    /// The request's spans; nil when tracing is off.
+    var trace: RequestTrace?
 
     var authenticated: AuthenticatedRequest?
     var pendingBody: [ByteBuffer] = []

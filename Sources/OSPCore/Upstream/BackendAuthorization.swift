@@ -14,9 +14,15 @@ struct BackendAuthorizationSource: Sendable {
     let credentials: any BackendCredentialSource
     let iamTokens: IAMTokenProvider
 
-    func authorization(for bucket: BucketRoute, principal: String, on eventLoop: any EventLoop) -> EventLoopFuture<BackendAuthorization> {
+    /// - Parameter trace: the trace context an IAM token exchange carries, if one is needed.
+    func authorization(
+        for bucket: BucketRoute,
+        principal: String,
+        trace: CalloutTraceHeaders = .none,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<BackendAuthorization> {
         if let key = bucket.ibmIAM {
-            return iamTokens.token(for: key, on: eventLoop).map { .bearer($0) }
+            return iamTokens.token(for: key, trace: trace, on: eventLoop).map { .bearer($0) }
         }
         return credentials.credentials(for: bucket, principal: principal, on: eventLoop).map { .signature($0) }
     }
