@@ -60,6 +60,9 @@ public enum ConfigLoader {
         let logging = try top.mapping("logging", allowedKeys: LoggingSettings.keys).map {
             (section) throws(ConfigError) in try LoggingSettings(section)
         } ?? LoggingSettings()
+        let tracing = try top.mapping("tracing", allowedKeys: TracingSettings.keys).map {
+            (section) throws(ConfigError) in try TracingSettings(section)
+        }
         let redisUsers = [
             authorization?.backend == .redis ? "authorization" : nil,
             secrets.backend == .redis ? "secrets" : nil,
@@ -87,14 +90,14 @@ public enum ConfigLoader {
         return OSPConfig(
             server: server, admin: admin, upstream: upstream, buckets: buckets, keystore: keystore,
             authorization: authorization, secrets: secrets, credentials: credentials, redis: redis,
-            logging: logging
+            logging: logging, tracing: tracing
         )
     }
 
     // MARK: Sections
 
     private enum Keys {
-        static let top = ["server", "admin", "upstream", "buckets", "keystore", "authorization", "secrets", "credentials", "redis", "logging"]
+        static let top = ["server", "admin", "upstream", "buckets", "keystore", "authorization", "secrets", "credentials", "redis", "logging", "tracing"]
         static let server = [
             "bind", "http_port", "threads", "virtual_host_domains", "skip_signature_validation",
             "max_clock_skew_seconds", "idle_timeout_seconds", "max_header_bytes", "max_header_count",

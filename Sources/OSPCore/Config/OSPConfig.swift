@@ -16,6 +16,8 @@ public struct OSPConfig: Sendable, Equatable {
     public var redis: RedisSettings?
     /// The access log's destination and the process log's level.
     public var logging: LoggingSettings
+    /// Where request spans are exported (OTLP/HTTP); nil: not by osp (an embedder may still bootstrap a tracer).
+    public var tracing: TracingSettings?
 
     public init(
         server: ServerSettings = ServerSettings(),
@@ -27,7 +29,8 @@ public struct OSPConfig: Sendable, Equatable {
         secrets: SecretsSettings = SecretsSettings(),
         credentials: CredentialsSettings = CredentialsSettings(),
         redis: RedisSettings? = nil,
-        logging: LoggingSettings = LoggingSettings()
+        logging: LoggingSettings = LoggingSettings(),
+        tracing: TracingSettings? = nil
     ) {
         self.server = server
         self.admin = admin
@@ -39,5 +42,6 @@ public struct OSPConfig: Sendable, Equatable {
         self.credentials = credentials
         self.redis = redis
         self.logging = logging
+        self.tracing = tracing
     }
 }
