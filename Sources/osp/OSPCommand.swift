@@ -84,6 +84,13 @@ struct Serve: AsyncParsableCommand {
         case .file(let path): logger.info("access log: one JSON line per request", metadata: ["file": "\(path)"])
         case .off: logger.info("access log: off")
         }
+        let tracing: (any Service)?
+        do {
+            tracing = try TracingExporter.install(loaded.tracing, logger: logger)
+        } catch {
+            logger.critical("cannot start the span exporter", metadata: ["error": "\(error)"])
+            throw ExitCode(2)
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loaded.server.threads)
         // A reloaded config gets a gateway like the first: same metrics registry, same access log.
         let makeGateway: @Sendable (OSPConfig) -> Gateway = { config in
@@ -96,7 +103,11 @@ struct Serve: AsyncParsableCommand {
         // Shut down in reverse order: SIGHUP handling ends first, then the server drains.
         let services = ServiceGroup(
             configuration: .init(
-                services: [
+                // The exporter first: services stop in reverse order, so it flushes the server's last
+                // spans. Tracing is not worth an outage: if the exporter ends, osp keeps serving.
+                services: (tracing.map {
+                    [.init(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)]
+                } ?? []) + [
                     .init(service: server),
                     .init(service: ReloadOnHangup(server: server, configPath: self.config, logger: logger, hangups: hangups)),
                 ],
