@@ -8,6 +8,11 @@ cd "$root"
 bash integration/setup.sh
 swift build --build-tests
 swift test --skip-build
+# osp with the `OpenTelemetry` trait (swift-otel's OTLP/HTTP exporter) in its own scratch path, for
+# integration/test_tracing.py, which skips itself without it. OSP_SKIP_OTEL_BUILD=1 skips both.
+if [[ ${OSP_SKIP_OTEL_BUILD:-0} != 1 ]]; then
+  swift build --traits OpenTelemetry --product osp --scratch-path .build-otel
+fi
 (cd integration && python3 -m pytest)
 # The release build the container image ships: docker/Dockerfile RUNs this same script, so a change
 # that breaks the optimized build fails here rather than in a `docker build`. It also leaves
