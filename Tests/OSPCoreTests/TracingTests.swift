@@ -185,6 +185,17 @@ struct TracingConfigTests {
         }
     }
 
+    @Test("a reload that changes the tracing section keeps the running exporter and says it needs a restart")
+    func reloadKeepsTheExporter() {
+        let running = OSPConfig(buckets: BucketMap(), tracing: TracingSettings(otlpEndpoint: "http://127.0.0.1:4318"))
+        var loaded = running
+        loaded.tracing?.sampleRatio = 0.5
+        let reload = ConfigReload(running: running, loaded: loaded)
+        #expect(reload.needsRestart == ["tracing"])
+        #expect(reload.config.tracing == running.tracing)
+        #expect(ConfigReload(running: running, loaded: running).needsRestart.isEmpty)
+    }
+
     @Test func tracesURL() {
         #expect(TracingSettings(otlpEndpoint: "http://c:4318/").tracesURL == "http://c:4318/v1/traces")
         #expect(TracingSettings(otlpEndpoint: "https://c/custom/traces").tracesURL == "https://c/custom/traces")

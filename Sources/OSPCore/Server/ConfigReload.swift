@@ -4,9 +4,9 @@
 /// credential sources, signature and clock-skew settings) or per connection (header limits, idle
 /// timeout), and the backend pools take new upstream settings. What belongs to sockets and
 /// threads that already exist cannot change without a restart: the S3 listeners' address, ports
-/// and TLS settings, their event-loop count, the admin listener, and logging (level and
-/// access-log file). Those keep their running values, and `needsRestart` names the keys whose new
-/// values wait for one.
+/// and TLS settings, their event-loop count, the admin listener, logging (level and
+/// access-log file) and the span exporter (`tracing`). Those keep their running values, and
+/// `needsRestart` names the keys whose new values wait for one.
 public struct ConfigReload: Sendable, Equatable {
     /// The config that serves from now on: the loaded one, with the running listener settings.
     public let config: OSPConfig
@@ -48,6 +48,11 @@ public struct ConfigReload: Sendable, Equatable {
         if loaded.logging != running.logging {
             needsRestart.append("logging")
             config.logging = running.logging
+        }
+        // The span exporter is installed once, at start-up, as the process's tracer.
+        if loaded.tracing != running.tracing {
+            needsRestart.append("tracing")
+            config.tracing = running.tracing
         }
         self.config = config
         self.needsRestart = needsRestart
