@@ -6,13 +6,17 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash integration/setup.sh
+# osp with the `OpenTelemetry` trait (swift-otel's OTLP/HTTP exporter), for integration/test_tracing.py
+# (which skips itself without it), kept as .build-otel/debug/osp. Built first and in the same scratch
+# path: it shares every dependency the default build compiles, so only swift-otel's own dependencies
+# are extra, and the default build below recompiles just osp's targets without the trait (a scratch
+# path of its own would compile everything twice). OSP_SKIP_OTEL_BUILD=1 skips it.
+if [[ ${OSP_SKIP_OTEL_BUILD:-0} != 1 ]]; then
+  swift build --traits OpenTelemetry --product osp
+  install -D -m 0755 "$(swift build --traits OpenTelemetry --show-bin-path)/osp" .build-otel/debug/osp
+fi
 swift build --build-tests
 swift test --skip-build
-# osp with the `OpenTelemetry` trait (swift-otel's OTLP/HTTP exporter) in its own scratch path, for
-# integration/test_tracing.py, which skips itself without it. OSP_SKIP_OTEL_BUILD=1 skips both.
-if [[ ${OSP_SKIP_OTEL_BUILD:-0} != 1 ]]; then
-  swift build --traits OpenTelemetry --product osp --scratch-path .build-otel
-fi
 (cd integration && python3 -m pytest)
 # The release build the container image ships: docker/Dockerfile RUNs this same script, so a change
 # that breaks the optimized build fails here rather than in a `docker build`. It also leaves

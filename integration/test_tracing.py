@@ -6,8 +6,9 @@ one `S3 <Operation>` server span per request with `authenticate`, `authorize`, `
 `upstream` children; the policy callout must carry a `traceparent` of the same trace; and no secret
 may appear in what is exported.
 
-Needs the binary built with the trait (`swift build --traits OpenTelemetry --product osp
---scratch-path .build-otel`, or OSP_OTEL_BIN); skips itself when it is missing.
+Needs the binary built with the trait at .build-otel/debug/osp (integration/run-tests.sh puts it
+there; by hand: `swift build --traits OpenTelemetry --product osp --scratch-path .build-otel`), or
+OSP_OTEL_BIN; skips itself when it is missing.
 """
 from __future__ import annotations
 
