@@ -18,42 +18,24 @@ public struct ConfigReload: Sendable, Equatable {
     public init(running: OSPConfig, loaded: OSPConfig) {
         var config = loaded
         var needsRestart: [String] = []
-        if loaded.server.bind != running.server.bind {
-            needsRestart.append("server.bind")
-            config.server.bind = running.server.bind
+        /// A setting only a restart applies: a changed value is named and the running one kept.
+        func keepRunning<Value: Equatable>(_ setting: WritableKeyPath<OSPConfig, Value>, _ name: String) {
+            guard loaded[keyPath: setting] != running[keyPath: setting] else { return }
+            needsRestart.append(name)
+            config[keyPath: setting] = running[keyPath: setting]
         }
-        if loaded.server.httpPort != running.server.httpPort {
-            needsRestart.append("server.http_port")
-            config.server.httpPort = running.server.httpPort
-        }
-        if loaded.server.httpsPort != running.server.httpsPort {
-            needsRestart.append("server.https_port")
-            config.server.httpsPort = running.server.httpsPort
-        }
+        keepRunning(\.server.bind, "server.bind")
+        keepRunning(\.server.httpPort, "server.http_port")
+        keepRunning(\.server.httpsPort, "server.https_port")
         // The HTTPS listener's files are re-read on SIGHUP (`reloadCertificates`), from the paths
         // and with the client-certificate rules it was started with.
-        if loaded.server.tls != running.server.tls {
-            needsRestart.append("server.tls")
-            config.server.tls = running.server.tls
-        }
-        if loaded.server.threads != running.server.threads {
-            needsRestart.append("server.threads")
-            config.server.threads = running.server.threads
-        }
-        if loaded.admin != running.admin {
-            needsRestart.append("admin")
-            config.admin = running.admin
-        }
+        keepRunning(\.server.tls, "server.tls")
+        keepRunning(\.server.threads, "server.threads")
+        keepRunning(\.admin, "admin")
         // The log level is bootstrapped once and the access log opened once, at start-up.
-        if loaded.logging != running.logging {
-            needsRestart.append("logging")
-            config.logging = running.logging
-        }
+        keepRunning(\.logging, "logging")
         // The span exporter is installed once, at start-up, as the process's tracer.
-        if loaded.tracing != running.tracing {
-            needsRestart.append("tracing")
-            config.tracing = running.tracing
-        }
+        keepRunning(\.tracing, "tracing")
         self.config = config
         self.needsRestart = needsRestart
         self.upstreamChanged = loaded.upstream != running.upstream
