@@ -45,13 +45,16 @@ import argparse
 import hashlib
 import json
 import secrets
-import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # integration/, for osptest
+from osptest.serving import serve_until_signalled  # noqa: E402
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -321,20 +324,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     IamHandler.state = IamState(args.api_key, ExchangeConfig(expires_in=args.expires_in, delay_ms=args.delay_ms))
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), IamHandler)
-    server.daemon_threads = True
-
-    def stop(signum, frame):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"READY {server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_signalled(args.port, IamHandler)
 
 
 if __name__ == "__main__":

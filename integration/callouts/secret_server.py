@@ -35,12 +35,15 @@ their outcome); `POST /__reset` (zero the counters); `POST /__mode {"mode": ...,
 
 import argparse
 import json
-import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # integration/, for osptest
+from osptest.serving import serve_until_signalled  # noqa: E402
 
 MODES = ("normal", "500", "garbage", "slow")
 MAX_BODY = 1 << 20
@@ -208,20 +211,7 @@ def main(argv=None):
         with open(args.data, encoding="utf-8") as f:
             data = json.load(f)
     CalloutHandler.state = CalloutState(data, args.token, args.mode, args.delay_ms)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), CalloutHandler)
-    server.daemon_threads = True
-
-    def stop(signum, frame):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"READY {server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_signalled(args.port, CalloutHandler)
 
 
 if __name__ == "__main__":

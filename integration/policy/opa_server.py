@@ -17,13 +17,16 @@ their outcome), `GET /__last_input` -> the last input document, `POST /__reset` 
 import argparse
 import json
 import re
-import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 from opa_bindings import OpaEngine, OpaError, OpaUndefinedError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # integration/, for osptest
+from osptest.serving import serve_until_signalled  # noqa: E402
 
 MODES = ("normal", "500", "garbage")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -170,20 +173,7 @@ def main(argv=None):
             engine.add_data(json.load(f))
 
     OPAHandler.state = PolicyState(engine, args.token, args.delay_ms, args.mode)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), OPAHandler)
-    server.daemon_threads = True
-
-    def stop(signum, frame):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"READY {server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_signalled(args.port, OPAHandler)
 
 
 if __name__ == "__main__":
