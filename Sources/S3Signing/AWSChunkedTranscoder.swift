@@ -67,6 +67,10 @@ public struct AWSChunkedTranscoder {
     private var trailerBytes: [UInt8] = []
     private var canonicalTrailer: [UInt8] = []
     private var clientTrailerSignature: [UInt8]?
+    /// The signature line as the client wrote it around the 64 hex digits (name, colon, spaces), so
+    /// that the re-signed line has the same length whatever spacing the client used.
+    private var trailerSignatureLinePrefix: [UInt8] = []
+    private var trailerSignatureLineSuffix: [UInt8] = []
 
     /// - Parameters:
     ///   - mode: the request's payload mode; non-streaming modes pass bytes through.
@@ -334,6 +338,8 @@ public struct AWSChunkedTranscoder {
         if name.elementsEqual(Self.trailerSignatureName) {
             guard value.count == 64 else { throw Self.framingError("x-amz-trailer-signature must be 64 hex digits") }
             clientTrailerSignature = Array(value)
+            trailerSignatureLinePrefix = Array(line[..<value.startIndex])
+            trailerSignatureLineSuffix = Array(line[value.endIndex...])
             trailerBytes.removeLast(line.count + 2)
         } else {
             canonicalTrailer.append(contentsOf: name)
@@ -361,9 +367,9 @@ public struct AWSChunkedTranscoder {
                 backend.signTrailer(previous: previousBackendSignature, canonicalTrailer: canonicalTrailer, into: &scratch)
             }
             output.writeBytes(trailerBytes)
-            output.writeBytes(Self.trailerSignatureName)
-            output.writeBytes([UInt8(ascii: ":")])
+            output.writeBytes(trailerSignatureLinePrefix)
             output.writeBytes(scratch)
+            output.writeBytes(trailerSignatureLineSuffix)
             output.writeBytes(Self.crlf)
         }
         if !decodes { output.writeBytes(Self.crlf) }

@@ -56,6 +56,29 @@ struct AWSChunkedTranscoderTests {
         #expect(sameBytes(output, signedChunkedBody(chunks, context: backend, trailer: trailer)))
     }
 
+    /// Found by fuzzing (integration/fuzz/regressions/aws-chunked/trailer-signature-spacing): the
+    /// signature line was re-written without the client's spaces, so the body sent upstream was shorter
+    /// than the Content-Length sent with it.
+    @Test(
+        "a trailer signature with spaces around it is re-signed in the client's layout, so the length is unchanged",
+        arguments: ["x-amz-trailer-signature: ", "X-Amz-Trailer-Signature:\t ", "x-amz-trailer-signature:  "]
+    )
+    func trailerSignatureSpacing(spelling: String) throws {
+        let trailer = [("x-amz-checksum-crc32c", "sOO8/Q==")]
+        let name = Array("x-amz-trailer-signature:".utf8)
+        func respelled(_ body: [UInt8]) -> [UInt8] {
+            let at = body.indices.first { body[$0..<min(body.count, $0 + name.count)].elementsEqual(name) }!
+            let end = body[at...].firstIndex(of: UInt8(ascii: "\r"))!
+            return Array(body[..<at]) + Array(spelling.utf8) + body[(at + name.count)..<end] + Array(" \r\n\r\n".utf8)
+        }
+        let body = respelled(signedChunkedBody(chunks, context: client, trailer: trailer))
+        var transcoder = AWSChunkedTranscoder(mode: .streamingSignedTrailer, verifying: client, resigningWith: backend, decodedContentLength: dataLength)
+        let output = try transcode(body, with: &transcoder)
+        #expect(output.count == body.count)
+        let resignedInClientLayout = sameBytes(output, respelled(signedChunkedBody(chunks, context: backend, trailer: trailer)))
+        #expect(resignedInClientLayout)
+    }
+
     @Test("a forged trailer value is refused and the trailer is not forwarded")
     func forgedTrailer() {
         var body = signedChunkedBody(chunks, context: client, trailer: [("x-amz-checksum-crc32c", "sOO8/Q==")])
