@@ -144,7 +144,9 @@ public struct AWSChunkedTranscoder {
             return
         case .passthrough:
             if let decodedContentLength, decodedLength != decodedContentLength {
-                throw S3Error(.incompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
+                let error = S3Error(.incompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
+                state = .failed(error)
+                throw error
             }
         case .failed(let error):
             throw error

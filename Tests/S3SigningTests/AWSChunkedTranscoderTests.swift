@@ -134,6 +134,21 @@ struct AWSChunkedTranscoderTests {
         }
     }
 
+    /// Found by fuzzing (integration/fuzz/regressions/aws-chunked/passthrough-finish): `finish()` of a
+    /// non-streaming body that fell short threw, but left the transcoder accepting more bytes.
+    @Test("a pass-through body that fell short stays refused after finish() threw")
+    func passthroughShortStaysRefused() {
+        var transcoder = AWSChunkedTranscoder(mode: .unsigned, verifying: nil, resigningWith: nil, decodedContentLength: 10)
+        var input = ByteBuffer(bytes: Array("12345".utf8))
+        var output = ByteBuffer()
+        #expect(throws: Never.self) { try transcoder.feed(&input, into: &output) }
+        expectS3Error(.incompleteBody) { try transcoder.finish() }
+        var more = ByteBuffer(bytes: Array("67890".utf8))
+        expectS3Error(.incompleteBody) { try transcoder.feed(&more, into: &output) }
+        expectS3Error(.incompleteBody) { try transcoder.finish() }
+        #expect(output.readableBytes == 5)
+    }
+
     @Test("data that does not add up to x-amz-decoded-content-length is refused")
     func decodedLength() {
         let body = signedChunkedBody(chunks, context: client)
