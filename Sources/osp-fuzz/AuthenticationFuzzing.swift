@@ -34,6 +34,7 @@ enum AuthenticationFuzzing {
 
     static func sigV4Header(_ input: [UInt8]) -> FuzzOutcome {
         let head = RequestHeadInput(input)
+        datesRoundTrip(head)
         let outcome = authenticate(head)
         signedHeadersVerify(head, payloadHash: payloadHashes[input.count % payloadHashes.count])
         return outcome
@@ -48,6 +49,7 @@ enum AuthenticationFuzzing {
 
     static func sigV2(_ input: [UInt8]) -> FuzzOutcome {
         let head = RequestHeadInput(input)
+        datesRoundTrip(head)
         let request = IncomingRequest(method: head.method, target: head.target, headers: head.headers)
         // What the server passes as SigV2's resource (S3ProxyHandler.sigV2Resource): the path-style
         // `/bucket/key` however the request was addressed.
@@ -100,6 +102,17 @@ enum AuthenticationFuzzing {
             if decoded.hasPrefix("X-Amz-") { return false }
         }
         return true
+    }
+
+    /// A `Date` or `x-amz-date` osp can read, it can write in both forms and read back as the same
+    /// instant (the verifier formats the client's date into the string to sign and the scope check).
+    static func datesRoundTrip(_ head: RequestHeadInput) {
+        for value in head.headers["date"] + head.headers["x-amz-date"] {
+            guard let date = AmzDate(httpOrAmzDate: value) else { continue }
+            invariant(AmzDate(iso8601Basic: date.amzDate) == date, "\(value) reads back as \(date.amzDate)")
+            invariant(AmzDate(rfc1123: date.rfc1123) == date, "\(value) reads back as \(date.rfc1123)")
+            invariant(date.amzDate.hasPrefix(date.dateStamp), "date stamp \(date.dateStamp) of \(date.amzDate)")
+        }
     }
 
     /// `SigV4Signer.signHeaders` output verifies, with the payload mode it announced.

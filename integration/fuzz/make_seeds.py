@@ -102,6 +102,13 @@ def sigv4_header():
                 ("x-amz-content-sha256", hashlib.sha256(b"Welcome to Amazon S3.").hexdigest())],
         "date;host;x-amz-content-sha256;x-amz-storage-class",
         "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"))
+    # ... and with the numeric zone older clients put in Date (RFC 1123 allows either).
+    write("sigv4-header", "aws-put-object-date-numeric-zone", documented_v4(
+        "PUT", "/test$file.text",
+        host + [("Date", "Fri, 24 May 2013 00:00:00 +0000"), ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+                ("x-amz-content-sha256", hashlib.sha256(b"Welcome to Amazon S3.").hexdigest())],
+        "date;host;x-amz-content-sha256;x-amz-storage-class",
+        "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"))
     write("sigv4-header", "aws-get-lifecycle", documented_v4(
         "GET", "/?lifecycle", host + dated, "host;x-amz-content-sha256;x-amz-date",
         "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"))

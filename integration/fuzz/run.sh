@@ -6,7 +6,8 @@
 #   integration/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 60 s, every target)
 #
 # Each target starts from its committed seeds (integration/fuzz/corpus/<target>/) and the inputs of
-# fixed bugs (integration/fuzz/regressions/<target>/); new inputs go to a scratch corpus, crashes to
+# fixed bugs (integration/fuzz/regressions/<target>/), with the tokens of its input format
+# (integration/fuzz/dictionaries/); new inputs go to a scratch corpus, crashes to
 # a scratch crash directory (both printed at the end; OSP_FUZZ_WORKDIR=dir keeps them in dir, and a
 # later run with the same dir goes on from that corpus). Extra libFuzzer flags: OSP_FUZZ_FLAGS.
 #
@@ -67,6 +68,13 @@ for target in "${targets[@]}"; do
   for dir in "integration/fuzz/corpus/$target" "integration/fuzz/regressions/$target"; do
     [[ -d $dir ]] && inputs+=("$dir")
   done
+  # A dictionary of the format's tokens (HTTP heads, aws-chunked framing, XML, YAML).
+  case $target in
+    sigv4-header | sigv4-query | sigv2 | router) dictionary=integration/fuzz/dictionaries/http.dict ;;
+    *) dictionary=integration/fuzz/dictionaries/$target.dict ;;
+  esac
+  dictionary_flag=()
+  [[ -f $dictionary ]] && dictionary_flag=(-dict="$dictionary")
   log="$work/$target.log"
   start=$SECONDS
   status=0
@@ -74,7 +82,7 @@ for target in "${targets[@]}"; do
   # after the scratch corpus: libFuzzer adds new inputs only to the first directory.
   # shellcheck disable=SC2086
   OSP_FUZZ_TARGET=$target "$binary" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
-    -artifact_prefix="$crashes/" ${OSP_FUZZ_FLAGS:-} "$corpus" "${inputs[@]}" >"$log" 2>&1 || status=$?
+    -artifact_prefix="$crashes/" "${dictionary_flag[@]}" ${OSP_FUZZ_FLAGS:-} "$corpus" "${inputs[@]}" >"$log" 2>&1 || status=$?
   elapsed=$((SECONDS - start))
 
   iterations=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1 || true)
