@@ -80,8 +80,16 @@ public struct AmzDate: Sendable, Hashable, Comparable, CustomStringConvertible {
             (0...23).contains(hour), (0...59).contains(minute), (0...59).contains(second)
         else { return nil }
         let days = Self.daysFromCivil(year: year, month: month, day: day)
-        secondsSinceEpoch = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
+        let instant = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
+        // A zone offset can move a date in year 0000 or 9999 into a year that has no four-digit form
+        // (`Sat, 01 Jan 0000 00:00:00 +0100` is in year -1): refuse it here rather than format it later.
+        guard Self.fourDigitYears.contains(instant) else { return nil }
+        secondsSinceEpoch = instant
     }
+
+    /// 0000-01-01T00:00:00Z through 9999-12-31T23:59:59Z: the instants every form here can write.
+    private static let fourDigitYears: ClosedRange<Int64> =
+        daysFromCivil(year: 0, month: 1, day: 1) * 86_400...daysFromCivil(year: 9999, month: 12, day: 31) * 86_400 + 86_399
 
     // MARK: Formatting
 

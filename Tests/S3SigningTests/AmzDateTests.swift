@@ -50,6 +50,26 @@ struct AmzDateTests {
         #expect(AmzDate(rfc1123: text) == nil)
     }
 
+    /// integration/fuzz/regressions/sigv4-header/date-offset-before-year-0: a numeric zone moved
+    /// `0000-01-01` into year -1, which no S3 date form can write (formatting it trapped, later wrote
+    /// another date).
+    @Test(
+        "a zone offset that moves a date out of the years 0000–9999 is refused",
+        arguments: ["Sat, 01 Jan 0000 00:00:00 +0100", "01 Jan 0000 00:59:59 +0100", "Fri, 31 Dec 9999 23:59:59 -0001"])
+    func offsetOutOfRange(text: String) {
+        #expect(AmzDate(rfc1123: text) == nil)
+    }
+
+    @Test("the first and last instants of the four-digit years parse, format and read back")
+    func fourDigitYearEdges() {
+        let first = AmzDate(rfc1123: "01 Jan 0000 01:00:00 +0100")
+        #expect(first?.amzDate == "00000101T000000Z")
+        #expect(first.flatMap { AmzDate(rfc1123: $0.rfc1123) } == first)
+        let last = AmzDate(rfc1123: "Fri, 31 Dec 9999 22:59:59 -0100")
+        #expect(last?.amzDate == "99991231T235959Z")
+        #expect(last.flatMap { AmzDate(iso8601Basic: $0.amzDate) } == last)
+    }
+
     @Test("now() reads the system clock")
     func now() {
         #expect(AmzDate.now().secondsSinceEpoch > 1_700_000_000)

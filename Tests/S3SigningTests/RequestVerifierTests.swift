@@ -46,6 +46,22 @@ struct RequestVerifierTests {
         #expect(!verified.isPresigned)
     }
 
+    /// integration/fuzz/regressions/sigv4-header/date-offset-before-year-0: a `Date` header (no
+    /// x-amz-date) that its zone offset puts before year 0 made formatting the date stamp trap, before
+    /// authentication (later formatted as a wrong date instead). It is not a valid date.
+    @Test("a Date header before year 0 is refused as an invalid date, not a crash")
+    func dateBeforeYearZero() {
+        var headers = makeHeaders([
+            ("Host", "osp.example.com"), ("Date", "Sat, 01 Jan 0000 00:00:00 +0100"),
+            ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+        ])
+        headers.add(
+            name: "Authorization",
+            value: "AWS4-HMAC-SHA256 Credential=OSPKEY/00000101/us-east-1/s3/aws4_request, SignedHeaders=date;host;x-amz-content-sha256, Signature=\(String(repeating: "0", count: 64))")
+        let request = IncomingRequest(method: "GET", rawPath: "/bucket/key", rawQuery: "", headers: headers)
+        expectS3Error(.accessDenied) { try verify(request) }
+    }
+
     @Test("the signer signs host, content-type and x-amz-*, never user-agent, content-length or hop-by-hop headers")
     func signedHeaderSelection() throws {
         let request = signedRequest(
