@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "osp", targets: ["osp"]),
+        .executable(name: "osp-fuzz", targets: ["osp-fuzz"]),
         .library(name: "OSPCore", targets: ["OSPCore"]),
         .library(name: "S3Signing", targets: ["S3Signing"]),
     ],
@@ -86,6 +87,18 @@ let package = Package(
                     name: "OTel", package: "swift-otel",
                     condition: .when(traits: ["OpenTelemetry"])
                 ),
+            ]
+        ),
+        // libFuzzer targets for the parsers (integration/fuzz/run.sh builds them with -DFUZZING and
+        // the sanitizers); a normal build replays inputs through the same entry points.
+        .executableTarget(
+            name: "osp-fuzz",
+            dependencies: [
+                "OSPCore",
+                "S3Signing",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .testTarget(

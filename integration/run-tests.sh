@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every osp test: the Swift unit tests, then the integration suite (real clients through a
 # real osp against a signature-verifying S3 backend), then the release build the container image
-# ships. Installs what it needs first.
+# ships, then a short fuzzing run of each parser. Installs what it needs first.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -17,10 +17,18 @@ if [[ ${OSP_SKIP_OTEL_BUILD:-0} != 1 ]]; then
 fi
 swift build --build-tests
 swift test --skip-build
+# The fuzz corpus and every input that once crashed a parser, replayed through the fuzz entry
+# points (a second, not a fuzzing run).
+"$(swift build --show-bin-path)/osp-fuzz" replay all integration/fuzz/corpus integration/fuzz/regressions
 (cd integration && python3 -m pytest)
 # The release build the container image ships: docker/Dockerfile RUNs this same script, so a change
 # that breaks the optimized build fails here rather than in a `docker build`. It also leaves
 # .build/release/osp for the benchmark (integration/bench/run.sh). OSP_SKIP_RELEASE_BUILD=1 skips it.
 if [[ ${OSP_SKIP_RELEASE_BUILD:-0} != 1 ]]; then
   docker/build-release.sh
+fi
+# Each libFuzzer target for OSP_FUZZ_SECONDS (20) seconds, in a separate instrumented build
+# (.build-fuzz); any crash fails the run. OSP_SKIP_FUZZ=1 skips it. docs/fuzzing.md has the rest.
+if [[ ${OSP_SKIP_FUZZ:-0} != 1 ]]; then
+  integration/fuzz/run.sh "${OSP_FUZZ_SECONDS:-20}"
 fi

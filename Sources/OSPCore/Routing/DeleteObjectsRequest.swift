@@ -5,20 +5,22 @@ import S3Signing
 /// `<Object><Key>…</Key><VersionId>…</VersionId></Object>` and refuses what it cannot read with
 /// certainty (DTDs and entity declarations, unknown entities, unterminated elements, more objects
 /// than S3 accepts) — when in doubt, nothing is deleted.
-struct DeleteObjectsRequest: Equatable {
-    struct Object: Equatable {
-        var key: String
-        var versionId: String?
+///
+/// `package`, not internal: the fuzz target (`osp-fuzz delete-objects`) feeds it arbitrary bodies.
+package struct DeleteObjectsRequest: Equatable {
+    package struct Object: Equatable {
+        package var key: String
+        package var versionId: String?
     }
 
     /// S3 accepts at most 1000 keys per request.
-    static let maximumObjects = 1000
+    package static let maximumObjects = 1000
     /// 1000 keys of up to 1024 bytes, escaped, with their markup.
     static let maximumBodyBytes = 2 << 20
 
-    var objects: [Object]
+    package var objects: [Object]
 
-    init(xml bytes: [UInt8]) throws(S3Error) {
+    package init(xml bytes: [UInt8]) throws(S3Error) {
         guard bytes.count <= Self.maximumBodyBytes else {
             throw S3Error(.malformedXML, "The DeleteObjects request body is too large.")
         }

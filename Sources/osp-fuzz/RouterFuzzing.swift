@@ -1,0 +1,35 @@
+import OSPCore
+
+/// The router target: the input is a request head (`RequestHeadInput`), routed with two virtual-host
+/// domains, one under the other. Besides not crashing: a path-style key path is part of the path as
+/// sent, and the `x-amz-copy-source` osp rebuilds for the backend reads back as the same source.
+enum RouterFuzzing {
+    static let router = S3RequestRouter(virtualHostDomains: ["s3.local", "eu.s3.local"])
+
+    static func run(_ input: [UInt8]) -> FuzzOutcome {
+        let head = RequestHeadInput(input)
+        let rawPath = String(head.rawPath)
+        let route: S3Route
+        do {
+            route = try router.route(
+                method: head.method, rawPath: rawPath, rawQuery: String(head.rawQuery),
+                host: head.headers.first(name: "host"), headers: head.headers)
+        } catch {
+            return .refused(error.code.rawValue)
+        }
+
+        if case .path = route.addressing {
+            invariant(rawPath.hasSuffix(route.rawKeyPath), "key path \(route.rawKeyPath) is not the end of \(rawPath)")
+        }
+        invariant(route.key == nil || route.bucket != nil, "a key without a bucket")
+        if let source = route.copySource {
+            do {
+                let reread = try CopySource(headerValue: source.headerValue(backendBucket: source.bucket))
+                invariant(reread == source, "x-amz-copy-source \(source) reads back as \(reread)")
+            } catch {
+                invariant(false, "the rebuilt x-amz-copy-source of \(source) was refused: \(error)")
+            }
+        }
+        return .accepted("\(route.operation.name) bucket=\(route.bucket ?? "-") key=\(route.key ?? "-")\(route.copySource.map { " source=\($0.bucket)/\($0.key)" } ?? "")")
+    }
+}
