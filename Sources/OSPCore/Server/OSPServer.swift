@@ -380,9 +380,9 @@ public final class OSPServer: Service, Sendable {
     }
 }
 
-/// The HTTP/1.1 pipeline every S3 client connection gets, behind TLS or not: decoder limits, request
-/// pipelining, protocol errors as S3 XML, the idle timeout, and the proxy handler on the connection's
-/// event loop's backend pool. Limits come from the config current when the connection opens (a
+/// The HTTP/1.1 pipeline every S3 client connection gets, behind TLS or not: decoder limits, the
+/// idle timeout, and the proxy handler (which also queues pipelined requests and answers protocol
+/// errors as S3 XML) on the connection's event loop's backend pool. Limits come from the config current when the connection opens (a
 /// reload may have changed them); a connection accepted once a shutdown started is refused.
 struct S3ConnectionPipeline: Sendable {
     let poolsByLoop: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]
@@ -408,8 +408,6 @@ struct S3ConnectionPipeline: Sendable {
         try sync.addHandler(
             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits))
         )
-        try sync.addHandler(HTTPServerPipelineHandler())
-        try sync.addHandler(S3ProtocolErrorHandler())
         try sync.addHandler(IdleStateHandler(readTimeout: .seconds(settings.idleTimeoutSeconds)))
         try sync.addHandler(S3ProxyHandler(current: current, pool: pool, transport: transport))
     }

@@ -3,9 +3,14 @@ import NIOCore
 import NIOHTTP1
 import S3Signing
 
-/// Serves the S3 requests of one client connection, one at a time (the pipelining handler in
-/// front of it queues the rest): authenticate, route to the backend, re-sign, and stream the
-/// bytes both ways with backpressure.
+/// Serves the S3 requests of one client connection, one at a time: authenticate, route to the
+/// backend, re-sign, and stream the bytes both ways with backpressure.
+///
+/// A pipelined request (sent before the previous response ended) waits in `pipelined`, and reads
+/// stop while it waits, so a client cannot make osp buffer more than one read of requests. This
+/// replaces NIO's `HTTPServerPipelineHandler`, which withholds every `read()` from the end of each
+/// request to the end of its response: that costs two `epoll_ctl` calls per request on every
+/// keep-alive connection, while real clients (botocore, the aws cli, SDKs) never pipeline.
 ///
 /// The request lifecycle is an explicit state machine (`State`):
 ///
@@ -54,6 +59,10 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private var state: State = .idle
     private var exchange: Exchange?
     private var readPending = false
+    /// Parts of requests that arrived while an earlier one was still being served, in order.
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// `deliverPipelined` is on the stack (a delivered request may finish at once and ask again).
+    private var deliveringPipelined = false
     /// The client's address as text, formatted once per connection (policy input, access log).
     private var clientIP: String??
     /// Whether this connection is counted in `osp_open_connections` (so it is uncounted exactly once).
@@ -102,6 +111,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     // MARK: - Backpressure on the client
 
     private var shouldHoldReads: Bool {
+        if !self.pipelined.isEmpty { return true }
         switch self.state {
         case .idle, .answered, .collectingBody:
             return false
@@ -137,7 +147,17 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     // MARK: - Client events
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch Self.unwrapInboundIn(data) {
+        let part = Self.unwrapInboundIn(data)
+        if !self.pipelined.isEmpty || (part.isHead && self.state != .idle) {
+            // The next request, while this one is still being served: it waits its turn.
+            if self.state != .closed { self.pipelined.append(part) }
+            return
+        }
+        self.deliver(part, context: context)
+    }
+
+    private func deliver(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             self.receivedHead(head, context: context)
         case .body(let buffer):
@@ -145,6 +165,19 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         case .end:
             self.receivedEnd()
         }
+    }
+
+    /// Serves waiting pipelined requests in order: a head once the connection is idle, the parts
+    /// after it to the exchange it started.
+    private func deliverPipelined() {
+        guard !self.deliveringPipelined, let context = self.context else { return }
+        self.deliveringPipelined = true
+        defer { self.deliveringPipelined = false }
+        while let next = self.pipelined.first, self.state != .closed, self.state == .idle || !next.isHead {
+            self.pipelined.removeFirst()
+            self.deliver(next, context: context)
+        }
+        if self.state == .closed { self.pipelined.removeAll() }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -198,8 +231,50 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parserError = error as? HTTPParserError {
+            self.refuseMalformedRequest(parserError, context: context)
+            return
+        }
         self.gateway.logger.debug("client connection error", metadata: ["error": "\(type(of: error))"])
         context.close(promise: nil)
+    }
+
+    /// The HTTP parser rejected what the client sent (it reads nothing more from this connection):
+    /// the request it was parsing gets an S3 error and the connection closes after it. When that
+    /// answer cannot be told apart from another response — one is already under way, or the bad
+    /// bytes belong to a pipelined request — the connection closes without it (after the response
+    /// of the request before, when that one was well-formed).
+    private func refuseMalformedRequest(_ error: HTTPParserError, context: ChannelHandlerContext) {
+        let refusal = S3Error(malformedRequest: error)
+        guard self.pipelined.isEmpty, self.state != .closed else {
+            context.close(promise: nil)
+            return
+        }
+        if let exchange = self.exchange {
+            if exchange.requestEnded && self.state != .answered {
+                // The bad bytes are a later request's: this one's response completes, then the connection closes.
+                exchange.mustCloseClient = true
+                return
+            }
+            guard !exchange.responseStarted else {
+                context.close(promise: nil)
+                return
+            }
+            // Its body cannot be trusted: nothing of it may reach the backend as a complete request.
+            exchange.mustCloseClient = true
+            self.refuse(refusal)
+            return
+        }
+        let rendered = S3ErrorResponse.render(
+            refusal, resource: "", requestID: self.requestIDs.next(), allocator: context.channel.allocator, keepAlive: false
+        )
+        self.state = .closed
+        context.write(Self.wrapOutboundOut(.head(rendered.head)), promise: nil)
+        if let body = rendered.body {
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        self.writeResponseEnd(context)
+        self.closeAfterResponseWritten(context)
     }
 
     private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -768,6 +843,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         self.state = .idle
         // An idle connection should not keep a config a reload replaced alive (nor its threads).
         self.generation = self.current.generation
+        self.deliverPipelined()
         self.resumeClientReads()
     }
 
@@ -1089,5 +1165,12 @@ private final class ResponseAggregate {
         var buffer = buffer
         self.body.writeBuffer(&buffer)
         return true
+    }
+}
+
+extension HTTPServerRequestPart {
+    fileprivate var isHead: Bool {
+        if case .head = self { return true }
+        return false
     }
 }
