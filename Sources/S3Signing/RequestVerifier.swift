@@ -104,7 +104,7 @@ public struct RequestVerifier: Sendable {
 
         let signingKey = keyCache.signingKey(secret: secretKey, dateStamp: auth.dateStamp, region: auth.region, service: auth.service)
         try checkSigV4(
-            request: request, canonicalQuery: SigV4Canonical.canonicalQuery(rawQuery: request.rawQuery),
+            request: request, excludingSignatureParameter: false,
             signedHeaders: auth.signedHeaders, payloadHash: contentSHA256, amzDate: date.amzDate, scope: auth.scope,
             signingKey: signingKey, provided: auth.signature)
 
@@ -149,7 +149,7 @@ public struct RequestVerifier: Sendable {
         let signingKey = keyCache.signingKey(secret: secretKey, dateStamp: query.dateStamp, region: query.region, service: query.service)
         try checkSigV4(
             request: request,
-            canonicalQuery: SigV4Canonical.canonicalQuery(rawQuery: request.rawQuery, excluding: ["X-Amz-Signature"]),
+            excludingSignatureParameter: true,
             signedHeaders: query.signedHeaders, payloadHash: payloadHash, amzDate: query.amzDate.amzDate,
             scope: query.scope, signingKey: signingKey, provided: query.signature)
 
@@ -162,24 +162,24 @@ public struct RequestVerifier: Sendable {
     }
 
     private func checkSigV4(
-        request: IncomingRequest, canonicalQuery: String, signedHeaders: [String], payloadHash: String,
+        request: IncomingRequest, excludingSignatureParameter: Bool, signedHeaders: [String], payloadHash: String,
         amzDate: String, scope: String, signingKey: SymmetricKey, provided: String
     ) throws(S3Error) {
-        let (canonicalHeaders, missing) = SigV4Canonical.canonicalHeaders(request.headers, signedHeaders: signedHeaders)
-        if missing != nil {
-            throw S3Error.signatureMismatch
-        }
-        let canonicalRequest = SigV4Canonical.canonicalRequest(
+        let canonicalRequest = SigV4Canonical.canonicalRequestHash(
             method: request.method,
-            canonicalURI: SigV4Canonical.canonicalURI(rawPath: request.rawPath),
-            canonicalQuery: canonicalQuery,
-            canonicalHeaders: canonicalHeaders,
+            rawPath: request.rawPath,
+            rawQuery: request.rawQuery,
+            excludingSignatureParameter: excludingSignatureParameter,
+            headers: request.headers,
             signedHeaders: signedHeaders,
             payloadHash: payloadHash)
-        let stringToSign = SigV4Canonical.stringToSign(
-            amzDate: amzDate, scope: scope, canonicalRequestHash: Hex.encode(sha256(canonicalRequest)))
-        let expected = signingKey.sigV4Signature(of: stringToSign)
-        guard constantTimeEquals(expected, provided.lowercased()) else {
+        if canonicalRequest.missingSignedHeader {
+            throw S3Error.signatureMismatch
+        }
+        let expected = SigV4Canonical.signature(
+            signingKey: signingKey, amzDate: amzDate, scope: scope, canonicalRequestHash: canonicalRequest.hash)
+        // `provided` was checked to be 64 hex digits; `| 0x20` lowercases A-F and leaves digits alone.
+        guard constantTimeEquals(bytes: expected.utf8, provided.utf8.lazy.map { $0 | 0x20 }) else {
             throw S3Error.signatureMismatch
         }
     }

@@ -45,21 +45,37 @@ public enum SigV4Canonical {
     /// The canonical query string: parameters split on `&` and the first `=`, decoded (`+` stays a
     /// literal plus, hence `%2B`), re-encoded, sorted by name then value in byte order and joined.
     /// Names in `excluding` (e.g. `X-Amz-Signature` for presigned requests) are left out.
-    ///
-    /// Runs for every request, so every name and value is encoded into one scratch buffer and the
-    /// sort moves ranges, not arrays.
     public static func canonicalQuery(rawQuery: some StringProtocol, excluding: Set<String> = []) -> String {
+        var out: [UInt8] = []
+        appendCanonicalQuery(rawQuery, to: &out) { encodedName in
+            !excluding.isEmpty && Self.isExcluded(encodedName, excluding)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the canonical query string to `out`; `isExcluded` sees each canonically encoded name.
+    ///
+    /// Runs twice per forwarded request, so every name and value is encoded into one scratch buffer
+    /// and the sort moves ranges, not arrays.
+    static func appendCanonicalQuery(
+        _ rawQuery: some StringProtocol, to out: inout [UInt8], excluding isExcluded: (ArraySlice<UInt8>) -> Bool
+    ) {
         let query = rawQuery.utf8
-        if query.isEmpty { return "" }
+        if query.isEmpty { return }
         var scratch: [UInt8] = []
         scratch.reserveCapacity(query.count + 32)
         var pairs: [(name: Range<Int>, value: Range<Int>)] = []
-        for part in query.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            let (rawName, rawValue) = splitOnFirstEquals(part)
+        pairs.reserveCapacity(8)
+        var partStart = query.startIndex
+        while partStart != query.endIndex {
+            let partEnd = query[partStart...].firstIndex(of: UInt8(ascii: "&")) ?? query.endIndex
+            defer { partStart = partEnd == query.endIndex ? partEnd : query.index(after: partEnd) }
+            if partStart == partEnd { continue }
+            let (rawName, rawValue) = splitOnFirstEquals(query[partStart..<partEnd])
             let nameStart = scratch.count
             appendCanonicalEncoding(rawName, keepingRawSlash: false, to: &scratch)
             let name = nameStart..<scratch.count
-            if !excluding.isEmpty, Self.isExcluded(scratch[name], excluding) {
+            if isExcluded(scratch[name]) {
                 scratch.removeSubrange(name)
                 continue
             }
@@ -72,15 +88,20 @@ public enum SigV4Canonical {
             if !nameA.elementsEqual(nameB) { return nameA.lexicographicallyPrecedes(nameB) }
             return scratch[a.value].lexicographicallyPrecedes(scratch[b.value])
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(scratch.count + 2 * pairs.count)
+        out.reserveCapacity(out.count + scratch.count + 2 * pairs.count)
         for (index, pair) in pairs.enumerated() {
             if index > 0 { out.append(UInt8(ascii: "&")) }
             out.append(contentsOf: scratch[pair.name])
             out.append(UInt8(ascii: "="))
             out.append(contentsOf: scratch[pair.value])
         }
-        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Whether a canonically encoded query name is `X-Amz-Signature`. Comparing the encoded form is
+    /// comparing the decoded name: its letters are unreserved, so every spelling that decodes to it
+    /// (`X-Amz-Signatur%65`) encodes to exactly these bytes, and nothing else does.
+    static func isSignatureParameter(_ encodedName: ArraySlice<UInt8>) -> Bool {
+        encodedName.elementsEqual("X-Amz-Signature".utf8)
     }
 
     /// Whether a canonically encoded name is one of `excluding` (compared decoded, as S3 does).
@@ -96,22 +117,83 @@ public enum SigV4Canonical {
         _ headers: HTTPHeaders,
         signedHeaders: [String]
     ) -> (canonical: String, missing: String?) {
-        var out = ""
+        var out: [UInt8] = []
+        let missing = appendCanonicalHeaders(headers, signedHeaders: signedHeaders, to: &out)
+        return (String(decoding: out, as: UTF8.self), missing)
+    }
+
+    /// Appends the canonical headers block to `out`; returns the first signed header the request
+    /// does not carry. Reads the headers in place (no per-header arrays or strings).
+    static func appendCanonicalHeaders(_ headers: HTTPHeaders, signedHeaders: [String], to out: inout [UInt8]) -> String? {
         var missing: String?
         for name in signedHeaders {
-            let values = headers[name]
-            if values.isEmpty, missing == nil {
-                missing = name
+            out.append(contentsOf: name.utf8)
+            out.append(UInt8(ascii: ":"))
+            var found = false
+            for (headerName, value) in headers where headerName.equalsLowercaseASCII(name) {
+                if found { out.append(UInt8(ascii: ",")) }
+                found = true
+                appendTrimAll(value, to: &out)
             }
-            out += name
-            out += ":"
-            for (index, value) in values.enumerated() {
-                if index > 0 { out += "," }
-                out += trimAll(value)
-            }
-            out += "\n"
+            if !found, missing == nil { missing = name }
+            out.append(UInt8(ascii: "\n"))
         }
-        return (out, missing)
+        return missing
+    }
+
+    /// The SHA-256 of the canonical request, assembled as bytes in one buffer and hashed in place —
+    /// the verifier and the signer each build one per forwarded request — and whether a signed
+    /// header is missing from `headers` (the verifier refuses such a request).
+    static func canonicalRequestHash(
+        method: String,
+        rawPath: some StringProtocol,
+        rawQuery: some StringProtocol,
+        excludingSignatureParameter: Bool,
+        headers: HTTPHeaders,
+        signedHeaders: [String],
+        payloadHash: String
+    ) -> (hash: SHA256Digest, missingSignedHeader: Bool) {
+        var out: [UInt8] = []
+        out.reserveCapacity(384 + rawPath.utf8.count + 2 * rawQuery.utf8.count)
+        out.append(contentsOf: method.utf8)
+        out.append(UInt8(ascii: "\n"))
+        if rawPath.utf8.isEmpty {
+            out.append(UInt8(ascii: "/"))
+        } else {
+            appendCanonicalEncoding(rawPath.utf8, keepingRawSlash: true, to: &out)
+        }
+        out.append(UInt8(ascii: "\n"))
+        if excludingSignatureParameter {
+            appendCanonicalQuery(rawQuery, to: &out, excluding: isSignatureParameter)
+        } else {
+            appendCanonicalQuery(rawQuery, to: &out) { _ in false }
+        }
+        out.append(UInt8(ascii: "\n"))
+        let missing = appendCanonicalHeaders(headers, signedHeaders: signedHeaders, to: &out) != nil
+        out.append(UInt8(ascii: "\n"))
+        for (index, name) in signedHeaders.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ";")) }
+            out.append(contentsOf: name.utf8)
+        }
+        out.append(UInt8(ascii: "\n"))
+        out.append(contentsOf: payloadHash.utf8)
+        return (out.withUnsafeBytes { SHA256.hash(data: $0) }, missing)
+    }
+
+    /// The SigV4 signature (lowercase hex) of the string to sign
+    /// `AWS4-HMAC-SHA256\n<amzDate>\n<scope>\n<hex canonical request hash>`, built as bytes.
+    static func signature(
+        signingKey: SymmetricKey, amzDate: String, scope: String, canonicalRequestHash: SHA256Digest
+    ) -> String {
+        var message: [UInt8] = []
+        message.reserveCapacity(32 + amzDate.utf8.count + scope.utf8.count + 64)
+        message.append(contentsOf: "AWS4-HMAC-SHA256\n".utf8)
+        message.append(contentsOf: amzDate.utf8)
+        message.append(UInt8(ascii: "\n"))
+        message.append(contentsOf: scope.utf8)
+        message.append(UInt8(ascii: "\n"))
+        Hex.append(canonicalRequestHash, to: &message)
+        return Hex.encode(HMAC<SHA256>.authenticationCode(for: message, using: signingKey))
     }
 
     /// The canonical request; `canonicalHeaders` is the block from `canonicalHeaders(_:signedHeaders:)`
@@ -244,11 +326,18 @@ public enum SigV4Canonical {
     static func trimAll(_ value: String) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(value.utf8.count)
+        appendTrimAll(value, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func appendTrimAll(_ value: String, to out: inout [UInt8]) {
         var pendingSpace = false
+        var wroteAny = false
         for c in value.utf8 {
             if c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") {
-                pendingSpace = !out.isEmpty
+                pendingSpace = wroteAny
             } else {
+                wroteAny = true
                 if pendingSpace {
                     out.append(UInt8(ascii: " "))
                     pendingSpace = false
@@ -256,6 +345,5 @@ public enum SigV4Canonical {
                 out.append(c)
             }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }

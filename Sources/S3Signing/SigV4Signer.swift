@@ -58,8 +58,7 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
         let signedHeaders = names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         let scope = scope(for: date)
         let signature = signature(
-            method: method, rawPath: rawPath,
-            canonicalQuery: SigV4Canonical.canonicalQuery(rawQuery: rawQuery),
+            method: method, rawPath: rawPath, rawQuery: rawQuery,
             headers: headers, signedHeaders: signedHeaders, payloadHash: payloadHash, date: date, scope: scope)
         headers.add(
             name: "Authorization",
@@ -113,7 +112,7 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
         var headers = HTTPHeaders()
         headers.add(name: "host", value: host)
         let signature = signature(
-            method: method, rawPath: rawPath, canonicalQuery: SigV4Canonical.canonicalQuery(rawQuery: query),
+            method: method, rawPath: rawPath, rawQuery: query,
             headers: headers, signedHeaders: ["host"], payloadHash: "UNSIGNED-PAYLOAD", date: date, scope: scope)
         add("X-Amz-Signature", signature)
         return query
@@ -124,19 +123,15 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
     }
 
     private func signature(
-        method: String, rawPath: String, canonicalQuery: String, headers: HTTPHeaders, signedHeaders: [String],
+        method: String, rawPath: String, rawQuery: String, headers: HTTPHeaders, signedHeaders: [String],
         payloadHash: String, date: AmzDate, scope: String
     ) -> String {
-        let canonicalRequest = SigV4Canonical.canonicalRequest(
-            method: method,
-            canonicalURI: SigV4Canonical.canonicalURI(rawPath: rawPath),
-            canonicalQuery: canonicalQuery,
-            canonicalHeaders: SigV4Canonical.canonicalHeaders(headers, signedHeaders: signedHeaders).canonical,
-            signedHeaders: signedHeaders,
-            payloadHash: payloadHash)
-        let stringToSign = SigV4Canonical.stringToSign(
-            amzDate: date.amzDate, scope: scope,
-            canonicalRequestHash: Hex.encode(sha256(canonicalRequest)))
-        return signingKey(for: date).sigV4Signature(of: stringToSign)
+        // Every signed header is in `headers`: the names were taken from them.
+        let canonicalRequest = SigV4Canonical.canonicalRequestHash(
+            method: method, rawPath: rawPath, rawQuery: rawQuery, excludingSignatureParameter: false,
+            headers: headers, signedHeaders: signedHeaders, payloadHash: payloadHash)
+        return SigV4Canonical.signature(
+            signingKey: signingKey(for: date), amzDate: date.amzDate, scope: scope,
+            canonicalRequestHash: canonicalRequest.hash)
     }
 }

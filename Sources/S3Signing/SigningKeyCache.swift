@@ -64,10 +64,3 @@ public final class SigningKeyCache: Sendable, CustomStringConvertible {
         return hmac(kService, "aws4_request")
     }
 }
-
-extension SymmetricKey {
-    /// Hex HMAC-SHA256 of `message` under this key: a SigV4 signature.
-    func sigV4Signature(of message: String) -> String {
-        Hex.encode(HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: self))
-    }
-}

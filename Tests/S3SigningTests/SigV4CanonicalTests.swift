@@ -1,3 +1,4 @@
+import Crypto
 import NIOHTTP1
 import Testing
 
@@ -99,5 +100,38 @@ struct SigV4CanonicalTests {
         #expect(
             SigV4Canonical.stringToSign(amzDate: "20130524T000000Z", scope: "s", canonicalRequestHash: "h")
                 == "AWS4-HMAC-SHA256\n20130524T000000Z\ns\nh")
+    }
+
+    @Test(
+        "the hashed canonical request verifier and signer use is the documented canonical request, byte for byte",
+        arguments: [
+            ("/b/k%2Bplus/(x)", "prefix=a%2Fb&list-type=2&X-Amz-Signature=abc&X-Amz-Signatur%65=dup", true),
+            ("/b/%E2%82%AC/a b", "uploads&partNumber=1&uploadId=x%3Dy", false),
+            ("", "", false),
+        ])
+    func hashedCanonicalRequest(rawPath: String, rawQuery: String, excludingSignature: Bool) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: "example.com")
+        headers.add(name: "X-Amz-Meta-Tag", value: "  two   words ")
+        headers.add(name: "x-amz-meta-tag", value: "second")
+        headers.add(name: "X-Amz-Date", value: "20130524T000000Z")
+        let signed = ["host", "x-amz-date", "x-amz-meta-tag"]
+        let hashed = SigV4Canonical.canonicalRequestHash(
+            method: "PUT", rawPath: rawPath, rawQuery: rawQuery, excludingSignatureParameter: excludingSignature,
+            headers: headers, signedHeaders: signed, payloadHash: "UNSIGNED-PAYLOAD")
+        let documented = SigV4Canonical.canonicalRequest(
+            method: "PUT", canonicalURI: SigV4Canonical.canonicalURI(rawPath: rawPath),
+            canonicalQuery: SigV4Canonical.canonicalQuery(rawQuery: rawQuery, excluding: excludingSignature ? ["X-Amz-Signature"] : []),
+            canonicalHeaders: SigV4Canonical.canonicalHeaders(headers, signedHeaders: signed).canonical,
+            signedHeaders: signed, payloadHash: "UNSIGNED-PAYLOAD")
+        #expect(Array(hashed.hash) == Array(SHA256.hash(data: Array(documented.utf8))))
+        #expect(!hashed.missingSignedHeader)
+        #expect(documented.contains("x-amz-meta-tag:two words,second\n"))
+        if excludingSignature { #expect(!documented.contains("Signatur")) }
+
+        let missing = SigV4Canonical.canonicalRequestHash(
+            method: "PUT", rawPath: rawPath, rawQuery: rawQuery, excludingSignatureParameter: excludingSignature,
+            headers: headers, signedHeaders: ["content-md5", "host"], payloadHash: "UNSIGNED-PAYLOAD")
+        #expect(missing.missingSignedHeader)
     }
 }
