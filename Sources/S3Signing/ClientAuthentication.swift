@@ -123,10 +123,14 @@ public struct SigV4Authorization: Sendable, Equatable {
                 throw Self.malformed("the authorization header requires parameters in the form Name=value")
             }
             let value = parameter[parameter.index(after: eq)...]
+            // A parameter given twice is refused, not "last one wins": two parsers of the same header
+            // (here, a log reader, a WAF) must never disagree on which credential was presented.
             switch parameter[..<eq] {
-            case "Credential": credential = value
-            case "SignedHeaders": signedHeaders = value
-            case "Signature": signature = value
+            case "Credential" where credential == nil: credential = value
+            case "SignedHeaders" where signedHeaders == nil: signedHeaders = value
+            case "Signature" where signature == nil: signature = value
+            case "Credential", "SignedHeaders", "Signature":
+                throw Self.malformed("the parameter \(parameter[..<eq]) is given more than once")
             default: throw Self.malformed("unknown authorization header parameter \(parameter[..<eq])")
             }
         }

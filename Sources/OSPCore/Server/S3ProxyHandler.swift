@@ -610,7 +610,15 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private func connect(_ upstream: UpstreamRequest, authenticated: AuthenticatedRequest, exchange: Exchange) {
         exchange.upstreamRequest = upstream
         if authenticated.payloadMode.isStreaming {
-            let decodedLength = exchange.head.headers.first(name: "x-amz-decoded-content-length").flatMap { Int64($0) }
+            // Checked before the backend hears of the request: a malformed or impossible length is
+            // refused here, not passed on for the backend to judge.
+            let decodedLength: Int64
+            do {
+                decodedLength = try DecodedContentLength.parse(exchange.head.headers)
+            } catch {
+                self.refuse(error)
+                return
+            }
             if authenticated.payloadMode.isSigned && authenticated.clientChunkSigning == nil
                 && !self.gateway.config.server.skipSignatureValidation
             {
