@@ -39,3 +39,14 @@ def assert_s3_error(response: Response, status: int, code: str) -> None:
     assert (response.status, response.error_code) == (status, code), response
     assert response.headers.get("x-amz-request-id"), f"no x-amz-request-id in {response.headers}"
     assert b"<RequestId>" in response.body, response
+
+
+def assert_osp_error(response: Response, status: int | tuple[int, ...], code: str | tuple[str, ...]) -> None:
+    """An S3 XML error osp produced itself: one of these statuses and codes, `Content-Type:
+    application/xml`, and a request id in the header and in the body."""
+    statuses = status if isinstance(status, tuple) else (status,)
+    codes = code if isinstance(code, tuple) else (code,)
+    assert response.status in statuses and response.error_code in codes, response
+    assert response.headers.get("content-type", "").startswith("application/xml"), response.headers
+    assert response.headers.get("x-amz-request-id"), f"no x-amz-request-id in {response.headers}"
+    assert b"<RequestId>" + response.headers["x-amz-request-id"].encode() + b"</RequestId>" in response.body, response

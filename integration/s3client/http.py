@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -81,3 +82,53 @@ def serialize(request, host_header: str | None = None) -> bytes:
 
 def parse_status(raw: bytes) -> int:
     return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/") else 0
+
+
+def parse_response(raw: bytes) -> Response:
+    """The first response in `raw` (status 0 and no headers when there is none), its body cut at Content-Length."""
+    head, separator, rest = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    if not separator or not lines[0].startswith(b"HTTP/"):
+        return Response(0, {}, raw)
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.decode("latin-1").strip().lower()] = value.decode("latin-1").strip()
+    length = int(headers.get("content-length", len(rest)))
+    return Response(parse_status(raw), headers, rest[:length])
+
+
+def send_raw_once(host: str, port: int, data: bytes, timeout: float = TIMEOUT, quiet: float = 0.3) -> bytes:
+    """Write `data` without half-closing (osp treats a half-close as the client going away), then read
+    until the server closes, or until a complete final response (1xx kept, body of its Content-Length)
+    has arrived and nothing followed for `quiet` seconds (so a second, unwanted response would show);
+    bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    received = b""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered and closed before all was written; the answer may still be readable
+        while (remaining := deadline - time.monotonic()) > 0:
+            sock.settimeout(min(remaining, quiet) if _complete(received) else remaining)
+            try:
+                piece = sock.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not piece:
+                break
+            received += piece
+    return received
+
+
+def _complete(raw: bytes) -> bool:
+    """Whether `raw` holds a final (non-1xx) response with all of its Content-Length body."""
+    while raw.startswith(b"HTTP/1.1 1"):
+        _, separator, raw = raw.partition(b"\r\n\r\n")
+        if not separator:
+            return False
+    response = parse_response(raw)
+    if response.status == 0 or "content-length" not in response.headers:
+        return False
+    return len(response.body) >= int(response.headers["content-length"])
