@@ -129,6 +129,17 @@ SMUGGLING = {
 }
 
 
+def test_two_host_headers_are_refused(osp, osp_s3, backend_s3, journal, good, prefix):
+    """RFC 9112 §3.2: 400. Which Host names a virtual-host bucket must not depend on who reads them."""
+    key = f"{prefix}k"
+    raw = (signed_head(good, "PUT", f"/{ALIAS_BUCKET}/{key}") + f"Host: {ALIAS_BUCKET}.s3.local\r\n".encode()
+           + b"Content-Length: 2\r\n\r\nab")
+    assert_osp_error(parse_response(send_raw_once("127.0.0.1", osp.port, raw)), 400, "InvalidRequest")
+    assert journal.journal() == []
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
+    assert_still_serving(osp_s3, backend_s3, prefix)
+
+
 @pytest.mark.parametrize("framing", SMUGGLING.values(), ids=SMUGGLING.keys())
 def test_ambiguous_framing_is_refused(osp, osp_s3, backend_s3, journal, good, prefix, framing):
     key = f"{prefix}k"

@@ -270,6 +270,16 @@ struct RoutingAddressingTests {
         #expect(route.bucket == "bucket")
     }
 
+    @Test("the Host header is taken when there is one, and two of them are InvalidRequest")
+    func hostHeader() throws {
+        #expect(try S3RequestRouter.host(of: HTTPHeaders([("Host", "bucket.s3.local")])) == "bucket.s3.local")
+        #expect(try S3RequestRouter.host(of: HTTPHeaders([("x-amz-date", "20250101T000000Z")])) == nil)
+        for pairs in [[("Host", "a.s3.local"), ("host", "b.s3.local")], [("HOST", "a"), ("Host", "a")]] {
+            let error = #expect(throws: S3Error.self) { try S3RequestRouter.host(of: HTTPHeaders(pairs)) }
+            #expect(error?.code == .invalidRequest)
+        }
+    }
+
     @Test("configured domains are normalised and tried longest first")
     func domainNormalisation() {
         let router = S3RequestRouter(virtualHostDomains: ["S3.Local.", "eu.s3.local", "s3.local", ""])

@@ -140,5 +140,19 @@ public struct S3RequestRouter: Sendable {
         return nil
     }
 
+    /// The one `Host` header a request is routed by (nil when there is none). More than one is refused,
+    /// as RFC 9112 §3.2 requires: which of them names a virtual-host bucket would otherwise depend on
+    /// who reads them (osp, a load balancer, a log).
+    public static func host(of headers: HTTPHeaders) throws(S3Error) -> String? {
+        var host: String?
+        for (name, value) in headers where name.equalsLowercaseASCII("host") {
+            guard host == nil else {
+                throw S3Error(.invalidRequest, "The request has more than one Host header.")
+            }
+            host = value
+        }
+        return host
+    }
+
     private static let invalidBucketName = S3Error(.invalidBucketName, "The specified bucket is not valid.")
 }

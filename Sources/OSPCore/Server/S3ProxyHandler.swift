@@ -296,7 +296,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 method: head.method.rawValue,
                 rawPath: exchange.target.rawPath,
                 rawQuery: exchange.target.rawQuery,
-                host: head.headers.first(name: "host"),
+                host: try S3RequestRouter.host(of: head.headers),
                 headers: head.headers
             )
         } catch {
