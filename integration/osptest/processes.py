@@ -99,11 +99,12 @@ class Backend:
 
 
 def start_backend(credentials: dict[str, str], workdir: str, name: str = "backend", tls: bool = False,
-                  timeout: float = 60, bearer_introspect: str | None = None) -> Backend:
-    """`bearer_introspect`: an IAM introspection URL, so the backend also takes `Authorization: Bearer`."""
+                  timeout: float = 60, bearer_introspect: str | None = None, port: int = 0) -> Backend:
+    """`bearer_introspect`: an IAM introspection URL, so the backend also takes `Authorization: Bearer`.
+    `port`: 0 picks a free one; a given one lets a test restart a backend where osp expects it."""
     log_path = os.path.join(workdir, f"{name}.log")
     journal_path = os.path.join(workdir, f"{name}.journal.jsonl")
-    command = [sys.executable, "-m", "s3backend", "--port", "0", "--region", "us-east-1",
+    command = [sys.executable, "-m", "s3backend", "--port", str(port), "--region", "us-east-1",
                "--journal", journal_path, "--verbose"]
     for access_key, secret in credentials.items():
         command += ["--credentials", f"{access_key}:{secret}"]
@@ -146,7 +147,8 @@ class Osp:
 
 
 def start_osp(config_text: str, port: int, workdir: str, env: dict[str, str], name: str = "osp",
-              timeout: float = 60) -> Osp:
+              timeout: float = 60, preexec_fn=None) -> Osp:
+    """`preexec_fn`: run in the child before osp starts (e.g. to set its resource limits)."""
     config_path = os.path.join(workdir, f"{name}.yaml")
     log_path = os.path.join(workdir, f"{name}.log")
     with open(config_path, "w", encoding="utf-8") as handle:
@@ -154,7 +156,7 @@ def start_osp(config_text: str, port: int, workdir: str, env: dict[str, str], na
     log = open(log_path, "wb")
     process = subprocess.Popen([osp_binary(), "serve", "--config", config_path], cwd=workdir,
                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               env={**os.environ, **env})
+                               env={**os.environ, **env}, preexec_fn=preexec_fn)
     log.close()
     try:
         wait_for_port(port, process, timeout, log_path)
