@@ -27,6 +27,7 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 def s3_client(endpoint: str, keys: tuple[str, str], signature_version: str = "s3v4",
               addressing_style: str = "path", verify: bool | str = True, **config):
+    s3_options = config.pop("s3", {})  # merged with addressing_style below, not passed twice
     options = {"retries": {"max_attempts": 1, "mode": "standard"}, "connect_timeout": 30, "read_timeout": 60,
                **config}
     return boto3.session.Session().client(
@@ -37,7 +38,7 @@ def s3_client(endpoint: str, keys: tuple[str, str], signature_version: str = "s3
         region_name=REGION,
         verify=verify,
         config=Config(signature_version=signature_version,
-                      s3={"addressing_style": addressing_style, **config.pop("s3", {})},
+                      s3={"addressing_style": addressing_style, **s3_options},
                       **options),
     )
 
