@@ -1,3 +1,5 @@
+import Crypto
+
 /// Lowercase hexadecimal, the form SigV4 puts hashes and signatures in.
 enum Hex {
     static let digits: [UInt8] = Array("0123456789abcdef".utf8)
@@ -13,6 +15,30 @@ enum Hex {
         for byte in bytes {
             out.append(digits[Int(byte >> 4)])
             out.append(digits[Int(byte & 0x0F)])
+        }
+    }
+
+    // Digests and MACs are read in place: iterating them as a `Sequence` copies them into an array
+    // first, and these run several times per signed request.
+
+    static func append(_ digest: SHA256Digest, to out: inout [UInt8]) {
+        digest.withUnsafeBytes { append($0, to: &out) }
+    }
+
+    static func append(_ mac: HashedAuthenticationCode<SHA256>, to out: inout [UInt8]) {
+        mac.withUnsafeBytes { append($0, to: &out) }
+    }
+
+    /// One string allocation, no intermediate array.
+    static func encode(_ mac: HashedAuthenticationCode<SHA256>) -> String {
+        mac.withUnsafeBytes { bytes in
+            String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+                for (index, byte) in bytes.enumerated() {
+                    out[2 * index] = digits[Int(byte >> 4)]
+                    out[2 * index + 1] = digits[Int(byte & 0x0F)]
+                }
+                return bytes.count * 2
+            }
         }
     }
 

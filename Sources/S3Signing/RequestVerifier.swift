@@ -102,14 +102,14 @@ public struct RequestVerifier: Sendable {
         }
         let payloadMode = try PayloadMode(headerValue: contentSHA256)
 
-        let signingKey = keyCache.signingKey(secret: secretKey, dateStamp: auth.dateStamp, region: auth.region, service: auth.service)
+        let signingKey = keyCache.entry(secret: secretKey, dateStamp: auth.dateStamp, region: auth.region, service: auth.service)
         try checkSigV4(
             request: request, excludingSignatureParameter: false,
             signedHeaders: auth.signedHeaders, payloadHash: contentSHA256, amzDate: date.amzDate, scope: auth.scope,
             signingKey: signingKey, provided: auth.signature)
 
         let chunkSigning = payloadMode.isSigned
-            ? ChunkSigningContext(signingKey: signingKey, amzDate: date.amzDate, scope: auth.scope, seedSignature: auth.signature.lowercased())
+            ? ChunkSigningContext(signingKey: signingKey.key, amzDate: date.amzDate, scope: auth.scope, seedSignature: auth.signature.lowercased())
             : nil
         return VerifiedRequest(
             accessKey: auth.accessKey, version: .v4, payloadMode: payloadMode, chunkSigning: chunkSigning,
@@ -146,7 +146,7 @@ public struct RequestVerifier: Sendable {
         }
         let payloadMode = try PayloadMode(headerValue: payloadHash)
 
-        let signingKey = keyCache.signingKey(secret: secretKey, dateStamp: query.dateStamp, region: query.region, service: query.service)
+        let signingKey = keyCache.entry(secret: secretKey, dateStamp: query.dateStamp, region: query.region, service: query.service)
         try checkSigV4(
             request: request,
             excludingSignatureParameter: true,
@@ -154,7 +154,7 @@ public struct RequestVerifier: Sendable {
             scope: query.scope, signingKey: signingKey, provided: query.signature)
 
         let chunkSigning = payloadMode.isSigned
-            ? ChunkSigningContext(signingKey: signingKey, amzDate: query.amzDate.amzDate, scope: query.scope, seedSignature: query.signature.lowercased())
+            ? ChunkSigningContext(signingKey: signingKey.key, amzDate: query.amzDate.amzDate, scope: query.scope, seedSignature: query.signature.lowercased())
             : nil
         return VerifiedRequest(
             accessKey: query.accessKey, version: .v4, payloadMode: payloadMode, chunkSigning: chunkSigning,
@@ -163,7 +163,7 @@ public struct RequestVerifier: Sendable {
 
     private func checkSigV4(
         request: IncomingRequest, excludingSignatureParameter: Bool, signedHeaders: [String], payloadHash: String,
-        amzDate: String, scope: String, signingKey: SymmetricKey, provided: String
+        amzDate: String, scope: String, signingKey: SigV4SigningKey, provided: String
     ) throws(S3Error) {
         let canonicalRequest = SigV4Canonical.canonicalRequestHash(
             method: request.method,

@@ -183,7 +183,7 @@ public enum SigV4Canonical {
     /// The SigV4 signature (lowercase hex) of the string to sign
     /// `AWS4-HMAC-SHA256\n<amzDate>\n<scope>\n<hex canonical request hash>`, built as bytes.
     static func signature(
-        signingKey: SymmetricKey, amzDate: String, scope: String, canonicalRequestHash: SHA256Digest
+        signingKey: SigV4SigningKey, amzDate: String, scope: String, canonicalRequestHash: SHA256Digest
     ) -> String {
         var message: [UInt8] = []
         message.reserveCapacity(32 + amzDate.utf8.count + scope.utf8.count + 64)
@@ -193,7 +193,7 @@ public enum SigV4Canonical {
         message.append(contentsOf: scope.utf8)
         message.append(UInt8(ascii: "\n"))
         Hex.append(canonicalRequestHash, to: &message)
-        return Hex.encode(HMAC<SHA256>.authenticationCode(for: message, using: signingKey))
+        return Hex.encode(message.withUnsafeBytes { signingKey.authenticationCode(for: $0) })
     }
 
     /// The canonical request; `canonicalHeaders` is the block from `canonicalHeaders(_:signedHeaders:)`

@@ -131,7 +131,7 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
             method: method, rawPath: rawPath, rawQuery: rawQuery, excludingSignatureParameter: false,
             headers: headers, signedHeaders: signedHeaders, payloadHash: payloadHash)
         return SigV4Canonical.signature(
-            signingKey: signingKey(for: date), amzDate: date.amzDate, scope: scope,
-            canonicalRequestHash: canonicalRequest.hash)
+            signingKey: keyCache.entry(secret: secretKey, dateStamp: date.dateStamp, region: region, service: service),
+            amzDate: date.amzDate, scope: scope, canonicalRequestHash: canonicalRequest.hash)
     }
 }

@@ -14,12 +14,7 @@ public final class SigningKeyCache: Sendable, CustomStringConvertible {
         var service: String
     }
 
-    /// swift-crypto 3.x does not mark `SymmetricKey` `Sendable`, although it is an immutable value.
-    private struct SendableKey: @unchecked Sendable {
-        let key: SymmetricKey
-    }
-
-    private let entries = Mutex<[Key: SendableKey]>([:])
+    private let entries = Mutex<[Key: SigV4SigningKey]>([:])
     public let capacity: Int
 
     public init(capacity: Int = 4096) {
@@ -28,20 +23,24 @@ public final class SigningKeyCache: Sendable, CustomStringConvertible {
 
     /// The signing key for `secret` on `dateStamp` (`YYYYMMDD`) in `region` for `service`.
     public func signingKey(secret: String, dateStamp: String, region: String, service: String) -> SymmetricKey {
+        self.entry(secret: secret, dateStamp: dateStamp, region: region, service: service).key
+    }
+
+    /// The signing key with its HMAC state, ready to sign.
+    func entry(secret: String, dateStamp: String, region: String, service: String) -> SigV4SigningKey {
         let key = Key(secret: secret, dateStamp: dateStamp, region: region, service: service)
         if let cached = entries.withLock({ $0[key] }) {
-            return cached.key
+            return cached
         }
         // Derive outside the lock; two threads racing on the same miss derive the same value.
-        let derived = Self.deriveSigningKey(secret: secret, dateStamp: dateStamp, region: region, service: service)
-        let entry = SendableKey(key: derived)
+        let entry = SigV4SigningKey(Self.deriveSigningKey(secret: secret, dateStamp: dateStamp, region: region, service: service))
         entries.withLock { entries in
             if entries.count >= capacity {
                 entries.removeAll(keepingCapacity: true)
             }
             entries[key] = entry
         }
-        return derived
+        return entry
     }
 
     /// The number of keys currently held.
@@ -62,5 +61,28 @@ public final class SigningKeyCache: Sendable, CustomStringConvertible {
         let kRegion = hmac(kDate, region)
         let kService = hmac(kRegion, service)
         return hmac(kService, "aws4_request")
+    }
+}
+
+/// A derived SigV4 signing key together with an HMAC that has already absorbed it. Starting an
+/// HMAC pads and hashes the key (six allocations in swift-crypto); a copy of this one starts from
+/// there, so a signature costs the hashing of its message only.
+///
+/// `@unchecked Sendable`: swift-crypto 3.x marks neither `SymmetricKey` nor `HMAC` `Sendable`,
+/// although both are values never mutated in place here (signing mutates a copy).
+struct SigV4SigningKey: @unchecked Sendable {
+    let key: SymmetricKey
+    private let keyed: HMAC<SHA256>
+
+    init(_ key: SymmetricKey) {
+        self.key = key
+        self.keyed = HMAC<SHA256>(key: key)
+    }
+
+    /// HMAC-SHA256 of `message` under this key.
+    func authenticationCode(for message: UnsafeRawBufferPointer) -> HashedAuthenticationCode<SHA256> {
+        var hmac = self.keyed
+        hmac.update(data: message)
+        return hmac.finalize()
     }
 }
