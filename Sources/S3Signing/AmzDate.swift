@@ -94,30 +94,44 @@ public struct AmzDate: Sendable, Hashable, Comparable, CustomStringConvertible {
     // MARK: Formatting
 
     /// `20130524T000000Z`, the `x-amz-date` form and the second line of a SigV4 string to sign.
+    /// (Written straight into the string's storage: this runs several times per signed request.)
     public var amzDate: String {
         let p = parts
-        var out: [UInt8] = []
-        out.reserveCapacity(16)
-        Self.append(p.year, width: 4, to: &out)
-        Self.append(p.month, width: 2, to: &out)
-        Self.append(p.day, width: 2, to: &out)
-        out.append(UInt8(ascii: "T"))
-        Self.append(p.hour, width: 2, to: &out)
-        Self.append(p.minute, width: 2, to: &out)
-        Self.append(p.second, width: 2, to: &out)
-        out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: 16) { out in
+            var i = 0
+            Self.write(p.year, width: 4, to: out, at: &i)
+            Self.write(p.month, width: 2, to: out, at: &i)
+            Self.write(p.day, width: 2, to: out, at: &i)
+            out[i] = UInt8(ascii: "T")
+            i += 1
+            Self.write(p.hour, width: 2, to: out, at: &i)
+            Self.write(p.minute, width: 2, to: out, at: &i)
+            Self.write(p.second, width: 2, to: out, at: &i)
+            out[i] = UInt8(ascii: "Z")
+            return i + 1
+        }
     }
 
     /// `20130524`, the date of a SigV4 credential scope.
     public var dateStamp: String {
         let p = parts
-        var out: [UInt8] = []
-        out.reserveCapacity(8)
-        Self.append(p.year, width: 4, to: &out)
-        Self.append(p.month, width: 2, to: &out)
-        Self.append(p.day, width: 2, to: &out)
-        return String(decoding: out, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: 8) { out in
+            var i = 0
+            Self.write(p.year, width: 4, to: out, at: &i)
+            Self.write(p.month, width: 2, to: out, at: &i)
+            Self.write(p.day, width: 2, to: out, at: &i)
+            return i
+        }
+    }
+
+    /// `value` as exactly `width` decimal digits (the years here are 0000–9999).
+    private static func write(_ value: Int, width: Int, to out: UnsafeMutableBufferPointer<UInt8>, at index: inout Int) {
+        var rest = max(0, value)
+        for position in stride(from: index + width - 1, through: index, by: -1) {
+            out[position] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        }
+        index += width
     }
 
     /// `Fri, 24 May 2013 00:00:00 GMT`.

@@ -28,7 +28,7 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
     public var description: String { "SigV4Signer(accessKey: \(accessKey), region: \(region), service: \(service))" }
 
     /// `<date>/<region>/<service>/aws4_request`
-    public func scope(for date: AmzDate) -> String { "\(date.dateStamp)/\(region)/\(service)/aws4_request" }
+    public func scope(for date: AmzDate) -> String { Self.scope(dateStamp: date.dateStamp, region: region, service: service) }
 
     /// Signs the request in place: sets `x-amz-date`, `x-amz-content-sha256` (= `payloadHash`),
     /// `x-amz-security-token` (with a session token) and `Authorization`. Signs `host` (which the
@@ -41,29 +41,57 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
         date: AmzDate
     ) -> String {
         let amzDate = date.amzDate
-        headers.remove(name: "authorization")
+        let dateStamp = date.dateStamp
+        // (Removing only what is there: `HTTPHeaders.remove` rewrites its storage either way.)
+        if headers.contains(name: "authorization") { headers.remove(name: "authorization") }
         headers.replaceOrAdd(name: "x-amz-date", value: amzDate)
         headers.replaceOrAdd(name: "x-amz-content-sha256", value: payloadHash)
-        headers.remove(name: "x-amz-security-token")
+        if headers.contains(name: "x-amz-security-token") { headers.remove(name: "x-amz-security-token") }
         if let sessionToken {
             headers.add(name: "x-amz-security-token", value: sessionToken)
         }
 
-        var names: [String] = []
-        names.reserveCapacity(8)
+        var signedHeaders: [String] = []
+        signedHeaders.reserveCapacity(8)
         for (name, _) in headers where Self.isSigned(name) {
-            let lower = name.lowercased()
-            if !names.contains(lower) { names.append(lower) }
+            // Most clients send lower-case names already: those are used as they are, not copied.
+            let lower = name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? name.lowercased() : name
+            if !signedHeaders.contains(lower) { signedHeaders.append(lower) }
         }
-        let signedHeaders = names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        let scope = scope(for: date)
-        let signature = signature(
-            method: method, rawPath: rawPath, rawQuery: rawQuery,
-            headers: headers, signedHeaders: signedHeaders, payloadHash: payloadHash, date: date, scope: scope)
-        headers.add(
-            name: "Authorization",
-            value: "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(signedHeaders.joined(separator: ";")), Signature=\(signature)")
+        signedHeaders.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let scope = Self.scope(dateStamp: dateStamp, region: region, service: service)
+        let canonicalRequest = SigV4Canonical.canonicalRequestHash(
+            method: method, rawPath: rawPath, rawQuery: rawQuery, excludingSignatureParameter: false,
+            headers: headers, signedHeaders: signedHeaders, payloadHash: payloadHash)
+        let signature = SigV4Canonical.signature(
+            signingKey: keyCache.entry(secret: secretKey, dateStamp: dateStamp, region: region, service: service),
+            amzDate: amzDate, scope: scope, canonicalRequestHash: canonicalRequest.hash)
+
+        var authorization = "AWS4-HMAC-SHA256 Credential="
+        authorization.reserveCapacity(160 + accessKey.utf8.count + scope.utf8.count + 24 * signedHeaders.count)
+        authorization += accessKey
+        authorization += "/"
+        authorization += scope
+        authorization += ", SignedHeaders="
+        for (index, name) in signedHeaders.enumerated() {
+            if index > 0 { authorization += ";" }
+            authorization += name
+        }
+        authorization += ", Signature="
+        authorization += signature
+        headers.add(name: "Authorization", value: authorization)
         return signature
+    }
+
+    private static func scope(dateStamp: String, region: String, service: String) -> String {
+        var scope = dateStamp
+        scope.reserveCapacity(dateStamp.utf8.count + region.utf8.count + service.utf8.count + 16)
+        scope += "/"
+        scope += region
+        scope += "/"
+        scope += service
+        scope += "/aws4_request"
+        return scope
     }
 
     /// `host`, `content-md5`, `content-type` or `x-amz-*`, in any case (checked without allocating:

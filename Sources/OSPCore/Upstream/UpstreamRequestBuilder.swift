@@ -60,8 +60,10 @@ enum UpstreamRequestBuilder {
         let query = target.queryWithoutCredentials(of: authentication)
 
         var headers = HTTPHeaders()
-        headers.reserveCapacity(clientHead.headers.count + 4)
+        // host, connection, x-amz-date, x-amz-content-sha256, authorization (+ a session token).
+        headers.reserveCapacity(clientHead.headers.count + 6)
         headers.add(name: "host", value: endpoint.hostHeader(for: hostname))
+        headers.add(name: "connection", value: "keep-alive")
         let connectionTokens = Self.connectionTokens(clientHead.headers)
         for (name, value) in clientHead.headers {
             if droppedHeaders.contains(where: { name.equalsLowercaseASCII($0) }) { continue }
@@ -107,8 +109,7 @@ enum UpstreamRequestBuilder {
             headers.add(name: "authorization", value: "Bearer " + token.value)
             chunkedBody = .decoded
         }
-        var head = HTTPRequestHead(version: .http1_1, method: clientHead.method, uri: uri, headers: headers)
-        head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
+        let head = HTTPRequestHead(version: .http1_1, method: clientHead.method, uri: uri, headers: headers)
         return UpstreamRequest(head: head, endpoint: endpoint, chunkedBody: chunkedBody)
     }
 
