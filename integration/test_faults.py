@@ -653,18 +653,36 @@ async def _thousand_clients(port: int, request: bytes, pid: int, baseline: int):
             writer.close()
 
 
+def _soft_fd_limit(wanted_soft: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted_soft, hard))
+
+
+def _osp_open_file_limits(pid: int) -> tuple[int, int]:
+    for line in open(f"/proc/{pid}/limits"):
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError("no 'Max open files' line")
+
+
 def test_a_thousand_concurrent_keep_alive_clients_are_served(nginx_backend, workdir):
-    # The suite needs 1,000 client sockets here, and osp 1,000 more plus up to 1,000 to the backend:
-    # osp does not raise its own soft RLIMIT_NOFILE, so it is started with a high enough one.
+    # The suite needs 1,000 client sockets here, and osp 1,000 more plus up to 1,000 to the backend.
+    # osp is started with the common default soft limit of 1,024 (too few) under a high hard limit:
+    # it must raise its own soft limit to the hard one at start-up.
     _raise_fd_limit(4 * CONCURRENT + 512)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4 * CONCURRENT + 512:
+        pytest.skip(f"the hard open-file limit ({hard}) is too low for {CONCURRENT} clients")
     port = processes.free_port()
     config = (
         f"server: {{bind: 127.0.0.1, http_port: {port}, threads: 2}}\n"
         "buckets:\n" + _bucket(ALIAS_BUCKET, nginx_backend, "nginx-bucket") + KEYSTORE
     )
-    server = _start_osp(config, port, workdir, "osp-faults-clients",
-                        preexec_fn=lambda: _raise_fd_limit(4 * CONCURRENT + 512))
+    server = _start_osp(config, port, workdir, "osp-faults-clients", preexec_fn=lambda: _soft_fd_limit(1024))
     try:
+        soft_limit, hard_limit = _osp_open_file_limits(server.process.pid)
+        assert soft_limit == hard_limit, "osp did not raise its soft open-file limit"
         target = _presigned_target(server.url, ALIAS_BUCKET, "small.txt")
         request = f"GET {target} HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode()
         baseline = fd_count(server.process.pid)

@@ -91,6 +91,9 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot start the span exporter", metadata: ["error": "\(error)"])
             throw ExitCode(2)
         }
+        if let files = OpenFileLimit.raiseToHardLimit() {
+            logger.info("open file limit", metadata: ["soft_limit": "\(files.after)", "was": "\(files.before)"])
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loaded.server.threads)
         // A reloaded config gets a gateway like the first: same metrics registry, same access log.
         let makeGateway: @Sendable (OSPConfig) -> Gateway = { config in
