@@ -9,6 +9,7 @@ Rows of RAW_TSV (tab-separated):
   wrk   CONNS  PATH   ROUND  REQ_PER_S|ERR  P50_MS  P99_MS  ERRORS  BACKEND_CONNS_PER_1000_REQ  PROXY_CPU_US_PER_REQ
   pwrk  (as wrk; PATH is a policy backend: allow-all, rules, opa)
   rss   NAME   KIB
+  allocs osp   REQUESTS  ALLOCATIONS  BYTES   (heap allocations counted by alloc_count.so)
 
 PATH is direct, haproxy, osp or original (object-storage-proxy, the original product; its
 rows are absent when run.sh skipped it, and meta original_note says why).
@@ -43,6 +44,7 @@ def ratio(a, b):
 
 def main() -> None:
     meta, rss = {}, {}
+    allocs = None                 # (requests, allocations, bytes) of the counted osp
     xfer = defaultdict(list)      # (op, size, path) -> [MB/s]
     xfer_err = defaultdict(list)  # (op, size, path) -> [detail]
     sizes, conns = [], []
@@ -59,6 +61,8 @@ def main() -> None:
                 meta[row[1]] = row[2]
             elif kind == "rss":
                 rss[row[1]] = int(row[2])
+            elif kind == "allocs":
+                allocs = (int(row[2]), int(row[3]), int(row[4]))
             elif kind == "xfer":
                 op, size, path, _rep, value = row[1:6]
                 if size not in sizes:
@@ -208,6 +212,14 @@ def main() -> None:
     for k, label in labels:
         if k in rss:
             p(f"| {label} | {rss[k] / 1024:.1f} |")
+    if allocs:
+        requests, count, nbytes = allocs
+        p("")
+        p("### osp heap allocations (alloc_count.so, presigned 1 KiB GET, 16 connections)")
+        p("")
+        p("| requests | allocations per request | bytes allocated per request |")
+        p("|---:|---:|---:|")
+        p(f"| {requests:,} | {count / requests:.1f} | {nbytes / requests:,.0f} |")
     p("")
     p("### Targets")
     p("")

@@ -506,6 +506,36 @@ if ((RUN_MAIN)); then
     osp_alive && printf 'rss\thwm_end\t%s\n' "$(status_kib VmHWM)" >> "$RAW"
 fi
 
+# ---------------------------------------------------------------- allocations per request
+# Heap allocations per presigned 1 KiB GET, counted by alloc_count.so (LD_PRELOAD) in a second osp
+# with the same config: unlike CPU time on this shared machine, the count repeats to the decimal,
+# so it shows what each hot-path change did. Skipped without a C compiler.
+if ((RUN_MAIN)) && command -v cc >/dev/null; then
+    if cc -O2 -shared -fPIC -o "$TMP/alloc_count.so" "$HERE/alloc_count.c" 2>"$TMP/alloc_count.cc.log"; then
+        read -r ALLOC_PORT < <(free_ports 1)
+        sed "s/http_port: $OSP_PORT/http_port: $ALLOC_PORT/" "$TMP/osp.yaml" > "$TMP/osp-alloc.yaml"
+        ALLOC_COUNT_FILE="$TMP/alloc.counts" LD_PRELOAD="$TMP/alloc_count.so" \
+            "$OSP_BIN" serve --config "$TMP/osp-alloc.yaml" >"$TMP/osp-alloc.log" 2>&1 &
+        ALLOC_PID=$!; STARTED+=("$ALLOC_PID")
+        if wait_port "$ALLOC_PORT" "$ALLOC_PID" osp-alloc; then
+            alloc_url="$(python3 "$HERE/presign.py" "http://127.0.0.1:$ALLOC_PORT" get:obj-1k)"
+            alloc_counts() { python3 -c 'import struct, sys; print(*struct.unpack("<QQ", open(sys.argv[1], "rb").read(16)))' "$TMP/alloc.counts"; }
+            timeout 30 wrk -t2 -c16 -d1s "$alloc_url" >/dev/null 2>&1 || true
+            read -r a0 b0 < <(alloc_counts)
+            out="$(timeout 30 wrk -t2 -c16 -d4s "$alloc_url" 2>&1)" || true
+            read -r a1 b1 < <(alloc_counts)
+            n="$(awk '/requests in/ { print $1 }' <<<"$out")"
+            if [[ -n "$n" && "$n" -gt 0 ]]; then
+                printf 'allocs\tosp\t%s\t%s\t%s\n' "$n" "$((a1 - a0))" "$((b1 - b0))" >> "$RAW"
+                log "allocations: $(( (a1 - a0) / n )) per request over $n presigned 1 KiB GETs"
+            fi
+        fi
+        stop_pid "$ALLOC_PID"
+    else
+        log "alloc_count.c did not compile (see $TMP/alloc_count.cc.log): no allocation count"
+    fi
+fi
+
 # ---------------------------------------------------------------- policy backends
 # Three osp instances, identical but for `authorization:` (allow-all, rules, opa with its decision
 # cache), all on the same nginx and bucket; 1 KiB GET rate interleaved across them. The OPA server
