@@ -99,6 +99,17 @@ struct UpstreamRequestBuilderTests {
         #expect(try backendAccepts(request))
     }
 
+    @Test("credential parameters are removed however their names are percent-encoded")
+    func encodedCredentialNamesStripped() throws {
+        let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Cred%65ntial=C%2F20261129%2Fus-east-1%2Fs3%2Faws4_request"
+            + "&X-Amz-Date=20261129T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&x-id=GetObject&a%zz=1"
+            + "&X-Amz-Signatur%65=" + String(repeating: "f", count: 64)
+        let presigned = try ClientAuthentication.parse(headers: [:], rawQuery: query)
+        #expect(presigned.accessKey == "C")
+        let target = RequestTarget(rawPath: "/b/k", rawQuery: query)
+        #expect(target.queryWithoutCredentials(of: presigned) == "x-id=GetObject&a%zz=1")
+    }
+
     @Test("SigV2 query credentials are removed")
     func sigV2QueryStripped() throws {
         let query = "AWSAccessKeyId=CLIENT&Expires=1795000100&Signature=abc%3D&uploadId=7"

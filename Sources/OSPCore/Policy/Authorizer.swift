@@ -29,6 +29,8 @@ public struct Authorizer: Sendable {
     var allowsEverything: Bool { self.engine is AllowAllPolicy }
 
     /// What the policy is asked for this request (one question, two for a copy).
+    /// - Parameter forwardedQuery: the query without the client's credentials, when the caller has
+    ///   it already (the backend request needs it too); computed here otherwise.
     func questions(
         route: S3Route,
         identity: ClientIdentity,
@@ -38,6 +40,7 @@ public struct Authorizer: Sendable {
         sourceIP: String?,
         secureTransport: Bool,
         tlsClientPrincipal: String? = nil,
+        forwardedQuery: String? = nil,
         now: AmzDate
     ) -> [AuthorizationRequest] {
         let conditions: [String: String]
@@ -47,7 +50,8 @@ public struct Authorizer: Sendable {
         } else {
             (conditions, context) = self.fullInputs(
                 head: head, target: target, authentication: authentication, sourceIP: sourceIP,
-                secureTransport: secureTransport, tlsClientPrincipal: tlsClientPrincipal, now: now
+                secureTransport: secureTransport, tlsClientPrincipal: tlsClientPrincipal,
+                forwardedQuery: forwardedQuery ?? target.queryWithoutCredentials(of: authentication), now: now
             )
         }
         var questions = [
@@ -91,6 +95,7 @@ public struct Authorizer: Sendable {
         sourceIP: String?,
         secureTransport: Bool,
         tlsClientPrincipal: String?,
+        forwardedQuery: String,
         now: AmzDate
     ) -> ([String: String], RequestContext) {
         let query = RequestQuery(rawQuery: target.rawQuery)
@@ -114,7 +119,7 @@ public struct Authorizer: Sendable {
         let context = RequestContext(
             method: head.method.rawValue,
             path: target.rawPath,
-            query: target.queryWithoutCredentials(of: authentication),
+            query: forwardedQuery,
             headers: headers,
             sourceIP: sourceIP
         )

@@ -13,8 +13,14 @@ struct RequestQuery {
     /// grapheme-cluster work on a string parsed for every request.
     init<Query: StringProtocol>(rawQuery: Query) where Query.SubSequence == Substring {
         parameters = []
-        let whole = Substring(rawQuery)
-        for item in whole.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+        parameters.reserveCapacity(8)
+        let whole = Substring(rawQuery).utf8
+        var start = whole.startIndex
+        while start != whole.endIndex {
+            let end = whole[start...].firstIndex(of: UInt8(ascii: "&")) ?? whole.endIndex
+            defer { start = end == whole.endIndex ? end : whole.index(after: end) }
+            if start == end { continue }
+            let item = whole[start..<end]
             let equals = item.firstIndex(of: UInt8(ascii: "=")) ?? item.endIndex
             var name = Substring(item[..<equals])
             if name.utf8.contains(UInt8(ascii: "%")), let decoded = PercentDecoding.decode(name) {

@@ -441,6 +441,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             sourceIP: self.sourceIP(context),
             secureTransport: self.transport.secure,
             tlsClientPrincipal: exchange.certificatePrincipal,
+            forwardedQuery: exchange.forwardedQuery(authenticated.authentication),
             now: AmzDate.now()
         )
     }
@@ -598,6 +599,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                     copySourceHeader: copySourceHeader,
                     authorization: result.get(),
                     keyCache: self.gateway.keyCache,
+                    forwardedQuery: exchange.forwardedQuery(authenticated.authentication),
                     now: AmzDate.now()
                 )
                 self.connect(upstream, authenticated: authenticated, exchange: exchange)
@@ -1144,6 +1146,16 @@ private final class Exchange {
     var errorCode: String?
     /// Counted and logged already: a request is recorded once, however it ends.
     var recorded = false
+    private var queryWithoutCredentials: String?
+
+    /// The query without the client's credentials — what a policy backend sees and the backend
+    /// gets — computed once for both.
+    func forwardedQuery(_ authentication: ClientAuthentication) -> String {
+        if let known = self.queryWithoutCredentials { return known }
+        let query = self.target.queryWithoutCredentials(of: authentication)
+        self.queryWithoutCredentials = query
+        return query
+    }
 
     init(requestID: String, head: HTTPRequestHead) {
         self.requestID = requestID

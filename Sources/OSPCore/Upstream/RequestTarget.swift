@@ -40,12 +40,20 @@ public struct RequestTarget: Sendable, Equatable {
 
     /// The query without the parameters that carry the client's presigned credentials: they are
     /// never forwarded, and never shown to a policy backend (a presigned signature is a bearer token).
+    /// Names are compared decoded, as the verifier reads them: `X-Amz-Signatur%65` goes too.
     public func queryWithoutCredentials(of authentication: ClientAuthentication) -> String {
         switch authentication {
-        case .sigV4Query: return query(dropping: { Self.sigV4QueryAuth.contains($0) })
-        case .sigV2Query: return query(dropping: { Self.sigV2QueryAuth.contains($0) })
+        case .sigV4Query: return query(dropping: { Self.names(Self.sigV4QueryAuth, contain: $0) })
+        case .sigV2Query: return query(dropping: { Self.names(Self.sigV2QueryAuth, contain: $0) })
         default: return rawQuery
         }
+    }
+
+    private static func names(_ names: Set<Substring>, contain rawName: Substring) -> Bool {
+        if names.contains(rawName) { return true }
+        guard rawName.utf8.contains(UInt8(ascii: "%")) else { return false }
+        // An undecodable name is not a credential name: it stays (and the backend judges it).
+        return PercentDecoding.decode(rawName).map { names.contains(Substring($0)) } ?? false
     }
 
     private static let sigV4QueryAuth: Set<Substring> = [

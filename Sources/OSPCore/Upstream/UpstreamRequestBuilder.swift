@@ -27,6 +27,7 @@ enum UpstreamRequestBuilder {
     /// - Parameters:
     ///   - backendBucket: the bucket's name at the backend (after aliasing); nil for ListBuckets.
     ///   - copySourceHeader: the rewritten `x-amz-copy-source`, when the request has one.
+    ///   - forwardedQuery: `target`'s query without the client's credentials, when the caller has it.
     static func build(
         clientHead: HTTPRequestHead,
         target: RequestTarget,
@@ -38,6 +39,7 @@ enum UpstreamRequestBuilder {
         copySourceHeader: String?,
         authorization: BackendAuthorization,
         keyCache: SigningKeyCache,
+        forwardedQuery: String? = nil,
         now: AmzDate
     ) throws(S3Error) -> UpstreamRequest {
         let endpoint = BackendEndpoint(bucket)
@@ -57,7 +59,7 @@ enum UpstreamRequestBuilder {
         }
         if path.isEmpty { path = "/" }
 
-        let query = target.queryWithoutCredentials(of: authentication)
+        let query = forwardedQuery ?? target.queryWithoutCredentials(of: authentication)
 
         var headers = HTTPHeaders()
         // host, connection, x-amz-date, x-amz-content-sha256, authorization (+ a session token).
