@@ -180,6 +180,20 @@ def _osp_config(http_port: int, backend_port: int, with_wildcard: bool = True) -
     return "\n".join(lines) + "\n"
 
 
+def policy_osp_config(port: int, backend_port: int, authorization: str, more_keys: str = "") -> str:
+    """A dedicated osp with the alias bucket, alice's key (plus `more_keys` keystore lines) and the
+    given `authorization:` section body (indented two spaces)."""
+    keys = 'access_key: "${BACKEND_ACCESS_KEY}", secret_key: "${BACKEND_SECRET_KEY}"'
+    return f"""
+server: {{bind: 127.0.0.1, http_port: {port}, threads: 2}}
+buckets:
+  {ALIAS_BUCKET}: {{host: 127.0.0.1, port: {backend_port}, region: {REGION}, backend_bucket: {REAL_BUCKET}, {keys}}}
+keystore:
+  - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
+{more_keys}authorization:
+{authorization}"""
+
+
 def _osp_env() -> dict[str, str]:
     return {
         "BACKEND_ACCESS_KEY": BACKEND_KEYS[0],

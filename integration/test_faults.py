@@ -572,45 +572,16 @@ CONCURRENT = 1_000
 def nginx_backend(tmp_path_factory):
     """nginx serving `<root>/nginx-bucket/small.txt` (it ignores osp's signature): a backend fast
     enough that 1,000 concurrent requests measure osp, not the backend."""
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
-    if nginx is None:
+    if processes.nginx_binary() is None:
         pytest.skip("nginx not installed (integration/setup.sh installs it)")
     root = tmp_path_factory.mktemp("faults-nginx")
     (root / "data" / "nginx-bucket").mkdir(parents=True)
-    (root / "logs").mkdir()
     (root / "data" / "nginx-bucket" / "small.txt").write_bytes(b"small object for many clients\n")
     port = processes.free_port()
-    user = "user root;" if os.geteuid() == 0 else ""
-    (root / "nginx.conf").write_text(f"""{user}
-daemon off;
-worker_processes 1;
-worker_rlimit_nofile 8192;
-pid {root}/nginx.pid;
-error_log {root}/logs/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_timeout 75s;
-    keepalive_requests 100000;
-    default_type application/octet-stream;
-    client_body_temp_path {root}/client_body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    server {{
-        listen 127.0.0.1:{port} backlog=4096;
-        root {root}/data;
-    }}
-}}
-""")
-    log = open(root / "logs" / "stdout.log", "wb")
-    process = subprocess.Popen([nginx, "-p", str(root), "-c", str(root / "nginx.conf")], stdout=log,
-                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    log.close()
+    process = processes.start_nginx(root, port, worker_connections=4096, extra_main="worker_rlimit_nofile 8192;",
+                                    listen_options="backlog=4096", extra_http="keepalive_requests 100000;")
     _remember(process)
     try:
-        processes.wait_for_port(port, process, 15, str(root / "logs" / "error.log"))
         yield port
     finally:
         processes.stop(process)

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from conftest import ALIAS_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember
+from conftest import ALIAS_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember, policy_osp_config
 from osptest import processes
 from osptest.clients import CLIENT_KEYS, s3_client
 from osptest.s3checks import assert_osp_error, exists_at_backend, stored_bytes
@@ -352,18 +352,10 @@ SECRET_BYTES = b"classified"
 
 
 def _rules_config(port: int, backend_port: int) -> str:
-    keys = 'access_key: "${BACKEND_ACCESS_KEY}", secret_key: "${BACKEND_SECRET_KEY}"'
-    return f"""
-server: {{bind: 127.0.0.1, http_port: {port}, threads: 2}}
-buckets:
-  {ALIAS_BUCKET}: {{host: 127.0.0.1, port: {backend_port}, region: {REGION}, backend_bucket: {REAL_BUCKET}, {keys}}}
-keystore:
-  - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
-authorization:
-  backend: rules
+    return policy_osp_config(port, backend_port, f"""  backend: rules
   rules:
     - {{principals: [alice], buckets: [{ALIAS_BUCKET}], prefix: "allowed/", actions: [read, write, list, delete], effect: allow}}
-"""
+""")
 
 
 @pytest.fixture(scope="module")

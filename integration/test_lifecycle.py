@@ -160,8 +160,7 @@ def test_sigterm_with_idle_keep_alive_clients_exits_at_once(backend, backend_s3,
 def big_backend(tmp_path_factory):
     """nginx serving `big/big.bin` (1 GiB, pseudo-random, no two blocks alike) and `big/small.txt`
     from a temp directory. Yields (port, sha256 of big.bin). nginx is stopped and the file removed."""
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
-    if nginx is None:
+    if processes.nginx_binary() is None:
         pytest.skip("nginx not installed (integration/setup.sh installs it)")
     root = tmp_path_factory.mktemp("lifecycle-nginx")
     data = root / "data" / "big"
@@ -176,36 +175,9 @@ def big_backend(tmp_path_factory):
             handle.write(block)
     (data / "small.txt").write_bytes(b"small")
     port = processes.free_port()
-    user = "user root;" if os.geteuid() == 0 else ""
-    (root / "nginx.conf").write_text(f"""{user}
-daemon off;
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/logs/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    sendfile on;
-    keepalive_timeout 75s;
-    default_type application/octet-stream;
-    client_body_temp_path {root}/client_body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root}/data;
-    }}
-}}
-""")
-    log = open(root / "logs" / "stdout.log", "wb")
-    process = subprocess.Popen([nginx, "-p", str(root), "-c", str(root / "nginx.conf")], stdout=log,
-                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    log.close()
+    process = processes.start_nginx(root, port, extra_http="sendfile on;")
     _remember(process)
     try:
-        processes.wait_for_port(port, process, 15, str(root / "logs" / "error.log"))
         yield port, digest.hexdigest()
     finally:
         processes.stop(process)

@@ -17,7 +17,7 @@ import urllib.request
 import botocore.exceptions
 import pytest
 
-from conftest import ALIAS_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember
+from conftest import ALIAS_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember, policy_osp_config
 from osptest import processes
 from osptest.clients import CLIENT_KEYS, s3_client
 from osptest.s3checks import exists_at_backend, stored_bytes
@@ -65,18 +65,10 @@ class OpaServer:
 
 
 def _config(port: int, backend_port: int, opa_port: int) -> str:
-    keys = 'access_key: "${BACKEND_ACCESS_KEY}", secret_key: "${BACKEND_SECRET_KEY}"'
-    return f"""
-server: {{bind: 127.0.0.1, http_port: {port}, threads: 2}}
-buckets:
-  {ALIAS_BUCKET}: {{host: 127.0.0.1, port: {backend_port}, region: {REGION}, backend_bucket: {REAL_BUCKET}, {keys}}}
-keystore:
-  - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
-authorization:
-  backend: opa
+    return policy_osp_config(port, backend_port, f"""  backend: opa
   opa: {{url: "http://127.0.0.1:{opa_port}/v1/data/osp/allow", timeout_ms: 500, headers: [user-agent]}}
   cache: {{allow_ttl_seconds: 60, deny_ttl_seconds: 1}}
-"""
+""")
 
 
 @pytest.fixture(scope="module")

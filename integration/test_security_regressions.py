@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import ALIAS_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember
+from conftest import ALIAS_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember, policy_osp_config
 from osptest import processes
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, botocore_signed, s3_client
 from osptest.s3checks import assert_osp_error, data, exists_at_backend, stored_bytes
@@ -275,17 +275,8 @@ allow := true if {
 
 
 def _policy_config(port: int, backend_port: int, authorization: str) -> str:
-    keys = 'access_key: "${BACKEND_ACCESS_KEY}", secret_key: "${BACKEND_SECRET_KEY}"'
-    return f"""
-server: {{bind: 127.0.0.1, http_port: {port}, threads: 2}}
-buckets:
-  {ALIAS_BUCKET}: {{host: 127.0.0.1, port: {backend_port}, region: {REGION}, backend_bucket: {REAL_BUCKET}, {keys}}}
-keystore:
-  - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
-  - {{access_key: {BOB_KEYS[0]}, secret_key: {BOB_KEYS[1]}, principal: bob}}
-authorization:
-{authorization}
-"""
+    return policy_osp_config(port, backend_port, authorization,
+                             f"  - {{access_key: {BOB_KEYS[0]}, secret_key: {BOB_KEYS[1]}, principal: bob}}\n")
 
 
 RULES = f"""  backend: rules

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 INTEGRATION_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO_DIR = os.path.dirname(INTEGRATION_DIR)
@@ -164,3 +166,50 @@ def start_osp(config_text: str, port: int, workdir: str, env: dict[str, str], na
         stop(process)
         raise
     return Osp(process, port, config_path, log_path)
+
+
+def nginx_binary() -> str | None:
+    """nginx from PATH or /usr/sbin (integration/setup.sh installs it), or None."""
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+
+
+def start_nginx(root, port: int, worker_connections: int = 256, extra_main: str = "", listen_options: str = "",
+                extra_http: str = "") -> subprocess.Popen:
+    """A plain nginx serving `<root>/data` on 127.0.0.1:`port` (keep-alive, no access log), its temp
+    files and logs under `root`; returns once it listens. The caller stops it (`stop`)."""
+    root = Path(root)
+    (root / "logs").mkdir(exist_ok=True)
+    user = "user root;" if os.geteuid() == 0 else ""
+    (root / "nginx.conf").write_text(f"""{user}
+daemon off;
+worker_processes 1;
+{extra_main}
+pid {root}/nginx.pid;
+error_log {root}/logs/error.log warn;
+events {{ worker_connections {worker_connections}; }}
+http {{
+    access_log off;
+    keepalive_timeout 75s;
+    {extra_http}
+    default_type application/octet-stream;
+    client_body_temp_path {root}/client_body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    server {{
+        listen 127.0.0.1:{port} {listen_options};
+        root {root}/data;
+    }}
+}}
+""")
+    log = open(root / "logs" / "stdout.log", "wb")
+    process = subprocess.Popen([nginx_binary() or "nginx", "-p", str(root), "-c", str(root / "nginx.conf")],
+                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log.close()
+    try:
+        wait_for_port(port, process, 15, str(root / "logs" / "error.log"))
+    except BaseException:
+        stop(process)
+        raise
+    return process
