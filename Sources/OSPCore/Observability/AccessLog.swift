@@ -116,7 +116,6 @@ final class LineWriter: Sendable {
 private final class LineWriterCore: Sendable {
     private struct Pending {
         var bytes: [UInt8] = []
-        var dropped = 0
         /// Bytes taken by the thread and not yet written.
         var writing = false
         var closed = false
@@ -129,6 +128,8 @@ private final class LineWriterCore: Sendable {
     private let pending = NIOLockedValueBox(Pending())
     /// 1 while there is something for the thread to do.
     private let signal = ConditionLock(value: 0)
+    /// Counted by the caller that drops, not by the thread: while the destination is stuck the
+    /// thread sits in `write`, and that is exactly when the count must be seen.
     private let dropCount = NIOLockedValueBox(0)
 
     init(fileDescriptor: Int32, closeWhenDone: Bool, maxBufferedBytes: Int) {
@@ -142,14 +143,17 @@ private final class LineWriterCore: Sendable {
     func append(_ line: String) {
         let accepted = pending.withLockedValue { state -> Bool in
             guard !state.closed, state.bytes.count + line.utf8.count < maxBufferedBytes else {
-                state.dropped += 1
                 return false
             }
             state.bytes.append(contentsOf: line.utf8)
             state.bytes.append(UInt8(ascii: "\n"))
             return true
         }
-        if accepted { wake() }
+        if accepted {
+            wake()
+        } else {
+            dropCount.withLockedValue { $0 += 1 }
+        }
     }
 
     func flush() {
@@ -179,14 +183,12 @@ private final class LineWriterCore: Sendable {
     func drainUntilClosed() {
         while true {
             if signal.lock(whenValue: 1, timeoutSeconds: 1) { signal.unlock(withValue: 0) }
-            var (bytes, dropped, closed) = pending.withLockedValue { state -> ([UInt8], Int, Bool) in
-                let taken = (state.bytes, state.dropped, state.closed)
+            var (bytes, closed) = pending.withLockedValue { state -> ([UInt8], Bool) in
+                let taken = (state.bytes, state.closed)
                 state.bytes = []
-                state.dropped = 0
                 state.writing = !taken.0.isEmpty
                 return taken
             }
-            if dropped > 0 { dropCount.withLockedValue { $0 += dropped } }
             if !bytes.isEmpty {
                 writeAll(&bytes)
                 pending.withLockedValue { $0.writing = false }
