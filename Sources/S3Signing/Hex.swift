@@ -4,13 +4,6 @@ import Crypto
 enum Hex {
     static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
-    static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        append(bytes, to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
-
     static func append(_ bytes: some Sequence<UInt8>, to out: inout [UInt8]) {
         for byte in bytes {
             out.append(digits[Int(byte >> 4)])

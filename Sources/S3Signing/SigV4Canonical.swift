@@ -197,7 +197,8 @@ public enum SigV4Canonical {
     }
 
     /// The canonical request; `canonicalHeaders` is the block from `canonicalHeaders(_:signedHeaders:)`
-    /// (each line already ends in `\n`).
+    /// (each line already ends in `\n`). The readable form of what `canonicalRequestHash` hashes (the
+    /// verifier and signer use that one; tests hold the two to the same bytes).
     public static func canonicalRequest(
         method: String,
         canonicalURI: String,
