@@ -5,7 +5,7 @@ import S3Signing
 /// The signature targets. Each input is a request head (`RequestHeadInput`) that goes through what
 /// the server does before it trusts anything: `ClientAuthentication.parse`, then
 /// `RequestVerifier.verify` against a fixed secret, so canonicalisation, date parsing and the payload
-/// mode all run whether or not the signature matches. The key and the clock are the AWS
+/// mode all run whether or not the signature matches. The secret and the clock are the AWS
 /// documentation's, so seeds taken from the AWS examples verify and the fuzzer starts from requests
 /// that pass.
 ///
@@ -13,7 +13,10 @@ import S3Signing
 /// query) verifies. The verifier and the signer share the canonicalisation, but not the parsing of
 /// what the signer wrote, so a disagreement there is a refused-but-valid request — a bug.
 enum AuthenticationFuzzing {
-    static let accessKey = "AKIAIOSFODNN7EXAMPLE"
+    /// Only the property checks' own signer names it (verification checks the secret, not the key
+    /// id), so it need not be the one the seeds carry.
+    static let accessKey = "OSPFUZZACCESSKEY"
+    /// The AWS documentation's published example secret, which the AWS-example seeds are signed with.
     static let secretKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
     /// 20130524T000000Z, the instant of every AWS SigV4 example.
     static let now = AmzDate(secondsSinceEpoch: 1_369_353_600)
