@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from osptest.clients import BACKEND_KEYS, AwsCli, error_code, force_trailer_checksums, s3_client, temp_file
+from osptest.s3checks import flip_chunk_signature
 from s3client import signer as sig
 from s3client.http import Response, parse_status, send, send_prepared, send_raw, serialize
 
@@ -279,22 +280,12 @@ def test_tampered_presigned_url_is_refused(backend, s3, signer, prefix):
     assert (response.status, response.body) == (200, b"secret")
 
 
-def _flip_chunk_signature(body: bytes, chunk_number: int) -> bytes:
-    marker = b";chunk-signature="
-    position = -1
-    for _ in range(chunk_number):
-        position = body.index(marker, position + 1)
-    at = position + len(marker)
-    flipped = b"0" if body[at:at + 1] != b"0" else b"1"
-    return body[:at] + flipped + body[at + 1:]
-
-
 @pytest.mark.parametrize("chunk_number", [1, 2, 3])
 @pytest.mark.parametrize("mode", [sig.SIGNED_CHUNKS, sig.SIGNED_CHUNKS_TRAILER])
 def test_forged_chunk_signature_is_refused(backend, s3, signer, prefix, mode, chunk_number):
     key = f"{prefix}k"
     request = signer.prepare("PUT", f"/{BUCKET}/{key}", body=payload(20000), payload_mode=mode, chunk_size=10000)
-    request.body = _flip_chunk_signature(request.body, chunk_number)  # chunk 3 is the final empty chunk
+    request.body = flip_chunk_signature(request.body, chunk_number)  # chunk 3 is the final empty chunk
     assert_refused(send_to(backend, request), 403, "SignatureDoesNotMatch")
     assert not object_exists(s3, key)
 

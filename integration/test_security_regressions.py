@@ -51,7 +51,7 @@ import pytest
 from conftest import ALIAS_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember, policy_osp_config
 from osptest import processes
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, botocore_signed, s3_client
-from osptest.s3checks import assert_osp_error, data, exists_at_backend, stored_bytes
+from osptest.s3checks import assert_osp_error, data, exists_at_backend, flip_chunk_signature, stored_bytes
 from s3client import signer as sig
 from s3client.http import parse_response, send, send_prepared, serialize
 
@@ -177,15 +177,6 @@ def test_list_buckets_with_a_wrong_signature_is_refused(osp, wrong, journal):
 
 # -- 4. forged chunk signatures ---------------------------------------------------------------------
 
-def _flip_chunk_signature(body: bytes, chunk_number: int) -> bytes:
-    marker = b";chunk-signature="
-    position = -1
-    for _ in range(chunk_number):
-        position = body.index(marker, position + 1)
-    at = position + len(marker)
-    return body[:at] + (b"0" if body[at:at + 1] != b"0" else b"1") + body[at + 1:]
-
-
 def _flip_trailer_signature(body: bytes) -> bytes:
     marker = b"x-amz-trailer-signature:"
     at = body.index(marker) + len(marker)
@@ -211,7 +202,7 @@ def test_forged_chunk_signature_stores_nothing(osp, good, backend_s3, journal, p
     if chunk_number == "trailer":
         request.body = _flip_trailer_signature(request.body)
     else:
-        request.body = _flip_chunk_signature(request.body, chunk_number)
+        request.body = flip_chunk_signature(request.body, chunk_number)
     response = to_osp(osp, request)
     # The head may already be on its way to the backend when a bad chunk arrives: the answer is a 403,
     # or the connection is cut; the object never exists.

@@ -50,3 +50,13 @@ def assert_osp_error(response: Response, status: int | tuple[int, ...], code: st
     assert response.headers.get("content-type", "").startswith("application/xml"), response.headers
     assert response.headers.get("x-amz-request-id"), f"no x-amz-request-id in {response.headers}"
     assert b"<RequestId>" + response.headers["x-amz-request-id"].encode() + b"</RequestId>" in response.body, response
+
+
+def flip_chunk_signature(body: bytes, chunk_number: int) -> bytes:
+    """An aws-chunked body with one hex digit of chunk `chunk_number`'s (1-based) signature changed."""
+    marker = b";chunk-signature="
+    position = -1
+    for _ in range(chunk_number):
+        position = body.index(marker, position + 1)
+    at = position + len(marker)
+    return body[:at] + (b"0" if body[at:at + 1] != b"0" else b"1") + body[at + 1:]
