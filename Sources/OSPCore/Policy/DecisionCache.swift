@@ -21,43 +21,17 @@ public struct DecisionCacheSettings: Sendable, Equatable {
 /// `scope` is also kept for its prefix, so one callout answers for every key under it (same
 /// principal, groups, action, bucket and conditions). Backend errors are never cached.
 ///
-/// Warm hits are the policy path's hot path, so a question is hashed once (`HashedQuestion`: the
-/// shard and the shard's table share that hash), scopes are only looked at once some answer carried
-/// one, and a hit completes without chaining futures.
+/// Warm hits are the policy path's hot path, so a question is flattened and hashed once
+/// (`DecisionKey`: the shard and the shard's table share that hash), scopes are only looked at once
+/// some answer carried one, and a hit completes without chaining futures.
 final class DecisionCache: Sendable {
     private let settings: DecisionCacheSettings
-    private let exact: ShardedTTLCache<HashedQuestion, PolicyDecision>
-    private let scopes: ShardedTTLCache<ScopeKey, [ScopedAllow]>
+    private let exact: ShardedTTLCache<DecisionKey, PolicyDecision>
+    /// Scoped allows, under the question without its object key (`DecisionKey(acrossKeys:)`).
+    private let scopes: ShardedTTLCache<DecisionKey, [ScopedAllow]>
     /// Whether any answer so far carried a scope (until then no question needs a scope lookup).
     private let anyScopes = Atomic<Bool>(false)
     private let clock: CacheClock
-
-    /// A question with its hash computed once: hashing a question hashes its condition dictionary,
-    /// which costs more than the rest of a cache hit.
-    struct HashedQuestion: Hashable, Sendable {
-        let question: AuthorizationRequest
-        let hash: Int
-
-        init(_ question: AuthorizationRequest) {
-            self.question = question
-            self.hash = question.hashValue
-        }
-
-        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
-
-        static func == (lhs: Self, rhs: Self) -> Bool { lhs.hash == rhs.hash && lhs.question == rhs.question }
-    }
-
-    /// The question without its key: what a scope answer is shared across.
-    struct ScopeKey: Hashable, Sendable {
-        var question: AuthorizationRequest
-        init(_ question: AuthorizationRequest) {
-            var shared = question
-            shared.key = nil
-            shared.request.path = ""
-            self.question = shared
-        }
-    }
 
     struct ScopedAllow: Sendable {
         var prefix: String
@@ -79,18 +53,10 @@ final class DecisionCache: Sendable {
         on eventLoop: any EventLoop,
         ask: @escaping @Sendable () -> EventLoopFuture<PolicyDecision>
     ) -> EventLoopFuture<PolicyDecision> {
-        let key = Self.cacheKey(question)
-        if let objectKey = question.key, self.anyScopes.load(ordering: .relaxed),
-            let scoped = self.scopes.value(forKey: ScopeKey(key))
-        {
-            let now = self.clock.now()
-            if scoped.contains(where: { $0.expires > now && objectKey.hasPrefix($0.prefix) }) {
-                return eventLoop.makeSucceededFuture(.allow(nil))
-            }
-        }
+        if self.scopedAllow(question) { return eventLoop.makeSucceededFuture(.allow(nil)) }
         let settings = self.settings
         return self.exact.value(
-            forKey: HashedQuestion(key),
+            forKey: DecisionKey(question),
             on: eventLoop,
             ttl: { decision in
                 switch decision {
@@ -101,7 +67,7 @@ final class DecisionCache: Sendable {
             load: {
                 ask().map { decision in
                     if case .allow(let scope?) = decision, let objectKey = question.key, objectKey.hasPrefix(scope.prefix) {
-                        self.remember(scope, for: ScopeKey(key))
+                        self.remember(scope, for: DecisionKey(question, acrossKeys: true))
                     }
                     return decision
                 }
@@ -109,31 +75,23 @@ final class DecisionCache: Sendable {
         )
     }
 
-    /// The question without the clock (osp's own questions carry none; the check keeps the promise for
-    /// questions built elsewhere without copying the conditions of those that don't).
-    private static func cacheKey(_ question: AuthorizationRequest) -> AuthorizationRequest {
-        guard question.conditions["CurrentTime"] != nil else { return question }
-        var key = question
-        key.conditions.removeValue(forKey: "CurrentTime")
-        return key
-    }
-
     /// The cached answer for `question`, if there is one: never asks the engine, never waits for a
     /// lookup in flight.
     func cachedDecision(for question: AuthorizationRequest) -> PolicyDecision? {
-        let key = Self.cacheKey(question)
-        if let objectKey = question.key, self.anyScopes.load(ordering: .relaxed),
-            let scoped = self.scopes.value(forKey: ScopeKey(key))
-        {
-            let now = self.clock.now()
-            if scoped.contains(where: { $0.expires > now && objectKey.hasPrefix($0.prefix) }) {
-                return .allow(nil)
-            }
-        }
-        return self.exact.value(forKey: HashedQuestion(key))
+        if self.scopedAllow(question) { return .allow(nil) }
+        return self.exact.value(forKey: DecisionKey(question))
     }
 
-    private func remember(_ scope: DecisionScope, for key: ScopeKey) {
+    /// Whether an unexpired scoped allow covers the question's object key.
+    private func scopedAllow(_ question: AuthorizationRequest) -> Bool {
+        guard let objectKey = question.key, self.anyScopes.load(ordering: .relaxed),
+            let scoped = self.scopes.value(forKey: DecisionKey(question, acrossKeys: true))
+        else { return false }
+        let now = self.clock.now()
+        return scoped.contains { $0.expires > now && objectKey.hasPrefix($0.prefix) }
+    }
+
+    private func remember(_ scope: DecisionScope, for key: DecisionKey) {
         let ttl = scope.ttlSeconds ?? self.settings.allowTTLSeconds
         guard ttl > 0 else { return }
         let now = self.clock.now()
