@@ -43,7 +43,7 @@ struct PolicyEngineTests {
         func ask(_ authorizer: Authorizer) -> AuthorizationRequest {
             authorizer.questions(
                 route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
-                authentication: .anonymous, sourceIP: "127.0.0.1", secureTransport: false, now: AmzDate(secondsSinceEpoch: 1_795_000_000)
+                authentication: .anonymous, sourceIP: "127.0.0.1", secureTransport: false
             )[0]
         }
         let rules = Authorizer(engine: RulesPolicy(grants: [

@@ -40,8 +40,7 @@ public struct Authorizer: Sendable {
         sourceIP: String?,
         secureTransport: Bool,
         tlsClientPrincipal: String? = nil,
-        forwardedQuery: String? = nil,
-        now: AmzDate
+        forwardedQuery: String? = nil
     ) -> [AuthorizationRequest] {
         let conditions: [String: String]
         let context: RequestContext
@@ -51,7 +50,7 @@ public struct Authorizer: Sendable {
             (conditions, context) = self.fullInputs(
                 head: head, target: target, authentication: authentication, sourceIP: sourceIP,
                 secureTransport: secureTransport, tlsClientPrincipal: tlsClientPrincipal,
-                forwardedQuery: forwardedQuery ?? target.queryWithoutCredentials(of: authentication), now: now
+                forwardedQuery: forwardedQuery ?? target.queryWithoutCredentials(of: authentication)
             )
         }
         var questions = [
@@ -95,21 +94,25 @@ public struct Authorizer: Sendable {
         sourceIP: String?,
         secureTransport: Bool,
         tlsClientPrincipal: String?,
-        forwardedQuery: String,
-        now: AmzDate
+        forwardedQuery: String
     ) -> ([String: String], RequestContext) {
-        let query = RequestQuery(rawQuery: target.rawQuery)
+        // The conditions below are never credential parameters, so the credential-free query has
+        // them all — and, for a presigned request, is much shorter to scan than the raw one.
+        let query = RequestQuery(rawQuery: forwardedQuery)
         // `CurrentTime` is added when a remote engine is really asked (`OPAInput`), not per question.
-        var conditions: [String: String] = [
-            "SecureTransport": secureTransport ? "true" : "false",
-            "authType": authentication.authType,
-            "signatureversion": authentication.signatureVersion,
-        ]
+        // Sized for every condition osp may set, so filling it allocates once.
+        var conditions = [String: String](minimumCapacity: 10)
+        conditions["SecureTransport"] = secureTransport ? "true" : "false"
+        conditions["authType"] = authentication.authType
+        conditions["signatureversion"] = authentication.signatureVersion
         if let sourceIP { conditions["SourceIp"] = sourceIP }
         if let tlsClientPrincipal { conditions["TLSClientPrincipal"] = tlsClientPrincipal }
         if let userAgent = head.headers.first(name: "user-agent") { conditions["UserAgent"] = userAgent }
-        for (parameter, condition) in [("prefix", "prefix"), ("delimiter", "delimiter"), ("max-keys", "max-keys"), ("versionId", "versionid")] {
-            if let value = query.value(of: parameter) { conditions[condition] = value }
+        if !query.parameters.isEmpty {
+            if let value = query.value(of: "prefix") { conditions["prefix"] = value }
+            if let value = query.value(of: "delimiter") { conditions["delimiter"] = value }
+            if let value = query.value(of: "max-keys") { conditions["max-keys"] = value }
+            if let value = query.value(of: "versionId") { conditions["versionid"] = value }
         }
         var headers: [String: String] = [:]
         for name in self.headerAllowList {

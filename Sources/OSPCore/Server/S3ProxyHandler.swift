@@ -441,8 +441,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             sourceIP: self.sourceIP(context),
             secureTransport: self.transport.secure,
             tlsClientPrincipal: exchange.certificatePrincipal,
-            forwardedQuery: exchange.forwardedQuery(authenticated.authentication),
-            now: AmzDate.now()
+            forwardedQuery: exchange.forwardedQuery(authenticated.authentication)
         )
     }
 
