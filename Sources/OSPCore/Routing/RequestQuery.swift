@@ -13,6 +13,7 @@ struct RequestQuery {
     /// grapheme-cluster work on a string parsed for every request.
     init<Query: StringProtocol>(rawQuery: Query) where Query.SubSequence == Substring {
         parameters = []
+        if rawQuery.isEmpty { return }
         parameters.reserveCapacity(8)
         let whole = Substring(rawQuery).utf8
         var start = whole.startIndex

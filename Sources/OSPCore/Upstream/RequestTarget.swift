@@ -27,13 +27,23 @@ public struct RequestTarget: Sendable, Equatable {
     /// parameter is kept byte for byte and in order.
     public func query(dropping drop: (Substring) -> Bool) -> String {
         if rawQuery.isEmpty { return "" }
+        // Walks the UTF-8 view once, without splitting into an array first: this runs for every
+        // presigned request.
         var kept = ""
-        kept.reserveCapacity(rawQuery.utf8.count)
-        for part in rawQuery.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            let nameEnd = part.firstIndex(of: UInt8(ascii: "=")) ?? part.endIndex
-            if drop(Substring(part[..<nameEnd])) { continue }
-            if !kept.isEmpty { kept.append("&") }
-            kept.append(contentsOf: Substring(part))
+        let utf8 = rawQuery.utf8
+        var start = utf8.startIndex
+        while start != utf8.endIndex {
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: "&")) ?? utf8.endIndex
+            defer { start = end == utf8.endIndex ? end : utf8.index(after: end) }
+            if start == end { continue }
+            let nameEnd = utf8[start..<end].firstIndex(of: UInt8(ascii: "=")) ?? end
+            if drop(rawQuery[start..<nameEnd]) { continue }
+            if kept.isEmpty {
+                kept.reserveCapacity(utf8.count)
+            } else {
+                kept.append("&")
+            }
+            kept.append(contentsOf: rawQuery[start..<end])
         }
         return kept
     }
