@@ -4,8 +4,14 @@ extension StringProtocol {
     @inlinable
     public func equalsLowercaseASCII(_ lowercase: String) -> Bool {
         guard self.utf8.count == lowercase.utf8.count else { return false }
-        return zip(self.utf8, lowercase.utf8).allSatisfy { a, b in
-            a == b || (a >= UInt8(ascii: "A") && a <= UInt8(ascii: "Z") && a | 0x20 == b)
+        return self.withContiguousUTF8 { mine in
+            lowercase.withContiguousUTF8 { wanted in
+                for i in 0..<mine.count {
+                    let a = mine[i], b = wanted[i]
+                    guard a == b || (a >= UInt8(ascii: "A") && a <= UInt8(ascii: "Z") && a | 0x20 == b) else { return false }
+                }
+                return true
+            }
         }
     }
 }

@@ -2,7 +2,22 @@
 /// leading characters of a forged signature were right. Only the length may leak, and signature
 /// lengths are public anyway.
 public func constantTimeEquals(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {
-    constantTimeEquals(bytes: a.utf8, b.utf8)
+    a.withContiguousUTF8 { a in b.withContiguousUTF8 { b in constantTimeEquals(bytes: a, b) } }
+}
+
+/// `constantTimeEquals` for a computed lowercase hex signature and a provided one that was checked
+/// to be hex digits: `| 0x20` lowercases `A`–`F` and leaves digits alone (S3 accepts either case).
+func constantTimeEqualsHex(expected: String, provided: some StringProtocol) -> Bool {
+    expected.withContiguousUTF8 { a in
+        provided.withContiguousUTF8 { b in
+            guard a.count == b.count else { return false }
+            var difference: UInt8 = 0
+            for i in 0..<a.count {
+                difference |= a[i] ^ (b[i] | 0x20)
+            }
+            return difference == 0
+        }
+    }
 }
 
 func constantTimeEquals(bytes a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {

@@ -5,66 +5,79 @@
 /// parsing records where each parameter is and decodes nothing: a lookup compares names decoding
 /// on the fly, and only the values asked for become strings.
 struct QueryParameters: Sendable {
-    private typealias Bytes = Substring.UTF8View
+    private typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
     private let query: Substring
-    private var parts: [(name: Range<String.Index>, value: Range<String.Index>, hasEquals: Bool)] = []
+    /// Byte offsets into `query`'s UTF-8: parsed once, read by every lookup.
+    private var parts: [(name: Range<Int>, value: Range<Int>, hasEquals: Bool)] = []
 
     init(rawQuery: some StringProtocol) {
         self.query = Substring(rawQuery)
-        let bytes = self.query.utf8
-        self.parts.reserveCapacity(8)
-        var start = bytes.startIndex
-        while start != bytes.endIndex {
-            let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
-            if start != end {
-                let equals = bytes[start..<end].firstIndex(of: UInt8(ascii: "="))
-                let nameEnd = equals ?? end
-                let valueStart = equals.map { bytes.index(after: $0) } ?? end
-                self.parts.append((start..<nameEnd, valueStart..<end, equals != nil))
+        var parts: [(name: Range<Int>, value: Range<Int>, hasEquals: Bool)] = []
+        parts.reserveCapacity(8)
+        self.query.withContiguousUTF8 { bytes in
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                var equals: Int?
+                while end < bytes.count, bytes[end] != UInt8(ascii: "&") {
+                    if equals == nil, bytes[end] == UInt8(ascii: "=") { equals = end }
+                    end += 1
+                }
+                if start != end {
+                    parts.append((start..<(equals ?? end), (equals.map { $0 + 1 } ?? end)..<end, equals != nil))
+                }
+                start = end + 1
             }
-            start = end == bytes.endIndex ? end : bytes.index(after: end)
         }
+        self.parts = parts
     }
 
     /// The first value of `name` (exact, case-sensitive: S3 query parameter names are).
     subscript(name: String) -> String? {
-        guard let part = self.parts.first(where: { Self.decoded(self.query.utf8[$0.name], equals: name.utf8) }) else {
-            return nil
+        self.query.withContiguousUTF8 { bytes in
+            guard let part = self.parts.first(where: { Self.decoded(bytes[$0.name], equals: name) }) else {
+                return nil
+            }
+            return Self.decode(bytes[part.value])
         }
-        return Self.decode(self.query.utf8[part.value])
     }
 
     func contains(_ name: String) -> Bool {
-        self.parts.contains { Self.decoded(self.query.utf8[$0.name], equals: name.utf8) }
+        self.query.withContiguousUTF8 { bytes in
+            self.parts.contains { Self.decoded(bytes[$0.name], equals: name) }
+        }
     }
 
     /// Every parameter decoded (SigV2 query authentication reads the `x-amz-*` ones).
     var pairs: [(name: String, value: String, hasEquals: Bool)] {
-        self.parts.map { part in
-            (Self.decode(self.query.utf8[part.name]), Self.decode(self.query.utf8[part.value]), part.hasEquals)
+        self.query.withContiguousUTF8 { bytes in
+            self.parts.map { part in
+                (Self.decode(bytes[part.name]), Self.decode(bytes[part.value]), part.hasEquals)
+            }
         }
     }
 
-    private static func decode(_ raw: Bytes.SubSequence) -> String {
-        String(decoding: SigV4Canonical.percentDecodedBytes(raw, lenient: true) ?? Array(raw), as: UTF8.self)
+    private static func decode(_ raw: Bytes) -> String {
+        guard raw.contains(UInt8(ascii: "%")) else { return String(decoding: raw, as: UTF8.self) }
+        return String(decoding: SigV4Canonical.percentDecodedBytes(raw, lenient: true) ?? Array(raw), as: UTF8.self)
     }
 
     /// Whether `raw`, percent-decoded (leniently: a `%` without two hex digits is itself), is `expected`.
-    private static func decoded(_ raw: Bytes.SubSequence, equals expected: String.UTF8View) -> Bool {
-        var wanted = expected.makeIterator()
-        var i = raw.startIndex
-        while i != raw.endIndex {
-            var c = raw[i]
-            i = raw.index(after: i)
-            if c == UInt8(ascii: "%"), i != raw.endIndex, let hi = Hex.value(raw[i]) {
-                let next = raw.index(after: i)
-                if next != raw.endIndex, let lo = Hex.value(raw[next]) {
+    private static func decoded(_ raw: Bytes, equals expected: String) -> Bool {
+        expected.withContiguousUTF8 { wanted in
+            var w = 0
+            var i = raw.startIndex
+            while i != raw.endIndex {
+                var c = raw[i]
+                i += 1
+                if c == UInt8(ascii: "%"), i + 1 < raw.endIndex, let hi = Hex.value(raw[i]), let lo = Hex.value(raw[i + 1]) {
                     c = hi << 4 | lo
-                    i = raw.index(after: next)
+                    i += 2
                 }
+                guard w < wanted.count, wanted[w] == c else { return false }
+                w += 1
             }
-            guard let w = wanted.next(), w == c else { return false }
+            return w == wanted.count
         }
-        return wanted.next() == nil
     }
 }

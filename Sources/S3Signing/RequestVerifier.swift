@@ -178,8 +178,8 @@ public struct RequestVerifier: Sendable {
         }
         let expected = SigV4Canonical.signature(
             signingKey: signingKey, amzDate: amzDate, scope: scope, canonicalRequestHash: canonicalRequest.hash)
-        // `provided` was checked to be 64 hex digits; `| 0x20` lowercases A-F and leaves digits alone.
-        guard constantTimeEquals(bytes: expected.utf8, provided.utf8.lazy.map { $0 | 0x20 }) else {
+        // `provided` was checked to be 64 hex digits.
+        guard constantTimeEqualsHex(expected: expected, provided: provided) else {
             throw S3Error.signatureMismatch
         }
     }
