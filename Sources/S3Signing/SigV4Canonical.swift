@@ -60,8 +60,13 @@ public enum SigV4Canonical {
     static func appendCanonicalQuery(
         _ rawQuery: some StringProtocol, to out: inout [UInt8], excluding isExcluded: (ArraySlice<UInt8>) -> Bool
     ) {
-        let query = rawQuery.utf8
-        if query.isEmpty { return }
+        if rawQuery.isEmpty { return }
+        rawQuery.withContiguousUTF8 { query in appendCanonicalQuery(bytes: query, to: &out, excluding: isExcluded) }
+    }
+
+    private static func appendCanonicalQuery(
+        bytes query: UnsafeBufferPointer<UInt8>, to out: inout [UInt8], excluding isExcluded: (ArraySlice<UInt8>) -> Bool
+    ) {
         var scratch: [UInt8] = []
         scratch.reserveCapacity(query.count + 32)
         var pairs: [(name: Range<Int>, value: Range<Int>)] = []
@@ -160,7 +165,7 @@ public enum SigV4Canonical {
         if rawPath.utf8.isEmpty {
             out.append(UInt8(ascii: "/"))
         } else {
-            appendCanonicalEncoding(rawPath.utf8, keepingRawSlash: true, to: &out)
+            rawPath.withContiguousUTF8 { appendCanonicalEncoding($0, keepingRawSlash: true, to: &out) }
         }
         out.append(UInt8(ascii: "\n"))
         if excludingSignatureParameter {
@@ -258,26 +263,43 @@ public enum SigV4Canonical {
     /// each resulting byte encoded as `appendEncoded` does; a `%` not followed by two hex digits is a
     /// literal `%` (`%25`). With `keepingRawSlash`, an unescaped `/` stays (path separators).
     /// Equivalent to `appendEncoded(percentDecodedBytes(raw, lenient: true))`, in one pass.
+    ///
+    /// Bytes that are already in canonical form — unreserved characters, and `%XX` escapes in
+    /// upper-case hex of bytes that must stay escaped — are copied in runs rather than one by one:
+    /// most names and values (credentials, dates, keys) are nearly all such bytes.
     static func appendCanonicalEncoding<C: Collection<UInt8>>(_ raw: C, keepingRawSlash: Bool, to out: inout [UInt8]) {
+        var runStart = raw.startIndex
         var i = raw.startIndex
         while i != raw.endIndex {
-            var c = raw[i]
-            raw.formIndex(after: &i)
-            if c == UInt8(ascii: "%"), i != raw.endIndex, let hi = Hex.value(raw[i]) {
-                let next = raw.index(after: i)
-                if next != raw.endIndex, let lo = Hex.value(raw[next]) {
-                    c = hi << 4 | lo
-                    i = raw.index(after: next)
-                    appendEncodedByte(c, to: &out)
-                    continue
+            let c = raw[i]
+            if isUnreserved(c) || (keepingRawSlash && c == UInt8(ascii: "/")) {
+                raw.formIndex(after: &i)
+                continue
+            }
+            var next = raw.index(after: i)
+            var byte = c
+            if c == UInt8(ascii: "%"), next != raw.endIndex, let hi = Hex.value(raw[next]) {
+                let second = raw.index(after: next)
+                if second != raw.endIndex, let lo = Hex.value(raw[second]) {
+                    byte = hi << 4 | lo
+                    next = raw.index(after: second)
+                    if !isUnreserved(byte) && isUpperHexDigit(raw[raw.index(after: i)]) && isUpperHexDigit(raw[second]) {
+                        i = next  // already canonical: stays in the run
+                        continue
+                    }
                 }
             }
-            if keepingRawSlash && c == UInt8(ascii: "/") {
-                out.append(c)
-            } else {
-                appendEncodedByte(c, to: &out)
-            }
+            out.append(contentsOf: raw[runStart..<i])
+            appendEncodedByte(byte, to: &out)
+            i = next
+            runStart = i
         }
+        out.append(contentsOf: raw[runStart..<i])
+    }
+
+    @inline(__always)
+    private static func isUpperHexDigit(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "F"))
     }
 
     @inline(__always)

@@ -134,4 +134,30 @@ struct SigV4CanonicalTests {
             headers: headers, signedHeaders: ["content-md5", "host"], payloadHash: "UNSIGNED-PAYLOAD")
         #expect(missing.missingSignedHeader)
     }
+
+    @Test("encoding raw bytes canonically is decoding them and encoding every byte, for 20,000 random inputs")
+    func canonicalEncodingMatchesItsDefinition() {
+        // An alphabet dense in what the run-copying encoder decides on: escapes in both hex cases,
+        // escapes of unreserved bytes, broken escapes, slashes, reserved and non-ASCII bytes.
+        let alphabet: [UInt8] = Array("%%%2F2f41aZ9-._~+ /=&E".utf8) + [0xC3, 0xBC, 0x00, 0x7F]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let raw = (0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+            var expected: [UInt8] = []
+            SigV4Canonical.appendEncoded(SigV4Canonical.percentDecodedBytes(raw, lenient: true)!, encodeSlash: true, to: &expected)
+            var actual: [UInt8] = []
+            SigV4Canonical.appendCanonicalEncoding(raw, keepingRawSlash: false, to: &actual)
+            #expect(actual == expected, "\(raw)")
+
+            // Keeping raw slashes: each segment between raw `/` is encoded on its own.
+            var segments: [UInt8] = []
+            for (index, segment) in raw.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).enumerated() {
+                if index > 0 { segments.append(UInt8(ascii: "/")) }
+                SigV4Canonical.appendEncoded(SigV4Canonical.percentDecodedBytes(segment, lenient: true)!, encodeSlash: true, to: &segments)
+            }
+            var path: [UInt8] = []
+            SigV4Canonical.appendCanonicalEncoding(raw, keepingRawSlash: true, to: &path)
+            #expect(path == segments, "\(raw)")
+        }
+    }
 }
