@@ -205,6 +205,14 @@ struct RoutingOperationTests {
         #expect(route.operation == S3Operation(name: testCase.name, action: testCase.action))
     }
 
+    @Test("no subresource that selects an operation looks like an x-amz- field (the router skips those unseen)")
+    func noSubresourceIsAnAmzField() {
+        #expect(!S3OperationTable.selectingSubresources.isEmpty)
+        for name in S3OperationTable.selectingSubresources {
+            #expect(!name.lowercased().hasPrefix("x-amz-"), "\(name)")
+        }
+    }
+
     @Test("the same request routes the same under virtual-host addressing", arguments: operationCases)
     func operationVirtualHost(_ testCase: OperationCase) throws {
         // "/bucket/key?q" path style is "bucket.s3.local" + "/key?q" virtual-host style.

@@ -9,27 +9,40 @@ struct RequestQuery {
 
     var parameters: [Parameter]
 
-    /// Splits on the UTF-8 view: `&` and `=` are ASCII, and byte-wise splitting avoids
-    /// grapheme-cluster work on a string parsed for every request.
+    /// Splits on the UTF-8 bytes (`&` and `=` are ASCII): byte offsets found in one pass over
+    /// contiguous storage, each turned into a substring as found: no grapheme-cluster or `String.Index`
+    /// work per byte on a string parsed for every request.
     init<Query: StringProtocol>(rawQuery: Query) where Query.SubSequence == Substring {
         parameters = []
         if rawQuery.isEmpty { return }
-        parameters.reserveCapacity(8)
-        let whole = Substring(rawQuery).utf8
-        var start = whole.startIndex
-        while start != whole.endIndex {
-            let end = whole[start...].firstIndex(of: UInt8(ascii: "&")) ?? whole.endIndex
-            defer { start = end == whole.endIndex ? end : whole.index(after: end) }
-            if start == end { continue }
-            let item = whole[start..<end]
-            let equals = item.firstIndex(of: UInt8(ascii: "=")) ?? item.endIndex
-            var name = Substring(item[..<equals])
-            if name.utf8.contains(UInt8(ascii: "%")), let decoded = PercentDecoding.decode(name) {
-                name = Substring(decoded)
-            }
-            let rawValue = equals == item.endIndex ? Substring(item[equals...]) : Substring(item[item.index(after: equals)...])
-            parameters.append(Parameter(name: name, rawValue: rawValue))
+        let whole = Substring(rawQuery)
+        let utf8 = whole.utf8
+        func substring(_ range: Range<Int>) -> Substring {
+            let lower = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+            return Substring(utf8[lower..<utf8.index(lower, offsetBy: range.count)])
         }
+        var parameters: [Parameter] = []
+        parameters.reserveCapacity(8)
+        whole.withContiguousUTF8 { bytes in
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                var equals: Int?
+                while end < bytes.count, bytes[end] != UInt8(ascii: "&") {
+                    if equals == nil, bytes[end] == UInt8(ascii: "=") { equals = end }
+                    end += 1
+                }
+                if start != end {
+                    var name = substring(start..<(equals ?? end))
+                    if name.utf8.contains(UInt8(ascii: "%")), let decoded = PercentDecoding.decode(name) {
+                        name = Substring(decoded)
+                    }
+                    parameters.append(Parameter(name: name, rawValue: substring((equals.map { $0 + 1 } ?? end)..<end)))
+                }
+                start = end + 1
+            }
+        }
+        self.parameters = parameters
     }
 
     func contains(_ name: String) -> Bool {

@@ -203,6 +203,9 @@ enum S3OperationTable {
     static func row(method: String, target: Target, query: RequestQuery, hasCopySource: Bool) -> Row? {
         var selector: Substring?
         for parameter in query.parameters {
+            // A presigned URL's X-Amz-* fields are most of its parameters, and no subresource
+            // starts with `x-amz-`: answered by a prefix test before any set lookup.
+            if parameter.name.utf8.lowercasedStarts(with: "x-amz-".utf8) { continue }
             if selectingSubresources.contains(parameter.name) {
                 if let selector, selector != parameter.name { return nil }
                 selector = parameter.name
