@@ -59,7 +59,9 @@ struct CacheShard<Key: Hashable & Sendable, Value: Sendable> {
     // MARK: Lookup
 
     /// The fresh value for `key`, marking it most recently used; an expired entry is dropped.
-    mutating func value(forKey key: Key, now: NIODeadline) -> Value? {
+    /// - Parameter countingMiss: false for a look that a loading lookup follows on a miss, so one
+    ///   request is not counted as two misses.
+    mutating func value(forKey key: Key, now: NIODeadline, countingMiss: Bool = true) -> Value? {
         if let i = index[key] {
             if now < entries[i].deadline {
                 touch(i)
@@ -69,7 +71,7 @@ struct CacheShard<Key: Hashable & Sendable, Value: Sendable> {
             remove(at: i)
             counters.expirations += 1
         }
-        counters.misses += 1
+        if countingMiss { counters.misses += 1 }
         return nil
     }
 

@@ -71,6 +71,13 @@ public final class ShardedTTLCache<Key: Hashable & Sendable, Value: Sendable>: S
         return shard(for: key).state.withLock { $0.value(forKey: key, now: now) }
     }
 
+    /// The value for `key` if it is cached: a synchronous fast path in front of
+    /// `value(forKey:on:ttl:load:)`, so a miss is left for that lookup to count.
+    public func cachedValue(forKey key: Key) -> Value? {
+        let now = clock.now()
+        return shard(for: key).state.withLock { $0.value(forKey: key, now: now, countingMiss: false) }
+    }
+
     /// Stores `value` for `ttl`; a zero or negative `ttl` removes `key` instead. A load in flight for
     /// `key` still answers its waiters, but its result no longer replaces this value.
     public func set(_ value: Value, forKey key: Key, ttl: TimeAmount) {

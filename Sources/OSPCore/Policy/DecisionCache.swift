@@ -79,7 +79,7 @@ final class DecisionCache: Sendable {
     /// lookup in flight.
     func cachedDecision(for question: AuthorizationRequest) -> PolicyDecision? {
         if self.scopedAllow(question) { return .allow(nil) }
-        return self.exact.value(forKey: DecisionKey(question))
+        return self.exact.cachedValue(forKey: DecisionKey(question))
     }
 
     /// Whether an unexpired scoped allow covers the question's object key.
