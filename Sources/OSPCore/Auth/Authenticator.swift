@@ -33,37 +33,88 @@ public struct Authenticator: Sendable {
         now: AmzDate,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<AuthenticatedRequest> {
+        self.complete(
+            self.authenticateNow(request, sigV2ResourcePath: sigV2ResourcePath, now: now),
+            request, sigV2ResourcePath: sigV2ResourcePath, now: now, on: eventLoop
+        )
+    }
+
+    /// Finishes what `authenticateNow` started: fetches the secret it did not have, then verifies.
+    public func complete(
+        _ progress: Progress,
+        _ request: IncomingRequest,
+        sigV2ResourcePath: String,
+        now: AmzDate,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<AuthenticatedRequest> {
+        switch progress {
+        case .done(let result):
+            return eventLoop.makeCompletedFuture(result)
+        case .lookUp(let authentication, let accessKey):
+            return self.secrets.identity(forAccessKey: accessKey, on: eventLoop).flatMapThrowing { identity in
+                try self.verify(request, authentication, identity: identity, sigV2ResourcePath: sigV2ResourcePath, now: now)
+            }
+        case .unverified(let authentication):
+            return self.unverified(request, authentication, on: eventLoop)
+        }
+    }
+
+    /// How far authentication gets without waiting.
+    public enum Progress: Sendable {
+        /// Decided: the keystore or a warm secret cache knew the key (or the request was refused
+        /// before a key was needed).
+        case done(Result<AuthenticatedRequest, any Error>)
+        /// The secret of `accessKey` must be fetched first (`complete(_:_:sigV2ResourcePath:now:on:)`).
+        case lookUp(ClientAuthentication, accessKey: String)
+        /// Development mode (`skip_signature_validation`).
+        case unverified(ClientAuthentication)
+    }
+
+    /// Authenticates with what is at hand: the per-request hot path, where an in-memory keystore
+    /// or a warm secret cache answers, goes through no future.
+    public func authenticateNow(_ request: IncomingRequest, sigV2ResourcePath: String, now: AmzDate) -> Progress {
         let authentication: ClientAuthentication
         do {
             authentication = try ClientAuthentication.parse(headers: request.headers, rawQuery: request.rawQuery)
         } catch {
-            return eventLoop.makeFailedFuture(error)
+            return .done(.failure(error))
         }
         if self.skipSignatureValidation {
-            return self.unverified(request, authentication, on: eventLoop)
+            return .unverified(authentication)
         }
         guard let accessKey = authentication.accessKey else {
-            return eventLoop.makeFailedFuture(S3Error(.accessDenied, "Anonymous access is not allowed"))
+            return .done(.failure(S3Error(.accessDenied, "Anonymous access is not allowed")))
         }
-        let verifier = self.verifier
-        return self.secrets.identity(forAccessKey: accessKey, on: eventLoop).flatMapThrowing { identity in
-            guard let identity else {
-                throw S3Error(.invalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
-            }
-            let verified = try verifier.verify(
-                authentication,
-                request: request,
-                secretKey: identity.secretKey,
-                now: now,
-                sigV2ResourcePath: sigV2ResourcePath
-            )
-            return AuthenticatedRequest(
-                identity: identity,
-                authentication: authentication,
-                payloadMode: verified.payloadMode,
-                clientChunkSigning: verified.chunkSigning
-            )
+        guard let identity = self.secrets.identityNow(forAccessKey: accessKey) else {
+            return .lookUp(authentication, accessKey: accessKey)
         }
+        return .done(Result { try self.verify(request, authentication, identity: identity, sigV2ResourcePath: sigV2ResourcePath, now: now) })
+    }
+
+    /// The signature check, once the key's identity (or its absence) is known.
+    private func verify(
+        _ request: IncomingRequest,
+        _ authentication: ClientAuthentication,
+        identity: ClientIdentity?,
+        sigV2ResourcePath: String,
+        now: AmzDate
+    ) throws -> AuthenticatedRequest {
+        guard let identity else {
+            throw S3Error(.invalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
+        }
+        let verified = try self.verifier.verify(
+            authentication,
+            request: request,
+            secretKey: identity.secretKey,
+            now: now,
+            sigV2ResourcePath: sigV2ResourcePath
+        )
+        return AuthenticatedRequest(
+            identity: identity,
+            authentication: authentication,
+            payloadMode: verified.payloadMode,
+            clientChunkSigning: verified.chunkSigning
+        )
     }
 
     /// Development mode: the signature is not checked; the key (if any) still names the principal.

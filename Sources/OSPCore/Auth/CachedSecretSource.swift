@@ -68,6 +68,10 @@ public struct CachedSecretSource: ClientSecretSource {
         )
     }
 
+    public func identityNow(forAccessKey accessKey: String) -> ClientIdentity?? {
+        cache.cachedValue(forKey: accessKey)
+    }
+
     /// Hit, miss and load counters, for metrics.
     public var statistics: CacheStatistics { cache.statistics }
 

@@ -180,6 +180,11 @@ struct KeystoreFirst: ClientSecretSource {
             known.map { eventLoop.makeSucceededFuture($0) } ?? then.identity(forAccessKey: accessKey, on: eventLoop)
         }
     }
+
+    func identityNow(forAccessKey accessKey: String) -> ClientIdentity?? {
+        if case .some(.some(let known)) = self.keystore.identityNow(forAccessKey: accessKey) { return .some(known) }
+        return self.then.identityNow(forAccessKey: accessKey)
+    }
 }
 
 /// Refuses everything: what osp falls back to when the configured backend cannot be built.

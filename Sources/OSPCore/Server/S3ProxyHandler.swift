@@ -315,23 +315,36 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             headers: head.headers
         )
         let sigV2Resource = Self.sigV2Resource(route: route, rawPath: exchange.target.rawPath)
-        self.gateway.authenticator.authenticate(
+        let authenticator = self.gateway.authenticator
+        let now = AmzDate.now()
+        // The keystore (or a warm secret cache) usually knows the key: then no future is made.
+        let progress = authenticator.authenticateNow(request, sigV2ResourcePath: sigV2Resource, now: now)
+        if case .done(let result) = progress {
+            self.authenticationFinished(result, exchange: exchange)
+            return
+        }
+        authenticator.complete(
+            progress,
             request,
             sigV2ResourcePath: sigV2Resource,
-            now: AmzDate.now(),
+            now: now,
             on: context.eventLoop
         ).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange, self.state == .authenticating else { return }
-            switch result {
-            case .success(let authenticated):
-                exchange.trace?.end()
-                self.authenticated(authenticated, exchange: exchange)
-            case .failure(let error):
-                let reason = (error as? S3Error)?.code.rawValue ?? "InternalError"
-                exchange.trace?.end(error: reason)
-                self.gateway.metrics.authenticationFailed(reason: reason)
-                self.refuse(error)
-            }
+            self.authenticationFinished(result, exchange: exchange)
+        }
+    }
+
+    private func authenticationFinished(_ result: Result<AuthenticatedRequest, any Error>, exchange: Exchange) {
+        switch result {
+        case .success(let authenticated):
+            exchange.trace?.end()
+            self.authenticated(authenticated, exchange: exchange)
+        case .failure(let error):
+            let reason = (error as? S3Error)?.code.rawValue ?? "InternalError"
+            exchange.trace?.end(error: reason)
+            self.gateway.metrics.authenticationFailed(reason: reason)
+            self.refuse(error)
         }
     }
 
