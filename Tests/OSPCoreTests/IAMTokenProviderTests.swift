@@ -113,8 +113,10 @@ struct IAMTokenExchangeTests {
         try await withIAM { server, loop in
             let clock = CalloutTestClock()
             let (provider, key) = provider(server, clock: clock)
+            #expect(provider.cachedToken(for: key) == nil)  // never starts an exchange itself
             let first = try await provider.token(for: key, on: loop).get()
             #expect(first.lifetimeSeconds == 3600)
+            #expect(provider.cachedToken(for: key) == first)  // the hot path's synchronous answer
             #expect(try await server.introspect(first.value, on: loop))
             for _ in 0..<20 {
                 #expect(try await provider.token(for: key, on: loop).get() == first)
@@ -124,6 +126,7 @@ struct IAMTokenExchangeTests {
             #expect(try await server.stats(on: loop).exchanges == 1)
 
             clock.advance(by: .seconds(2))  // past 80% of 3600 s: one refresh, then the new token is reused
+            #expect(provider.cachedToken(for: key) == nil)
             let second = try await provider.token(for: key, on: loop).get()
             #expect(second != first)
             #expect(try await provider.token(for: key, on: loop).get() == second)

@@ -26,8 +26,19 @@ struct PrincipalCredentialSourceTests {
         BucketRoute(name: name, host: "127.0.0.1", port: 9000, credentials: credentials)
     }
 
+    /// The answer through the future, after checking that the synchronous answer the hot path
+    /// uses is the same.
     func credentials(_ principal: String, _ route: BucketRoute) throws -> BackendCredentials {
-        try Self.source.credentials(for: route, principal: principal, on: EmbeddedEventLoop()).wait()
+        let later = Result { try Self.source.credentials(for: route, principal: principal, on: EmbeddedEventLoop()).wait() }
+        let now = try #require(Self.source.credentialsNow(for: route, principal: principal))
+        #expect((try? now.get()) == (try? later.get()))
+        #expect(Self.refusal(now) == Self.refusal(later))
+        return try later.get()
+    }
+
+    static func refusal(_ result: Result<BackendCredentials, any Error>) -> S3Error? {
+        guard case .failure(let error) = result else { return nil }
+        return error as? S3Error
     }
 
     func refusal(_ principal: String, _ route: BucketRoute) -> S3Error? {

@@ -9,6 +9,13 @@ public protocol BackendCredentialSource: Sendable {
         principal: String,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<BackendCredentials>
+    /// The answer when it is at hand without waiting (keys from the config file), nil otherwise:
+    /// lets the per-request hot path sign without a future.
+    func credentialsNow(for bucket: BucketRoute, principal: String) -> Result<BackendCredentials, any Error>?
+}
+
+extension BackendCredentialSource {
+    public func credentialsNow(for bucket: BucketRoute, principal: String) -> Result<BackendCredentials, any Error>? { nil }
 }
 
 /// The keys written next to each bucket in the config file.
@@ -20,11 +27,13 @@ public struct StaticBackendCredentials: BackendCredentialSource {
         principal: String,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<BackendCredentials> {
+        eventLoop.makeCompletedFuture(self.credentialsNow(for: bucket, principal: principal)!)
+    }
+
+    public func credentialsNow(for bucket: BucketRoute, principal: String) -> Result<BackendCredentials, any Error>? {
         guard let credentials = bucket.credentials else {
-            return eventLoop.makeFailedFuture(
-                S3Error(.internalError, "No backend credentials are configured for this bucket.")
-            )
+            return .failure(S3Error(.internalError, "No backend credentials are configured for this bucket."))
         }
-        return eventLoop.makeSucceededFuture(credentials)
+        return .success(credentials)
     }
 }

@@ -107,6 +107,11 @@ public final class IAMTokenProvider: Sendable {
         )
     }
 
+    /// The cached token for `key`, if there is one (no exchange is started).
+    public func cachedToken(for key: IBMIAMKey) -> IAMBearerToken? {
+        cache.cachedValue(forKey: key)
+    }
+
     /// Hits, misses, loads and joins, for metrics.
     public var statistics: CacheStatistics { cache.statistics }
 

@@ -59,10 +59,14 @@ public struct PrincipalBucketCredentials: BackendCredentialSource {
         principal: String,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<BackendCredentials> {
+        eventLoop.makeCompletedFuture(self.credentialsNow(for: bucket, principal: principal)!)
+    }
+
+    public func credentialsNow(for bucket: BucketRoute, principal: String) -> Result<BackendCredentials, any Error>? {
         if let credentials = match(principal: principal, bucket: bucket.name) ?? bucket.credentials {
-            return eventLoop.makeSucceededFuture(credentials)
+            return .success(credentials)
         }
-        return eventLoop.makeFailedFuture(Self.noCredentials)
+        return .failure(Self.noCredentials)
     }
 }
 

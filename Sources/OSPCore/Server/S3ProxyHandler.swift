@@ -591,6 +591,12 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
         exchange.trace?.begin(.credentials)
         exchange.trace?.annotate { $0["osp.credentials.kind"] = bucket.ibmIAM == nil ? "hmac" : "ibm-iam" }
+        let target = UpstreamTarget(route: route, bucket: bucket, clientBucket: clientBucket, copySourceHeader: copySourceHeader)
+        // Keys from the config file (or a cached IAM token) are at hand: then no future is made.
+        if let result = self.gateway.backendAuthorization.authorizationNow(for: bucket, principal: authenticated.identity.principal) {
+            self.backendAuthorizationResolved(result, target, authenticated, exchange: exchange)
+            return
+        }
         self.gateway.backendAuthorization.authorization(
             for: bucket,
             principal: authenticated.identity.principal,
@@ -598,26 +604,44 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             on: context.eventLoop
         ).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange, self.state == .authenticating else { return }
-            exchange.trace?.end(result)
-            do {
-                let upstream = try UpstreamRequestBuilder.build(
-                    clientHead: exchange.head,
-                    target: exchange.target,
-                    route: route,
-                    authentication: authenticated.authentication,
-                    payloadMode: authenticated.payloadMode,
-                    bucket: bucket,
-                    backendBucket: bucket.backendBucketName(for: clientBucket),
-                    copySourceHeader: copySourceHeader,
-                    authorization: result.get(),
-                    keyCache: self.gateway.keyCache,
-                    forwardedQuery: exchange.forwardedQuery(authenticated.authentication),
-                    now: AmzDate.now()
-                )
-                self.connect(upstream, authenticated: authenticated, exchange: exchange)
-            } catch {
-                self.refuse(error)
-            }
+            self.backendAuthorizationResolved(result, target, authenticated, exchange: exchange)
+        }
+    }
+
+    /// Where an authorized request goes: what the upstream request is built from besides the
+    /// client's request and the backend's authorization.
+    private struct UpstreamTarget {
+        var route: S3Route
+        var bucket: BucketRoute
+        var clientBucket: String
+        var copySourceHeader: String?
+    }
+
+    private func backendAuthorizationResolved(
+        _ result: Result<BackendAuthorization, any Error>,
+        _ target: UpstreamTarget,
+        _ authenticated: AuthenticatedRequest,
+        exchange: Exchange
+    ) {
+        exchange.trace?.end(result)
+        do {
+            let upstream = try UpstreamRequestBuilder.build(
+                clientHead: exchange.head,
+                target: exchange.target,
+                route: target.route,
+                authentication: authenticated.authentication,
+                payloadMode: authenticated.payloadMode,
+                bucket: target.bucket,
+                backendBucket: target.bucket.backendBucketName(for: target.clientBucket),
+                copySourceHeader: target.copySourceHeader,
+                authorization: result.get(),
+                keyCache: self.gateway.keyCache,
+                forwardedQuery: exchange.forwardedQuery(authenticated.authentication),
+                now: AmzDate.now()
+            )
+            self.connect(upstream, authenticated: authenticated, exchange: exchange)
+        } catch {
+            self.refuse(error)
         }
     }
 

@@ -26,4 +26,13 @@ struct BackendAuthorizationSource: Sendable {
         }
         return credentials.credentials(for: bucket, principal: principal, on: eventLoop).map { .signature($0) }
     }
+
+    /// The authorization when it is at hand without waiting (config keys, a cached IAM token), nil
+    /// when `authorization(for:principal:trace:on:)` must fetch it.
+    func authorizationNow(for bucket: BucketRoute, principal: String) -> Result<BackendAuthorization, any Error>? {
+        if let key = bucket.ibmIAM {
+            return iamTokens.cachedToken(for: key).map { .success(.bearer($0)) }
+        }
+        return credentials.credentialsNow(for: bucket, principal: principal).map { $0.map { .signature($0) } }
+    }
 }
