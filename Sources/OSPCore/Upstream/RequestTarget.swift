@@ -27,23 +27,31 @@ public struct RequestTarget: Sendable, Equatable {
     /// parameter is kept byte for byte and in order.
     public func query(dropping drop: (Substring) -> Bool) -> String {
         if rawQuery.isEmpty { return "" }
-        // Walks the UTF-8 view once, without splitting into an array first: this runs for every
-        // presigned request.
+        // One pass over the contiguous bytes (this runs for every presigned request); kept
+        // parameters are copied as they were sent.
         var kept = ""
         let utf8 = rawQuery.utf8
-        var start = utf8.startIndex
-        while start != utf8.endIndex {
-            let end = utf8[start...].firstIndex(of: UInt8(ascii: "&")) ?? utf8.endIndex
-            defer { start = end == utf8.endIndex ? end : utf8.index(after: end) }
-            if start == end { continue }
-            let nameEnd = utf8[start..<end].firstIndex(of: UInt8(ascii: "=")) ?? end
-            if drop(rawQuery[start..<nameEnd]) { continue }
-            if kept.isEmpty {
-                kept.reserveCapacity(utf8.count)
-            } else {
-                kept.append("&")
+        func index(_ offset: Int) -> String.Index { utf8.index(utf8.startIndex, offsetBy: offset) }
+        rawQuery.withContiguousUTF8 { bytes in
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                var nameEnd: Int?
+                while end < bytes.count, bytes[end] != UInt8(ascii: "&") {
+                    if nameEnd == nil, bytes[end] == UInt8(ascii: "=") { nameEnd = end }
+                    end += 1
+                }
+                defer { start = end + 1 }
+                if start == end { continue }
+                let first = index(start)
+                if drop(rawQuery[first..<index(nameEnd ?? end)]) { continue }
+                if kept.isEmpty {
+                    kept.reserveCapacity(bytes.count)
+                } else {
+                    kept.append("&")
+                }
+                kept.append(contentsOf: rawQuery[first..<index(end)])
             }
-            kept.append(contentsOf: rawQuery[start..<end])
         }
         return kept
     }
