@@ -9,7 +9,8 @@ import S3Signing
 /// every answer is allow.
 public struct Authorizer: Sendable {
     public let engine: any PolicyEngine
-    /// Request headers (lower case) a policy may see in `request.headers`; never credentials.
+    /// Request headers (lower case, sorted, each once) a policy may see in `request.headers`; never
+    /// credentials. Sorted because the decision key writes headers in name order.
     let headerAllowList: [String]
     /// Answers of remote engines, keyed by everything the answer depends on; nil for engines that
     /// decide in memory (asking them is as cheap as a cache lookup).
@@ -19,7 +20,7 @@ public struct Authorizer: Sendable {
 
     public init(engine: any PolicyEngine, headerAllowList: [String] = [], cache: DecisionCacheSettings = DecisionCacheSettings()) {
         self.engine = engine
-        self.headerAllowList = headerAllowList.map { $0.lowercased() }.filter { $0 != "authorization" }
+        self.headerAllowList = Set(headerAllowList.map { $0.lowercased() }).filter { $0 != "authorization" }.sorted()
         self.inMemory = engine as? any InMemoryPolicyEngine
         self.decisions = self.inMemory == nil ? DecisionCache(cache) : nil
     }
@@ -96,29 +97,14 @@ public struct Authorizer: Sendable {
         tlsClientPrincipal: String?,
         forwardedQuery: String
     ) -> ([String: String], RequestContext) {
-        // The conditions below are never credential parameters, so the credential-free query has
-        // them all — and, for a presigned request, is much shorter to scan than the raw one.
-        let query = RequestQuery(rawQuery: forwardedQuery)
-        // `CurrentTime` is added when a remote engine is really asked (`OPAInput`), not per question.
         // Sized for every condition osp may set, so filling it allocates once.
         var conditions = [String: String](minimumCapacity: 10)
-        conditions["SecureTransport"] = secureTransport ? "true" : "false"
-        conditions["authType"] = authentication.authType
-        conditions["signatureversion"] = authentication.signatureVersion
-        if let sourceIP { conditions["SourceIp"] = sourceIP }
-        if let tlsClientPrincipal { conditions["TLSClientPrincipal"] = tlsClientPrincipal }
-        if let userAgent = head.headers.first(name: "user-agent") { conditions["UserAgent"] = userAgent }
-        if !query.parameters.isEmpty {
-            if let value = query.value(of: "prefix") { conditions["prefix"] = value }
-            if let value = query.value(of: "delimiter") { conditions["delimiter"] = value }
-            if let value = query.value(of: "max-keys") { conditions["max-keys"] = value }
-            if let value = query.value(of: "versionId") { conditions["versionid"] = value }
-        }
+        Self.forEachCondition(
+            head: head, authentication: authentication, sourceIP: sourceIP, secureTransport: secureTransport,
+            tlsClientPrincipal: tlsClientPrincipal, query: RequestQuery(rawQuery: forwardedQuery)
+        ) { conditions[$0] = $1 }
         var headers: [String: String] = [:]
-        for name in self.headerAllowList {
-            let values = head.headers[name]
-            if !values.isEmpty { headers[name] = values.joined(separator: ",") }
-        }
+        self.forEachAllowedHeader(head.headers) { headers[$0] = $1 }
         let context = RequestContext(
             method: head.method.rawValue,
             path: target.rawPath,
@@ -127,6 +113,116 @@ public struct Authorizer: Sendable {
             sourceIP: sourceIP
         )
         return (conditions, context)
+    }
+
+    /// A remote engine's conditions (MinIO's names), in ascending name order — the order a
+    /// `DecisionKey` writes them in. `query` is the credential-free query: the conditions are never
+    /// credential parameters, and for a presigned request it is far shorter to scan than the raw one.
+    /// `CurrentTime` is added when a remote engine is really asked (`OPAInput`), not per question.
+    private static func forEachCondition(
+        head: HTTPRequestHead,
+        authentication: ClientAuthentication,
+        sourceIP: String?,
+        secureTransport: Bool,
+        tlsClientPrincipal: String?,
+        query: RequestQuery,
+        _ body: (String, String) -> Void
+    ) {
+        body("SecureTransport", secureTransport ? "true" : "false")
+        if let sourceIP { body("SourceIp", sourceIP) }
+        if let tlsClientPrincipal { body("TLSClientPrincipal", tlsClientPrincipal) }
+        if let userAgent = head.headers.first(name: "user-agent") { body("UserAgent", userAgent) }
+        body("authType", authentication.authType)
+        let hasQuery = !query.parameters.isEmpty
+        if hasQuery, let value = query.value(of: "delimiter") { body("delimiter", value) }
+        if hasQuery, let value = query.value(of: "max-keys") { body("max-keys", value) }
+        if hasQuery, let value = query.value(of: "prefix") { body("prefix", value) }
+        body("signatureversion", authentication.signatureVersion)
+        if hasQuery, let value = query.value(of: "versionId") { body("versionid", value) }
+    }
+
+    /// The allow-listed request headers that are present, in name order, repeated ones joined.
+    private func forEachAllowedHeader(_ headers: HTTPHeaders, _ body: (String, String) -> Void) {
+        for name in self.headerAllowList {
+            let values = headers[name]
+            if !values.isEmpty { body(name, values.joined(separator: ",")) }
+        }
+    }
+
+    /// The decision-cache key of the one question a request asks a remote engine, written straight
+    /// from the request: what `DecisionKey(questions(...)[0])` is, without building the question, its
+    /// dictionaries or the array (tests hold the two to the same bytes).
+    func decisionKey(
+        route: S3Route,
+        identity: ClientIdentity,
+        head: HTTPRequestHead,
+        target: RequestTarget,
+        authentication: ClientAuthentication,
+        sourceIP: String?,
+        secureTransport: Bool,
+        tlsClientPrincipal: String?,
+        forwardedQuery: String,
+        query: RequestQuery,
+        acrossKeys: Bool = false
+    ) -> DecisionKey {
+        var writer = DecisionKey.Writer()
+        writer.subject(
+            principal: identity.principal, groups: identity.groups, action: route.operation.action,
+            bucket: route.bucket, key: acrossKeys ? nil : route.key
+        )
+        let conditions = writer.beginPairs()
+        var count = 0
+        Self.forEachCondition(
+            head: head, authentication: authentication, sourceIP: sourceIP, secureTransport: secureTransport,
+            tlsClientPrincipal: tlsClientPrincipal, query: query
+        ) { name, value in
+            writer.pair(name, value)
+            count += 1
+        }
+        writer.endPairs(conditions, count: count)
+        writer.string(head.method.rawValue)
+        writer.string(acrossKeys ? "" : target.rawPath)
+        writer.string(forwardedQuery)
+        let headers = writer.beginPairs()
+        count = 0
+        self.forEachAllowedHeader(head.headers) { name, value in
+            writer.pair(name, value)
+            count += 1
+        }
+        writer.endPairs(headers, count: count)
+        writer.optional(sourceIP)
+        return writer.finish()
+    }
+
+    /// For a remote engine with a warm decision cache: the verdict for a request, found by its
+    /// question's key alone (`decisionKey`) — the policy hot path builds no question. nil when the
+    /// engine decides in memory, the cache has no answer, or the request asks two questions (a copy
+    /// also asks about its source): then `questions` and `authorizeNow`/`authorize` decide.
+    func cachedVerdict(
+        route: S3Route,
+        identity: ClientIdentity,
+        head: HTTPRequestHead,
+        target: RequestTarget,
+        authentication: ClientAuthentication,
+        sourceIP: String?,
+        secureTransport: Bool,
+        tlsClientPrincipal: String?,
+        forwardedQuery: String
+    ) -> AuthorizationVerdict? {
+        guard let decisions = self.decisions, route.copySource == nil else { return nil }
+        let query = RequestQuery(rawQuery: forwardedQuery)
+        func key(acrossKeys: Bool) -> DecisionKey {
+            self.decisionKey(
+                route: route, identity: identity, head: head, target: target, authentication: authentication,
+                sourceIP: sourceIP, secureTransport: secureTransport, tlsClientPrincipal: tlsClientPrincipal,
+                forwardedQuery: forwardedQuery, query: query, acrossKeys: acrossKeys
+            )
+        }
+        switch decisions.cachedDecision(key(acrossKeys: false), objectKey: route.key, acrossKeys: { key(acrossKeys: true) }) {
+        case nil: return nil
+        case .allow?: return .allow
+        case .deny(let reason)?: return .deny(reason: reason)
+        }
     }
 
     /// `.allow` only if every question is answered allow. Never fails: a backend that could not

@@ -53,7 +53,9 @@ final class DecisionCache: Sendable {
         on eventLoop: any EventLoop,
         ask: @escaping @Sendable () -> EventLoopFuture<PolicyDecision>
     ) -> EventLoopFuture<PolicyDecision> {
-        if self.scopedAllow(question) { return eventLoop.makeSucceededFuture(.allow(nil)) }
+        if self.scopedAllow(objectKey: question.key, { DecisionKey(question, acrossKeys: true) }) {
+            return eventLoop.makeSucceededFuture(.allow(nil))
+        }
         let settings = self.settings
         return self.exact.value(
             forKey: DecisionKey(question),
@@ -78,14 +80,20 @@ final class DecisionCache: Sendable {
     /// The cached answer for `question`, if there is one: never asks the engine, never waits for a
     /// lookup in flight.
     func cachedDecision(for question: AuthorizationRequest) -> PolicyDecision? {
-        if self.scopedAllow(question) { return .allow(nil) }
-        return self.exact.cachedValue(forKey: DecisionKey(question))
+        self.cachedDecision(DecisionKey(question), objectKey: question.key) { DecisionKey(question, acrossKeys: true) }
     }
 
-    /// Whether an unexpired scoped allow covers the question's object key.
-    private func scopedAllow(_ question: AuthorizationRequest) -> Bool {
-        guard let objectKey = question.key, self.anyScopes.load(ordering: .relaxed),
-            let scoped = self.scopes.value(forKey: DecisionKey(question, acrossKeys: true))
+    /// The same for a question given by its keys (the hot path writes them without building the
+    /// question); `acrossKeys` is only written when some answer carried a scope.
+    func cachedDecision(_ key: DecisionKey, objectKey: String?, acrossKeys: () -> DecisionKey) -> PolicyDecision? {
+        if self.scopedAllow(objectKey: objectKey, acrossKeys) { return .allow(nil) }
+        return self.exact.cachedValue(forKey: key)
+    }
+
+    /// Whether an unexpired scoped allow covers the object key.
+    private func scopedAllow(objectKey: String?, _ acrossKeys: () -> DecisionKey) -> Bool {
+        guard let objectKey, self.anyScopes.load(ordering: .relaxed),
+            let scoped = self.scopes.value(forKey: acrossKeys())
         else { return false }
         let now = self.clock.now()
         return scoped.contains { $0.expires > now && objectKey.hasPrefix($0.prefix) }

@@ -17,21 +17,22 @@ struct DecisionKey: Hashable, Sendable {
     private let hash: Int
 
     init(_ question: AuthorizationRequest, acrossKeys: Bool = false) {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(256)
-        Self.append(question.principal, to: &bytes)
-        Self.append(count: question.groups.count, to: &bytes)
-        for group in question.groups { Self.append(group, to: &bytes) }
-        Self.append(question.action, to: &bytes)
-        Self.append(question.bucket, to: &bytes)
-        Self.append(acrossKeys ? nil : question.key, to: &bytes)
-        Self.append(question.conditions, skipping: "CurrentTime", to: &bytes)
+        var writer = Writer()
+        writer.subject(
+            principal: question.principal, groups: question.groups, action: question.action,
+            bucket: question.bucket, key: acrossKeys ? nil : question.key
+        )
+        writer.pairs(question.conditions, skipping: "CurrentTime")
         let request = question.request
-        Self.append(request.method, to: &bytes)
-        Self.append(acrossKeys ? "" : request.path, to: &bytes)
-        Self.append(request.query, to: &bytes)
-        Self.append(request.headers, to: &bytes)
-        Self.append(request.sourceIP, to: &bytes)
+        writer.string(request.method)
+        writer.string(acrossKeys ? "" : request.path)
+        writer.string(request.query)
+        writer.pairs(request.headers)
+        writer.optional(request.sourceIP)
+        self = writer.finish()
+    }
+
+    private init(bytes: [UInt8]) {
         self.bytes = bytes
         var hasher = Hasher()
         bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
@@ -42,44 +43,82 @@ struct DecisionKey: Hashable, Sendable {
 
     static func == (lhs: Self, rhs: Self) -> Bool { lhs.hash == rhs.hash && lhs.bytes == rhs.bytes }
 
-    private static func append(count: Int, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: UInt32(truncatingIfNeeded: count).littleEndian) { bytes.append(contentsOf: $0) }
-    }
+    /// Writes a question's fields in the key's layout. `init(_:acrossKeys:)` writes a built question
+    /// through it, and the policy hot path (`Authorizer.cachedVerdict`) writes a request's question
+    /// straight from the request, without building it: one writer, so the two cannot disagree.
+    /// Pairs (conditions, headers) must be written in ascending name order.
+    struct Writer {
+        private var bytes: [UInt8] = []
 
-    private static func append(_ string: String, to bytes: inout [UInt8]) {
-        var string = string
-        string.withUTF8 { utf8 in
-            append(count: utf8.count, to: &bytes)
-            bytes.append(contentsOf: utf8)
+        init() { self.bytes.reserveCapacity(256) }
+
+        mutating func subject(principal: String, groups: [String], action: String, bucket: String?, key: String?) {
+            string(principal)
+            count(groups.count)
+            for group in groups { string(group) }
+            string(action)
+            optional(bucket)
+            optional(key)
         }
-    }
 
-    private static func append(_ string: String?, to bytes: inout [UInt8]) {
-        guard let string else {
-            bytes.append(0)
-            return
+        mutating func string(_ string: String) {
+            var string = string
+            string.withUTF8 { utf8 in
+                count(utf8.count)
+                bytes.append(contentsOf: utf8)
+            }
         }
-        bytes.append(1)
-        append(string, to: &bytes)
-    }
 
-    private static func append(_ dictionary: [String: String], skipping skipped: String? = nil, to bytes: inout [UInt8]) {
-        // Sorted in a stack buffer: a question has a handful of conditions and headers, and the
-        // key is built on every policy-cache lookup.
-        withUnsafeTemporaryAllocation(of: (name: String, value: String).self, capacity: dictionary.count) { entries in
-            var count = 0
-            for (name, value) in dictionary where name != skipped {
-                (entries.baseAddress! + count).initialize(to: (name, value))
-                count += 1
+        mutating func optional(_ string: String?) {
+            guard let string else {
+                bytes.append(0)
+                return
             }
-            var filled = UnsafeMutableBufferPointer(rebasing: entries[..<count])
-            defer { _ = filled.deinitialize() }
-            filled.sort { $0.name < $1.name }
-            append(count: count, to: &bytes)
-            for entry in filled {
-                append(entry.name, to: &bytes)
-                append(entry.value, to: &bytes)
+            bytes.append(1)
+            self.string(string)
+        }
+
+        /// Starts a run of pairs; `endPairs` writes how many there were where this returns.
+        mutating func beginPairs() -> Int {
+            let start = bytes.count
+            count(0)
+            return start
+        }
+
+        mutating func pair(_ name: String, _ value: String) {
+            string(name)
+            string(value)
+        }
+
+        mutating func endPairs(_ start: Int, count: Int) {
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: count).littleEndian) { bytes.replaceSubrange(start..<start + 4, with: $0) }
+        }
+
+        /// A dictionary's pairs in name order (sorted in a stack buffer: a question has a handful of
+        /// conditions and headers).
+        mutating func pairs(_ dictionary: [String: String], skipping skipped: String? = nil) {
+            if dictionary.isEmpty {
+                count(0)
+                return
             }
+            withUnsafeTemporaryAllocation(of: (name: String, value: String).self, capacity: dictionary.count) { entries in
+                var filled = 0
+                for (name, value) in dictionary where name != skipped {
+                    (entries.baseAddress! + filled).initialize(to: (name, value))
+                    filled += 1
+                }
+                var sorted = UnsafeMutableBufferPointer(rebasing: entries[..<filled])
+                defer { _ = sorted.deinitialize() }
+                sorted.sort { $0.name < $1.name }
+                count(filled)
+                for entry in sorted { pair(entry.name, entry.value) }
+            }
+        }
+
+        func finish() -> DecisionKey { DecisionKey(bytes: bytes) }
+
+        private mutating func count(_ count: Int) {
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: count).littleEndian) { bytes.append(contentsOf: $0) }
         }
     }
 }

@@ -429,7 +429,35 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.collectDeleteObjectsBody(authenticated, exchange: exchange)
             return
         }
+        if let verdict = self.cachedVerdict(authenticated, route: route, exchange: exchange, context: context) {
+            // A remote engine's answer from the decision cache, found without building the question.
+            if exchange.trace != nil {
+                exchange.trace!.begin(.authorize)
+                exchange.trace!.annotate(policy: self.gateway.authorizer.engine.name, answeredBy: "cache")
+            }
+            self.decided(verdict, authenticated, exchange: exchange)
+            return
+        }
         self.authorize(self.questions(authenticated, route: route, exchange: exchange, context: context), authenticated, exchange: exchange)
+    }
+
+    private func cachedVerdict(
+        _ authenticated: AuthenticatedRequest,
+        route: S3Route,
+        exchange: Exchange,
+        context: ChannelHandlerContext
+    ) -> AuthorizationVerdict? {
+        self.gateway.authorizer.cachedVerdict(
+            route: route,
+            identity: authenticated.identity,
+            head: exchange.head,
+            target: exchange.target,
+            authentication: authenticated.authentication,
+            sourceIP: self.sourceIP(context),
+            secureTransport: self.transport.secure,
+            tlsClientPrincipal: exchange.certificatePrincipal,
+            forwardedQuery: exchange.forwardedQuery(authenticated.authentication)
+        )
     }
 
     private func sourceIP(_ context: ChannelHandlerContext) -> String? {

@@ -1,0 +1,166 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import S3Signing
+import Testing
+
+@testable import OSPCore
+
+/// The policy hot path finds a remote engine's cached answer by a key written straight from the
+/// request. That key must be the key of the question osp would otherwise build and ask — byte for
+/// byte, or a cached answer could serve a request it was not given for.
+@Suite("Decision cache hot path")
+struct DecisionHotPathTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var name: String
+        var method: HTTPMethod = .GET
+        var uri: String
+        var headers: [(String, String)] = [("host", "127.0.0.1:6190")]
+        var bucket: String? = "data"
+        var key: String? = "team/report.csv"
+        var operation = S3Operation(name: "GetObject", action: "s3:GetObject")
+        var groups: [String] = []
+        var sourceIP: String? = "10.0.0.7"
+        var secure = false
+        var tlsPrincipal: String?
+        var allowList: [String] = []
+        var testDescription: String { name }
+    }
+
+    static let signature = String(repeating: "0a", count: 32)
+    static let presigned =
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=OSPKEY%2F20261130%2Fus-east-1%2Fs3%2Faws4_request"
+        + "&X-Amz-Date=20261130T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=\(signature)"
+    static let headerAuth = ("Authorization", "AWS4-HMAC-SHA256 Credential=OSPKEY/20261130/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=\(signature)")
+
+    static let cases: [Case] = [
+        Case(name: "presigned GET with a user agent", uri: "/data/team/report.csv?" + presigned,
+             headers: [("host", "h"), ("User-Agent", "wrk")]),
+        Case(name: "listing with prefix, delimiter and max-keys over TLS with a client certificate", uri: "/data?list-type=2&prefix=team%2F&delimiter=%2F&max-keys=5",
+             headers: [("host", "h"), headerAuth, ("user-agent", "aws-cli/2")], key: nil,
+             operation: S3Operation(name: "ListObjectsV2", action: "s3:ListBucket"), secure: true, tlsPrincipal: "alice"),
+        Case(name: "versioned GET without source address or user agent", uri: "/data/team/report.csv?versionId=3%2B1",
+             headers: [("host", "h"), headerAuth], sourceIP: nil),
+        Case(name: "allow-listed headers, repeated, mixed case, listed twice", uri: "/data/team/report.csv",
+             headers: [("host", "h"), headerAuth, ("Range", "bytes=0-9"), ("range", "bytes=20-29"), ("X-Amz-Server-Side-Encryption", "AES256")],
+             allowList: ["range", "X-Amz-Server-Side-Encryption", "Range", "authorization", "x-amz-meta-absent"]),
+        Case(name: "a principal with groups", uri: "/data/team/report.csv", headers: [("host", "h"), headerAuth], groups: ["eu", "analysts"]),
+        Case(name: "ListBuckets: no bucket, no key", uri: "/", headers: [("host", "h"), headerAuth], bucket: nil, key: nil,
+             operation: S3Operation(name: "ListBuckets", action: "s3:ListAllMyBuckets")),
+        Case(name: "percent-encoded key and query names", method: .PUT, uri: "/data/a%2Bb%20c.txt?x-id=PutObject&%70refix=p",
+             headers: [("host", "h"), headerAuth], key: "a+b c.txt", operation: S3Operation(name: "PutObject", action: "s3:PutObject")),
+    ]
+
+    struct Request {
+        let authorizer: Authorizer
+        let route: S3Route
+        let identity: ClientIdentity
+        let head: HTTPRequestHead
+        let target: RequestTarget
+        let authentication: ClientAuthentication
+        let forwardedQuery: String
+        let c: Case
+
+        init(_ c: Case, engine: any PolicyEngine = DenyAllPolicy(reason: "remote")) throws {
+            self.c = c
+            self.authorizer = Authorizer(engine: engine, headerAllowList: c.allowList)
+            self.route = S3Route(bucket: c.bucket, key: c.key, rawKeyPath: "", addressing: .path, operation: c.operation)
+            self.identity = ClientIdentity(accessKey: "OSPKEY", secretKey: "s", principal: "alice", groups: c.groups)
+            self.head = HTTPRequestHead(version: .http1_1, method: c.method, uri: c.uri, headers: HTTPHeaders(c.headers))
+            self.target = RequestTarget(uri: c.uri)
+            self.authentication = try ClientAuthentication.parse(headers: head.headers, rawQuery: target.rawQuery)
+            self.forwardedQuery = target.queryWithoutCredentials(of: authentication)
+        }
+
+        var question: AuthorizationRequest {
+            authorizer.questions(
+                route: route, identity: identity, head: head, target: target, authentication: authentication,
+                sourceIP: c.sourceIP, secureTransport: c.secure, tlsClientPrincipal: c.tlsPrincipal, forwardedQuery: forwardedQuery
+            )[0]
+        }
+
+        func key(acrossKeys: Bool = false) -> DecisionKey {
+            authorizer.decisionKey(
+                route: route, identity: identity, head: head, target: target, authentication: authentication,
+                sourceIP: c.sourceIP, secureTransport: c.secure, tlsClientPrincipal: c.tlsPrincipal,
+                forwardedQuery: forwardedQuery, query: RequestQuery(rawQuery: forwardedQuery), acrossKeys: acrossKeys
+            )
+        }
+
+        var cachedVerdict: AuthorizationVerdict? {
+            authorizer.cachedVerdict(
+                route: route, identity: identity, head: head, target: target, authentication: authentication,
+                sourceIP: c.sourceIP, secureTransport: c.secure, tlsClientPrincipal: c.tlsPrincipal, forwardedQuery: forwardedQuery
+            )
+        }
+    }
+
+    @Test("the key written from the request is the key of the question built from it", arguments: cases)
+    func sameKey(_ c: Case) throws {
+        let request = try Request(c)
+        let question = request.question
+        #expect(request.key() == DecisionKey(question))
+        #expect(request.key(acrossKeys: true) == DecisionKey(question, acrossKeys: true))
+        // The question really carries what the cases vary (so the equality above covers it).
+        #expect(question.request.headers.isEmpty == c.allowList.isEmpty)
+        #expect(question.conditions["SourceIp"] == c.sourceIP)
+        #expect(question.conditions["TLSClientPrincipal"] == c.tlsPrincipal)
+    }
+
+    @Test("a warm cache answers by key alone; another request, or a copy, does not get that answer")
+    func cachedVerdicts() throws {
+        let engine = CountingEngine { question in
+            .success(question.key?.hasPrefix("team/") == true ? .allow(nil) : .deny(reason: "outside team/"))
+        }
+        let loop = EmbeddedEventLoop()
+        let allowed = try Request(Self.cases[0], engine: engine)
+        var outside = Self.cases[0]
+        outside.key = "other/x"
+        outside.uri = "/data/other/x?" + Self.presigned
+        let denied = try Request(outside, engine: engine)
+        // Each request's own authorizer would have its own cache: ask through one.
+        let authorizer = allowed.authorizer
+        func verdict(_ request: Request) -> AuthorizationVerdict? {
+            authorizer.cachedVerdict(
+                route: request.route, identity: request.identity, head: request.head, target: request.target,
+                authentication: request.authentication, sourceIP: request.c.sourceIP, secureTransport: request.c.secure,
+                tlsClientPrincipal: request.c.tlsPrincipal, forwardedQuery: request.forwardedQuery
+            )
+        }
+
+        #expect(verdict(allowed) == nil)
+        #expect(verdict(denied) == nil)
+        let asked = authorizer.authorize([allowed.question], on: loop)
+        loop.advanceTime(by: .milliseconds(50))
+        #expect(try asked.wait() == .allow)
+        #expect(verdict(allowed) == .allow)
+        #expect(verdict(denied) == nil)  // cached for team/report.csv only
+
+        let refused = authorizer.authorize([denied.question], on: loop)
+        loop.advanceTime(by: .milliseconds(50))
+        #expect(try refused.wait() == .deny(reason: "outside team/"))
+        #expect(verdict(denied) == .deny(reason: "outside team/"))
+        #expect(engine.callCount == 2)
+
+        // A copy also asks about its source: never answered by the first question's key alone.
+        let copy = allowed
+        let copyRoute = S3Route(
+            bucket: "data", key: "team/report.csv", rawKeyPath: "", addressing: .path,
+            operation: S3Operation(name: "CopyObject", action: "s3:GetObject"),
+            copySource: CopySource(bucket: "data", key: "other/x", rawKey: "other/x")
+        )
+        #expect(authorizer.cachedVerdict(
+            route: copyRoute, identity: copy.identity, head: copy.head, target: copy.target, authentication: copy.authentication,
+            sourceIP: copy.c.sourceIP, secureTransport: false, tlsClientPrincipal: nil, forwardedQuery: copy.forwardedQuery
+        ) == nil)
+    }
+
+    @Test("engines that decide in memory are never looked up by key")
+    func inMemoryEngines() throws {
+        let rules = try Request(Self.cases[0], engine: RulesPolicy(grants: [
+            Grant(principals: ["alice"], buckets: ["data"], prefix: "", actions: ["read"], effect: .allow)
+        ]))
+        #expect(rules.cachedVerdict == nil)
+        #expect(rules.authorizer.authorizeNow([rules.question]) == .allow)
+    }
+}
