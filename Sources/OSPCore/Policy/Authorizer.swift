@@ -29,6 +29,9 @@ public struct Authorizer: Sendable {
     /// needs to be built or asked.
     var allowsEverything: Bool { self.engine is AllowAllPolicy }
 
+    /// Whether answers are cached (remote engines): only then can `cachedVerdict` answer.
+    var cachesDecisions: Bool { self.decisions != nil }
+
     /// What the policy is asked for this request (one question, two for a copy).
     /// - Parameter forwardedQuery: the query without the client's credentials, when the caller has
     ///   it already (the backend request needs it too); computed here otherwise.
@@ -312,8 +315,8 @@ extension Authorizer {
     /// costs a lookup per question, not a chain of futures.
     func authorizeNow(_ questions: [AuthorizationRequest]) -> AuthorizationVerdict? {
         if let local = self.inMemory {
-            for question in questions {
-                if case .deny(let reason) = local.decideNow(question) { return .deny(reason: reason) }
+            for index in questions.indices {
+                if case .deny(let reason) = local.decideNow(questions[index]) { return .deny(reason: reason) }
             }
             return .allow
         }

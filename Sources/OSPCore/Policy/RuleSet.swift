@@ -55,10 +55,11 @@ public struct RuleSet: Sendable {
     public func evaluate(_ request: AuthorizationRequest) -> PolicyDecision {
         let resource = Resource(request)
         var allowed = false
-        for (index, grant) in compiled.enumerated() {
-            guard grant.effect == .deny || !allowed else { continue }
-            guard grant.matches(request, resource) else { continue }
-            switch grant.effect {
+        // By index: the grants are read in place, not copied (this runs for every request).
+        for index in compiled.indices {
+            guard compiled[index].effect == .deny || !allowed else { continue }
+            guard compiled[index].matches(request, resource) else { continue }
+            switch compiled[index].effect {
             case .deny: return .deny(reason: "denied by grant \(index)")
             case .allow: allowed = true
             }

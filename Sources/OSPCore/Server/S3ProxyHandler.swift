@@ -447,7 +447,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         exchange: Exchange,
         context: ChannelHandlerContext
     ) -> AuthorizationVerdict? {
-        self.gateway.authorizer.cachedVerdict(
+        guard self.gateway.authorizer.cachesDecisions else { return nil }
+        return self.gateway.authorizer.cachedVerdict(
             route: route,
             identity: authenticated.identity,
             head: exchange.head,
