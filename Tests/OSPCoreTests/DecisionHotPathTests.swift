@@ -155,12 +155,26 @@ struct DecisionHotPathTests {
         ) == nil)
     }
 
-    @Test("engines that decide in memory are never looked up by key")
-    func inMemoryEngines() throws {
-        let rules = try Request(Self.cases[0], engine: RulesPolicy(grants: [
-            Grant(principals: ["alice"], buckets: ["data"], prefix: "", actions: ["read"], effect: .allow)
+    @Test("rules decide each request's one question in memory, as they decide the built questions", arguments: cases)
+    func inMemoryEngines(_ c: Case) throws {
+        let rules = try Request(c, engine: RulesPolicy(grants: [
+            Grant(principals: ["alice"], buckets: ["data"], prefix: "team/", actions: ["read", "list"], effect: .allow),
+            Grant(principals: ["alice"], buckets: ["data"], prefix: "team/secret/", actions: ["*"], effect: .deny),
         ]))
-        #expect(rules.cachedVerdict == nil)
-        #expect(rules.authorizer.authorizeNow([rules.question]) == .allow)
+        #expect(rules.cachedVerdict == nil)  // never looked up by key: nothing is cached for them
+        let questions = rules.authorizer.questions(
+            route: rules.route, identity: rules.identity, head: rules.head, target: rules.target,
+            authentication: rules.authentication, sourceIP: c.sourceIP, secureTransport: c.secure
+        )
+        let local = rules.authorizer.localVerdict(route: rules.route, identity: rules.identity, head: rules.head, target: rules.target)
+        #expect(local != nil)
+        #expect(local == rules.authorizer.authorizeNow(questions))
+
+        // A copy asks about its source too, so it is decided through the questions.
+        var copyRoute = rules.route
+        copyRoute.copySource = CopySource(bucket: "data", key: "team/secret/x", rawKey: "team/secret/x")
+        #expect(rules.authorizer.localVerdict(route: copyRoute, identity: rules.identity, head: rules.head, target: rules.target) == nil)
+        // Remote engines are never decided locally.
+        #expect(try Request(c).authorizer.localVerdict(route: rules.route, identity: rules.identity, head: rules.head, target: rules.target) == nil)
     }
 }

@@ -57,12 +57,7 @@ public struct Authorizer: Sendable {
                 forwardedQuery: forwardedQuery ?? target.queryWithoutCredentials(of: authentication)
             )
         }
-        var questions = [
-            AuthorizationRequest(
-                principal: identity.principal, groups: identity.groups, action: route.operation.action,
-                bucket: route.bucket, key: route.key, conditions: conditions, request: context
-            )
-        ]
+        var questions = [Self.question(route: route, identity: identity, conditions: conditions, context: context)]
         if let source = route.copySource {
             var sourceConditions = conditions
             sourceConditions.removeValue(forKey: "prefix")
@@ -77,6 +72,28 @@ public struct Authorizer: Sendable {
             )
         }
         return questions
+    }
+
+    /// The question a request asks about its own action (a copy asks a second one, about its source).
+    private static func question(
+        route: S3Route, identity: ClientIdentity, conditions: [String: String], context: RequestContext
+    ) -> AuthorizationRequest {
+        AuthorizationRequest(
+            principal: identity.principal, groups: identity.groups, action: route.operation.action,
+            bucket: route.bucket, key: route.key, conditions: conditions, request: context
+        )
+    }
+
+    /// For an engine that decides in memory: the verdict for a request that asks one question,
+    /// without the array of questions (the per-request hot path of `rules`). nil for remote engines
+    /// and for copies, which `questions` and `authorizeNow` decide.
+    func localVerdict(route: S3Route, identity: ClientIdentity, head: HTTPRequestHead, target: RequestTarget) -> AuthorizationVerdict? {
+        guard let local = self.inMemory, route.copySource == nil else { return nil }
+        let (conditions, context) = Self.ruleInputs(route: route, head: head, target: target)
+        switch local.decideNow(Self.question(route: route, identity: identity, conditions: conditions, context: context)) {
+        case .allow: return .allow
+        case .deny(let reason): return .deny(reason: reason)
+        }
     }
 
     /// What an in-memory engine (`RuleSet`) reads besides principal, action, bucket and key: the

@@ -429,11 +429,21 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.collectDeleteObjectsBody(authenticated, exchange: exchange)
             return
         }
+        let authorizer = self.gateway.authorizer
+        if let verdict = authorizer.localVerdict(route: route, identity: authenticated.identity, head: exchange.head, target: exchange.target) {
+            // rules: one question, decided in memory.
+            if exchange.trace != nil {
+                exchange.trace!.begin(.authorize)
+                exchange.trace!.annotate(policy: authorizer.engine.name, answeredBy: "local")
+            }
+            self.decided(verdict, authenticated, exchange: exchange)
+            return
+        }
         if let verdict = self.cachedVerdict(authenticated, route: route, exchange: exchange, context: context) {
             // A remote engine's answer from the decision cache, found without building the question.
             if exchange.trace != nil {
                 exchange.trace!.begin(.authorize)
-                exchange.trace!.annotate(policy: self.gateway.authorizer.engine.name, answeredBy: "cache")
+                exchange.trace!.annotate(policy: authorizer.engine.name, answeredBy: "cache")
             }
             self.decided(verdict, authenticated, exchange: exchange)
             return
