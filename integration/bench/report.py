@@ -285,7 +285,7 @@ def policy_section(p, meta, pconns, pwrk, pwrk_err):
     p("")
     p(f"Three osp instances, identical but for `authorization:`, same nginx and object; "
       f"{meta.get('policy_rounds', '?')} interleaved round(s) of {meta.get('policy_duration', meta.get('wrk_duration', '?'))} per cell "
-      f"(order rotated each round), median; ratio column: ratio of the medians (and the median and min–max of the per-round ratios; "
+      f"(order rotated each round, walked forwards and backwards in turn), median; ratio column: ratio of the medians (and the median and min–max of the per-round ratios; "
       f"target PASS/FAIL on the ratio of the medians). "
       f"Load average during this section: {meta.get('policy_load_start', '?')} → {meta.get('policy_load_end', '?')}.")
     p("")

@@ -628,9 +628,13 @@ if ((RUN_POLICY)); then
     policy_t0=$SECONDS
     for ((round = 1; round <= POLICY_ROUNDS; round++)); do
         for c in "${POLICY_CONNS[@]}"; do
-            # rotate the order each round so no backend always runs first (or right after another)
-            for ((k = 0; k < ${#POLICY_PATHS[@]}; k++)); do
-                name="${POLICY_PATHS[$(((k + round - 1) % ${#POLICY_PATHS[@]}))]}"
+            # Rotate the start each round so no backend always runs first, and walk the list forwards
+            # in odd rounds and backwards in even ones: rotation alone keeps the cyclic order, so
+            # each backend would always run right after the same other one (allow-all after opa).
+            n=${#POLICY_PATHS[@]}
+            for ((k = 0; k < n; k++)); do
+                if ((round % 2 == 1)); then step=$k; else step=$((n - k)); fi
+                name="${POLICY_PATHS[$(((round - 1 + step) % n))]}"
                 run_wrk "$c" "$name" "$round" "$POLICY_DURATION" record
             done
         done
