@@ -11,3 +11,44 @@ extension StringProtocol {
         return try Array(self.utf8).withUnsafeBufferPointer(body)
     }
 }
+
+/// Where one `name=value` parameter of a raw query string lies, as byte offsets into the query's
+/// UTF-8: `name` ends at the first `=` (or the parameter's end when there is none), `value` follows it.
+public struct RawQueryParameter: Sendable {
+    public var name: Range<Int>
+    public var value: Range<Int>
+    /// The whole `name=value` text.
+    public var whole: Range<Int>
+    /// Whether there was an `=` (`?acl` and `?acl=` differ in some signatures).
+    public var hasEquals: Bool
+
+    /// Calls `body` for each non-empty `&`-separated parameter of `query`, in order: the one split
+    /// the verifier, the router and the credential stripper all read a query with.
+    @inlinable
+    public static func forEach(in query: UnsafeBufferPointer<UInt8>, _ body: (RawQueryParameter) -> Void) {
+        var start = 0
+        while start < query.count {
+            var end = start
+            var equals: Int?
+            while end < query.count, query[end] != UInt8(ascii: "&") {
+                if equals == nil, query[end] == UInt8(ascii: "=") { equals = end }
+                end += 1
+            }
+            if start != end {
+                body(RawQueryParameter(
+                    name: start..<(equals ?? end), value: (equals.map { $0 + 1 } ?? end)..<end,
+                    whole: start..<end, hasEquals: equals != nil
+                ))
+            }
+            start = end + 1
+        }
+    }
+
+    @inlinable
+    init(name: Range<Int>, value: Range<Int>, whole: Range<Int>, hasEquals: Bool) {
+        self.name = name
+        self.value = value
+        self.whole = whole
+        self.hasEquals = hasEquals
+    }
+}

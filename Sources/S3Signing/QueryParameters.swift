@@ -15,19 +15,7 @@ struct QueryParameters: Sendable {
         var parts: [(name: Range<Int>, value: Range<Int>, hasEquals: Bool)] = []
         parts.reserveCapacity(8)
         self.query.withContiguousUTF8 { bytes in
-            var start = 0
-            while start < bytes.count {
-                var end = start
-                var equals: Int?
-                while end < bytes.count, bytes[end] != UInt8(ascii: "&") {
-                    if equals == nil, bytes[end] == UInt8(ascii: "=") { equals = end }
-                    end += 1
-                }
-                if start != end {
-                    parts.append((start..<(equals ?? end), (equals.map { $0 + 1 } ?? end)..<end, equals != nil))
-                }
-                start = end + 1
-            }
+            RawQueryParameter.forEach(in: bytes) { parts.append(($0.name, $0.value, $0.hasEquals)) }
         }
         self.parts = parts
     }

@@ -71,21 +71,16 @@ public enum SigV4Canonical {
         scratch.reserveCapacity(query.count + 32)
         var pairs: [(name: Range<Int>, value: Range<Int>)] = []
         pairs.reserveCapacity(8)
-        var partStart = query.startIndex
-        while partStart != query.endIndex {
-            let partEnd = query[partStart...].firstIndex(of: UInt8(ascii: "&")) ?? query.endIndex
-            defer { partStart = partEnd == query.endIndex ? partEnd : query.index(after: partEnd) }
-            if partStart == partEnd { continue }
-            let (rawName, rawValue) = splitOnFirstEquals(query[partStart..<partEnd])
+        RawQueryParameter.forEach(in: query) { parameter in
             let nameStart = scratch.count
-            appendCanonicalEncoding(rawName, keepingRawSlash: false, to: &scratch)
+            appendCanonicalEncoding(query[parameter.name], keepingRawSlash: false, to: &scratch)
             let name = nameStart..<scratch.count
             if isExcluded(scratch[name]) {
                 scratch.removeSubrange(name)
-                continue
+                return
             }
             let valueStart = scratch.count
-            appendCanonicalEncoding(rawValue, keepingRawSlash: false, to: &scratch)
+            appendCanonicalEncoding(query[parameter.value], keepingRawSlash: false, to: &scratch)
             pairs.append((name, valueStart..<scratch.count))
         }
         pairs.sort { a, b in

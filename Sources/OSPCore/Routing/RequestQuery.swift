@@ -1,3 +1,5 @@
+import S3Signing
+
 /// The query string split into parameters: names decoded, values still as sent. S3 selects operations by
 /// parameter *names* (`?acl`, `?uploads`), so routing reads names; values are decoded only on demand.
 struct RequestQuery {
@@ -24,22 +26,12 @@ struct RequestQuery {
         var parameters: [Parameter] = []
         parameters.reserveCapacity(8)
         whole.withContiguousUTF8 { bytes in
-            var start = 0
-            while start < bytes.count {
-                var end = start
-                var equals: Int?
-                while end < bytes.count, bytes[end] != UInt8(ascii: "&") {
-                    if equals == nil, bytes[end] == UInt8(ascii: "=") { equals = end }
-                    end += 1
+            RawQueryParameter.forEach(in: bytes) { parameter in
+                var name = substring(parameter.name)
+                if name.utf8.contains(UInt8(ascii: "%")), let decoded = PercentDecoding.decode(name) {
+                    name = Substring(decoded)
                 }
-                if start != end {
-                    var name = substring(start..<(equals ?? end))
-                    if name.utf8.contains(UInt8(ascii: "%")), let decoded = PercentDecoding.decode(name) {
-                        name = Substring(decoded)
-                    }
-                    parameters.append(Parameter(name: name, rawValue: substring((equals.map { $0 + 1 } ?? end)..<end)))
-                }
-                start = end + 1
+                parameters.append(Parameter(name: name, rawValue: substring(parameter.value)))
             }
         }
         self.parameters = parameters

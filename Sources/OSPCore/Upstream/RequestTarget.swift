@@ -33,24 +33,14 @@ public struct RequestTarget: Sendable, Equatable {
         let utf8 = rawQuery.utf8
         func index(_ offset: Int) -> String.Index { utf8.index(utf8.startIndex, offsetBy: offset) }
         rawQuery.withContiguousUTF8 { bytes in
-            var start = 0
-            while start < bytes.count {
-                var end = start
-                var nameEnd: Int?
-                while end < bytes.count, bytes[end] != UInt8(ascii: "&") {
-                    if nameEnd == nil, bytes[end] == UInt8(ascii: "=") { nameEnd = end }
-                    end += 1
-                }
-                defer { start = end + 1 }
-                if start == end { continue }
-                let first = index(start)
-                if drop(rawQuery[first..<index(nameEnd ?? end)]) { continue }
+            RawQueryParameter.forEach(in: bytes) { parameter in
+                if drop(rawQuery[index(parameter.name.lowerBound)..<index(parameter.name.upperBound)]) { return }
                 if kept.isEmpty {
                     kept.reserveCapacity(bytes.count)
                 } else {
                     kept.append("&")
                 }
-                kept.append(contentsOf: rawQuery[first..<index(end)])
+                kept.append(contentsOf: rawQuery[index(parameter.whole.lowerBound)..<index(parameter.whole.upperBound)])
             }
         }
         return kept
