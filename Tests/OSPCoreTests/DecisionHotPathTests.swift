@@ -53,46 +53,31 @@ struct DecisionHotPathTests {
 
     struct Request {
         let authorizer: Authorizer
-        let route: S3Route
-        let identity: ClientIdentity
-        let head: HTTPRequestHead
-        let target: RequestTarget
-        let authentication: ClientAuthentication
-        let forwardedQuery: String
+        let view: PolicyView
         let c: Case
 
         init(_ c: Case, engine: any PolicyEngine = DenyAllPolicy(reason: "remote")) throws {
             self.c = c
             self.authorizer = Authorizer(engine: engine, headerAllowList: c.allowList)
-            self.route = S3Route(bucket: c.bucket, key: c.key, rawKeyPath: "", addressing: .path, operation: c.operation)
-            self.identity = ClientIdentity(accessKey: "OSPKEY", secretKey: "s", principal: "alice", groups: c.groups)
-            self.head = HTTPRequestHead(version: .http1_1, method: c.method, uri: c.uri, headers: HTTPHeaders(c.headers))
-            self.target = RequestTarget(uri: c.uri)
-            self.authentication = try ClientAuthentication.parse(headers: head.headers, rawQuery: target.rawQuery)
-            self.forwardedQuery = target.queryWithoutCredentials(of: authentication)
-        }
-
-        var question: AuthorizationRequest {
-            authorizer.questions(
-                route: route, identity: identity, head: head, target: target, authentication: authentication,
-                sourceIP: c.sourceIP, secureTransport: c.secure, tlsClientPrincipal: c.tlsPrincipal, forwardedQuery: forwardedQuery
-            )[0]
-        }
-
-        func key(acrossKeys: Bool = false) -> DecisionKey {
-            authorizer.decisionKey(
-                route: route, identity: identity, head: head, target: target, authentication: authentication,
-                sourceIP: c.sourceIP, secureTransport: c.secure, tlsClientPrincipal: c.tlsPrincipal,
-                forwardedQuery: forwardedQuery, query: RequestQuery(rawQuery: forwardedQuery), acrossKeys: acrossKeys
+            let head = HTTPRequestHead(version: .http1_1, method: c.method, uri: c.uri, headers: HTTPHeaders(c.headers))
+            let target = RequestTarget(uri: c.uri)
+            self.view = PolicyView(
+                route: S3Route(bucket: c.bucket, key: c.key, rawKeyPath: "", addressing: .path, operation: c.operation),
+                identity: ClientIdentity(accessKey: "OSPKEY", secretKey: "s", principal: "alice", groups: c.groups),
+                head: head,
+                target: target,
+                authentication: try ClientAuthentication.parse(headers: head.headers, rawQuery: target.rawQuery),
+                sourceIP: c.sourceIP,
+                secureTransport: c.secure,
+                tlsClientPrincipal: c.tlsPrincipal
             )
         }
 
-        var cachedVerdict: AuthorizationVerdict? {
-            authorizer.cachedVerdict(
-                route: route, identity: identity, head: head, target: target, authentication: authentication,
-                sourceIP: c.sourceIP, secureTransport: c.secure, tlsClientPrincipal: c.tlsPrincipal, forwardedQuery: forwardedQuery
-            )
-        }
+        var question: AuthorizationRequest { authorizer.questions(view)[0] }
+
+        func key(acrossKeys: Bool = false) -> DecisionKey { authorizer.decisionKey(view, acrossKeys: acrossKeys) }
+
+        var cachedVerdict: AuthorizationVerdict? { authorizer.cachedVerdict(view) }
     }
 
     @Test("the key written from the request is the key of the question built from it", arguments: cases)
@@ -120,13 +105,7 @@ struct DecisionHotPathTests {
         let denied = try Request(outside, engine: engine)
         // Each request's own authorizer would have its own cache: ask through one.
         let authorizer = allowed.authorizer
-        func verdict(_ request: Request) -> AuthorizationVerdict? {
-            authorizer.cachedVerdict(
-                route: request.route, identity: request.identity, head: request.head, target: request.target,
-                authentication: request.authentication, sourceIP: request.c.sourceIP, secureTransport: request.c.secure,
-                tlsClientPrincipal: request.c.tlsPrincipal, forwardedQuery: request.forwardedQuery
-            )
-        }
+        func verdict(_ request: Request) -> AuthorizationVerdict? { authorizer.cachedVerdict(request.view) }
 
         #expect(verdict(allowed) == nil)
         #expect(verdict(denied) == nil)
@@ -143,16 +122,13 @@ struct DecisionHotPathTests {
         #expect(engine.callCount == 2)
 
         // A copy also asks about its source: never answered by the first question's key alone.
-        let copy = allowed
-        let copyRoute = S3Route(
+        var copy = allowed.view
+        copy.route = S3Route(
             bucket: "data", key: "team/report.csv", rawKeyPath: "", addressing: .path,
             operation: S3Operation(name: "CopyObject", action: "s3:GetObject"),
             copySource: CopySource(bucket: "data", key: "other/x", rawKey: "other/x")
         )
-        #expect(authorizer.cachedVerdict(
-            route: copyRoute, identity: copy.identity, head: copy.head, target: copy.target, authentication: copy.authentication,
-            sourceIP: copy.c.sourceIP, secureTransport: false, tlsClientPrincipal: nil, forwardedQuery: copy.forwardedQuery
-        ) == nil)
+        #expect(authorizer.cachedVerdict(copy) == nil)
     }
 
     @Test("rules decide each request's one question in memory, as they decide the built questions", arguments: cases)
@@ -162,19 +138,17 @@ struct DecisionHotPathTests {
             Grant(principals: ["alice"], buckets: ["data"], prefix: "team/secret/", actions: ["*"], effect: .deny),
         ]))
         #expect(rules.cachedVerdict == nil)  // never looked up by key: nothing is cached for them
-        let questions = rules.authorizer.questions(
-            route: rules.route, identity: rules.identity, head: rules.head, target: rules.target,
-            authentication: rules.authentication, sourceIP: c.sourceIP, secureTransport: c.secure
-        )
-        let local = rules.authorizer.localVerdict(route: rules.route, identity: rules.identity, head: rules.head, target: rules.target)
+        let questions = rules.authorizer.questions(rules.view)
+        let view = rules.view
+        let local = rules.authorizer.localVerdict(route: view.route, identity: view.identity, head: view.head, target: view.target)
         #expect(local != nil)
         #expect(local == rules.authorizer.authorizeNow(questions))
 
         // A copy asks about its source too, so it is decided through the questions.
-        var copyRoute = rules.route
+        var copyRoute = view.route
         copyRoute.copySource = CopySource(bucket: "data", key: "team/secret/x", rawKey: "team/secret/x")
-        #expect(rules.authorizer.localVerdict(route: copyRoute, identity: rules.identity, head: rules.head, target: rules.target) == nil)
+        #expect(rules.authorizer.localVerdict(route: copyRoute, identity: view.identity, head: view.head, target: view.target) == nil)
         // Remote engines are never decided locally.
-        #expect(try Request(c).authorizer.localVerdict(route: rules.route, identity: rules.identity, head: rules.head, target: rules.target) == nil)
+        #expect(try Request(c).authorizer.localVerdict(route: view.route, identity: view.identity, head: view.head, target: view.target) == nil)
     }
 }

@@ -42,8 +42,10 @@ struct PolicyEngineTests {
         let identity = ClientIdentity(accessKey: "AK", secretKey: "SK", principal: "alice")
         func ask(_ authorizer: Authorizer) -> AuthorizationRequest {
             authorizer.questions(
-                route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
-                authentication: .anonymous, sourceIP: "127.0.0.1", secureTransport: false
+                PolicyView(
+                    route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
+                    authentication: .anonymous, sourceIP: "127.0.0.1", secureTransport: false
+                )
             )[0]
         }
         let rules = Authorizer(engine: RulesPolicy(grants: [

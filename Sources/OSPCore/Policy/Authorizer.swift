@@ -33,32 +33,16 @@ public struct Authorizer: Sendable {
     var cachesDecisions: Bool { self.decisions != nil }
 
     /// What the policy is asked for this request (one question, two for a copy).
-    /// - Parameter forwardedQuery: the query without the client's credentials, when the caller has
-    ///   it already (the backend request needs it too); computed here otherwise.
-    func questions(
-        route: S3Route,
-        identity: ClientIdentity,
-        head: HTTPRequestHead,
-        target: RequestTarget,
-        authentication: ClientAuthentication,
-        sourceIP: String?,
-        secureTransport: Bool,
-        tlsClientPrincipal: String? = nil,
-        forwardedQuery: String? = nil
-    ) -> [AuthorizationRequest] {
+    func questions(_ request: PolicyView) -> [AuthorizationRequest] {
         let conditions: [String: String]
         let context: RequestContext
         if self.inMemory != nil {
-            (conditions, context) = Self.ruleInputs(route: route, head: head, target: target)
+            (conditions, context) = Self.ruleInputs(route: request.route, head: request.head, target: request.target)
         } else {
-            (conditions, context) = self.fullInputs(
-                head: head, target: target, authentication: authentication, sourceIP: sourceIP,
-                secureTransport: secureTransport, tlsClientPrincipal: tlsClientPrincipal,
-                forwardedQuery: forwardedQuery ?? target.queryWithoutCredentials(of: authentication)
-            )
+            (conditions, context) = self.fullInputs(request)
         }
-        var questions = [Self.question(route: route, identity: identity, conditions: conditions, context: context)]
-        if let source = route.copySource {
+        var questions = [Self.question(route: request.route, identity: request.identity, conditions: conditions, context: context)]
+        if let source = request.route.copySource {
             var sourceConditions = conditions
             sourceConditions.removeValue(forKey: "prefix")
             sourceConditions.removeValue(forKey: "delimiter")
@@ -66,7 +50,7 @@ public struct Authorizer: Sendable {
             sourceConditions["versionid"] = source.versionId
             questions.append(
                 AuthorizationRequest(
-                    principal: identity.principal, groups: identity.groups, action: source.action,
+                    principal: request.identity.principal, groups: request.identity.groups, action: source.action,
                     bucket: source.bucket, key: source.key, conditions: sourceConditions, request: context
                 )
             )
@@ -108,29 +92,18 @@ public struct Authorizer: Sendable {
     }
 
     /// The whole input of a remote engine (MinIO's conditions and the `request` object).
-    private func fullInputs(
-        head: HTTPRequestHead,
-        target: RequestTarget,
-        authentication: ClientAuthentication,
-        sourceIP: String?,
-        secureTransport: Bool,
-        tlsClientPrincipal: String?,
-        forwardedQuery: String
-    ) -> ([String: String], RequestContext) {
+    private func fullInputs(_ request: PolicyView) -> ([String: String], RequestContext) {
         // Sized for every condition osp may set, so filling it allocates once.
         var conditions = [String: String](minimumCapacity: 10)
-        Self.forEachCondition(
-            head: head, authentication: authentication, sourceIP: sourceIP, secureTransport: secureTransport,
-            tlsClientPrincipal: tlsClientPrincipal, query: RequestQuery(rawQuery: forwardedQuery)
-        ) { conditions[$0] = $1 }
+        Self.forEachCondition(of: request, query: RequestQuery(rawQuery: request.forwardedQuery)) { conditions[$0] = $1 }
         var headers: [String: String] = [:]
-        self.forEachAllowedHeader(head.headers) { headers[$0] = $1 }
+        self.forEachAllowedHeader(request.head.headers) { headers[$0] = $1 }
         let context = RequestContext(
-            method: head.method.rawValue,
-            path: target.rawPath,
-            query: forwardedQuery,
+            method: request.head.method.rawValue,
+            path: request.target.rawPath,
+            query: request.forwardedQuery,
             headers: headers,
-            sourceIP: sourceIP
+            sourceIP: request.sourceIP
         )
         return (conditions, context)
     }
@@ -139,18 +112,12 @@ public struct Authorizer: Sendable {
     /// `DecisionKey` writes them in. `query` is the credential-free query: the conditions are never
     /// credential parameters, and for a presigned request it is far shorter to scan than the raw one.
     /// `CurrentTime` is added when a remote engine is really asked (`OPAInput`), not per question.
-    private static func forEachCondition(
-        head: HTTPRequestHead,
-        authentication: ClientAuthentication,
-        sourceIP: String?,
-        secureTransport: Bool,
-        tlsClientPrincipal: String?,
-        query: RequestQuery,
-        _ body: (String, String) -> Void
-    ) {
-        body("SecureTransport", secureTransport ? "true" : "false")
-        if let sourceIP { body("SourceIp", sourceIP) }
-        if let tlsClientPrincipal { body("TLSClientPrincipal", tlsClientPrincipal) }
+    private static func forEachCondition(of request: PolicyView, query: RequestQuery, _ body: (String, String) -> Void) {
+        let head = request.head
+        let authentication = request.authentication
+        body("SecureTransport", request.secureTransport ? "true" : "false")
+        if let sourceIP = request.sourceIP { body("SourceIp", sourceIP) }
+        if let tlsClientPrincipal = request.tlsClientPrincipal { body("TLSClientPrincipal", tlsClientPrincipal) }
         if let userAgent = head.headers.first(name: "user-agent") { body("UserAgent", userAgent) }
         body("authType", authentication.authType)
         let hasQuery = !query.parameters.isEmpty
@@ -172,45 +139,33 @@ public struct Authorizer: Sendable {
     /// The decision-cache key of the one question a request asks a remote engine, written straight
     /// from the request: what `DecisionKey(questions(...)[0])` is, without building the question, its
     /// dictionaries or the array (tests hold the two to the same bytes).
-    func decisionKey(
-        route: S3Route,
-        identity: ClientIdentity,
-        head: HTTPRequestHead,
-        target: RequestTarget,
-        authentication: ClientAuthentication,
-        sourceIP: String?,
-        secureTransport: Bool,
-        tlsClientPrincipal: String?,
-        forwardedQuery: String,
-        query: RequestQuery,
-        acrossKeys: Bool = false
-    ) -> DecisionKey {
+    /// - Parameter query: `request.forwardedQuery` split, when the caller has it (one split serves
+    ///   both keys of a scoped lookup).
+    func decisionKey(_ request: PolicyView, query: RequestQuery? = nil, acrossKeys: Bool = false) -> DecisionKey {
+        let route = request.route
         var writer = DecisionKey.Writer()
         writer.subject(
-            principal: identity.principal, groups: identity.groups, action: route.operation.action,
+            principal: request.identity.principal, groups: request.identity.groups, action: route.operation.action,
             bucket: route.bucket, key: acrossKeys ? nil : route.key
         )
         let conditions = writer.beginPairs()
         var count = 0
-        Self.forEachCondition(
-            head: head, authentication: authentication, sourceIP: sourceIP, secureTransport: secureTransport,
-            tlsClientPrincipal: tlsClientPrincipal, query: query
-        ) { name, value in
+        Self.forEachCondition(of: request, query: query ?? RequestQuery(rawQuery: request.forwardedQuery)) { name, value in
             writer.pair(name, value)
             count += 1
         }
         writer.endPairs(conditions, count: count)
-        writer.string(head.method.rawValue)
-        writer.string(acrossKeys ? "" : target.rawPath)
-        writer.string(forwardedQuery)
+        writer.string(request.head.method.rawValue)
+        writer.string(acrossKeys ? "" : request.target.rawPath)
+        writer.string(request.forwardedQuery)
         let headers = writer.beginPairs()
         count = 0
-        self.forEachAllowedHeader(head.headers) { name, value in
+        self.forEachAllowedHeader(request.head.headers) { name, value in
             writer.pair(name, value)
             count += 1
         }
         writer.endPairs(headers, count: count)
-        writer.optional(sourceIP)
+        writer.optional(request.sourceIP)
         return writer.finish()
     }
 
@@ -218,27 +173,11 @@ public struct Authorizer: Sendable {
     /// question's key alone (`decisionKey`) — the policy hot path builds no question. nil when the
     /// engine decides in memory, the cache has no answer, or the request asks two questions (a copy
     /// also asks about its source): then `questions` and `authorizeNow`/`authorize` decide.
-    func cachedVerdict(
-        route: S3Route,
-        identity: ClientIdentity,
-        head: HTTPRequestHead,
-        target: RequestTarget,
-        authentication: ClientAuthentication,
-        sourceIP: String?,
-        secureTransport: Bool,
-        tlsClientPrincipal: String?,
-        forwardedQuery: String
-    ) -> AuthorizationVerdict? {
-        guard let decisions = self.decisions, route.copySource == nil else { return nil }
-        let query = RequestQuery(rawQuery: forwardedQuery)
-        func key(acrossKeys: Bool) -> DecisionKey {
-            self.decisionKey(
-                route: route, identity: identity, head: head, target: target, authentication: authentication,
-                sourceIP: sourceIP, secureTransport: secureTransport, tlsClientPrincipal: tlsClientPrincipal,
-                forwardedQuery: forwardedQuery, query: query, acrossKeys: acrossKeys
-            )
-        }
-        switch decisions.cachedDecision(key(acrossKeys: false), objectKey: route.key, acrossKeys: { key(acrossKeys: true) }) {
+    func cachedVerdict(_ request: PolicyView) -> AuthorizationVerdict? {
+        guard let decisions = self.decisions, request.route.copySource == nil else { return nil }
+        let query = RequestQuery(rawQuery: request.forwardedQuery)
+        let key = self.decisionKey(request, query: query)
+        switch decisions.cachedDecision(key, objectKey: request.route.key, acrossKeys: { self.decisionKey(request, query: query, acrossKeys: true) }) {
         case nil: return nil
         case .allow?: return .allow
         case .deny(let reason)?: return .deny(reason: reason)

@@ -439,7 +439,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.decided(verdict, authenticated, exchange: exchange)
             return
         }
-        if let verdict = self.cachedVerdict(authenticated, route: route, exchange: exchange, context: context) {
+        let view = self.policyView(authenticated, route: route, exchange: exchange, context: context)
+        if let verdict = authorizer.cachedVerdict(view) {
             // A remote engine's answer from the decision cache, found without building the question.
             if exchange.trace != nil {
                 exchange.trace!.begin(.authorize)
@@ -448,17 +449,13 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.decided(verdict, authenticated, exchange: exchange)
             return
         }
-        self.authorize(self.questions(authenticated, route: route, exchange: exchange, context: context), authenticated, exchange: exchange)
+        self.authorize(authorizer.questions(view), authenticated, exchange: exchange)
     }
 
-    private func cachedVerdict(
-        _ authenticated: AuthenticatedRequest,
-        route: S3Route,
-        exchange: Exchange,
-        context: ChannelHandlerContext
-    ) -> AuthorizationVerdict? {
-        guard self.gateway.authorizer.cachesDecisions else { return nil }
-        return self.gateway.authorizer.cachedVerdict(
+    /// What the policy may see of this request: one value for the cached-verdict lookup and the
+    /// questions, so both read the same parts.
+    private func policyView(_ authenticated: AuthenticatedRequest, route: S3Route, exchange: Exchange, context: ChannelHandlerContext) -> PolicyView {
+        PolicyView(
             route: route,
             identity: authenticated.identity,
             head: exchange.head,
@@ -476,25 +473,6 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         let address = context.channel.remoteAddress?.ipAddress
         self.clientIP = .some(address)
         return address
-    }
-
-    private func questions(
-        _ authenticated: AuthenticatedRequest,
-        route: S3Route,
-        exchange: Exchange,
-        context: ChannelHandlerContext
-    ) -> [AuthorizationRequest] {
-        self.gateway.authorizer.questions(
-            route: route,
-            identity: authenticated.identity,
-            head: exchange.head,
-            target: exchange.target,
-            authentication: authenticated.authentication,
-            sourceIP: self.sourceIP(context),
-            secureTransport: self.transport.secure,
-            tlsClientPrincipal: exchange.certificatePrincipal,
-            forwardedQuery: exchange.forwardedQuery(authenticated.authentication)
-        )
     }
 
     private func authorize(_ questions: [AuthorizationRequest], _ authenticated: AuthenticatedRequest, exchange: Exchange) {
@@ -589,7 +567,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.refuse(error)
             return
         }
-        guard let base = self.questions(authenticated, route: route, exchange: exchange, context: context).first else { return }
+        let view = self.policyView(authenticated, route: route, exchange: exchange, context: context)
+        guard let base = self.gateway.authorizer.questions(view).first else { return }
         let questions = request.objects.map { object in
             var question = base
             question.action = object.versionId == nil ? "s3:DeleteObject" : "s3:DeleteObjectVersion"
