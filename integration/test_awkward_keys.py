@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import ClientError
 
-from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET
-from osptest.clients import CLIENT_KEYS
-from osptest.s3checks import stored_bytes
+from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET, _osp_config, _osp_env, _remember
+from osptest import processes
+from osptest.clients import CLIENT_KEYS, s3_client
+from osptest.s3checks import exists_at_backend, stored_bytes
 from s3client import signer as sig
 from s3client.http import send_prepared
 
@@ -13,7 +15,10 @@ pytestmark = pytest.mark.usefixtures("osp")
 
 AWKWARD_KEYS = ["a+b", "a b", "a%20b", "x@y", "(p)", "eq=", "amp&", "c:d", "co,ma", "semi;", "$d", "ex!",
                 "st*r", "q'uote", "ü/日本", "dir//double", "trailing/", "~tilde", "a?b", "hash#", "back\\slash",
-                "dot/./seg", "dot/../seg", "pct%2Fslash", "brackets[]{}", "caret^|`"]
+                "dots.../seg", "..dots/seg", "pct%2Fslash", "brackets[]{}", "caret^|`"]
+# `.` and `..` segments: refused by default (a path normaliser between osp and the data would move
+# them), stored literally with `server.dot_segment_keys: literal`.
+DOT_SEGMENT_KEYS = ["dot/./seg", "dot/../seg", "seg/..", "./seg"]
 
 
 @pytest.mark.parametrize("key", AWKWARD_KEYS)
@@ -61,3 +66,43 @@ def test_listing_with_awkward_prefix_delimiter_and_start_after(osp_s3, backend_s
     page = osp_s3.list_objects_v2(Bucket=ALIAS_BUCKET, Prefix=base, Delimiter="/", StartAfter=base + "1")
     assert [o["Key"] for o in page["Contents"]] == [base + "2"]
     assert [p["Prefix"] for p in page["CommonPrefixes"]] == [base + "sub@/"]
+
+
+@pytest.fixture(scope="module")
+def literal_osp(backend, workdir):
+    """osp with `dot_segment_keys: literal`: keys are stored as S3 stores them, dot segments too."""
+    port = processes.free_port()
+    config = _osp_config(port, backend.port).replace("threads: 2,", "threads: 2, dot_segment_keys: literal,", 1)
+    assert "dot_segment_keys: literal" in config
+    server = processes.start_osp(config, port, workdir, _osp_env(), "osp-literal-dots")
+    _remember(server.process)
+    try:
+        yield server
+    finally:
+        processes.stop(server.process)
+
+
+@pytest.mark.parametrize("key", DOT_SEGMENT_KEYS)
+def test_dot_segment_keys_are_refused_by_default(osp_s3, backend_s3, prefix, key):
+    full = prefix + key
+    with pytest.raises(ClientError) as refused:
+        osp_s3.put_object(Bucket=ALIAS_BUCKET, Key=full, Body=b"x")
+    assert refused.value.response["Error"]["Code"] == "InvalidArgument"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, full)
+    with pytest.raises(ClientError) as copy_refused:
+        osp_s3.copy_object(Bucket=ALIAS_BUCKET, Key=prefix + "copy", CopySource={"Bucket": ALIAS_BUCKET, "Key": full})
+    assert copy_refused.value.response["Error"]["Code"] == "InvalidArgument"
+
+
+@pytest.mark.parametrize("key", DOT_SEGMENT_KEYS)
+def test_dot_segment_keys_round_trip_when_taken_literally(literal_osp, backend_s3, prefix, key):
+    client = s3_client(literal_osp.url, CLIENT_KEYS)
+    full = prefix + key
+    client.put_object(Bucket=ALIAS_BUCKET, Key=full, Body=full.encode())
+    assert stored_bytes(backend_s3, REAL_BUCKET, full) == full.encode()
+    assert client.get_object(Bucket=ALIAS_BUCKET, Key=full)["Body"].read() == full.encode()
+    client.copy_object(Bucket=ALIAS_BUCKET, Key=full + "-copy", CopySource={"Bucket": ALIAS_BUCKET, "Key": full})
+    assert stored_bytes(backend_s3, REAL_BUCKET, full + "-copy") == full.encode()
+    listed = [o["Key"] for o in client.list_objects_v2(Bucket=ALIAS_BUCKET, Prefix=prefix)["Contents"]]
+    assert sorted(listed) == sorted([full, full + "-copy"])

@@ -399,12 +399,17 @@ PATH_TRICKS = {
 }
 
 
+def _has_dot_segment(key: str) -> bool:
+    """A `.` or `..` segment, with `/` or `\\` between segments: what osp refuses by default."""
+    return any(segment in (".", "..") for segment in key.replace("\\", "/").split("/"))
+
+
 @pytest.mark.parametrize("method", ["GET", "PUT"])
 @pytest.mark.parametrize("raw_key_path", PATH_TRICKS.values(), ids=PATH_TRICKS.keys())
 def test_path_tricks_never_reach_the_secret(prefix_osp, backend_s3, journal, method, raw_key_path):
-    """Either refused (AccessDenied), or the key is taken literally: authorized as that exact literal
-    key (which must then lie under `allowed/`) and forwarded as that exact path. `secret` is never
-    read or written."""
+    """A key with a `.` or `..` segment (however encoded) is refused as InvalidArgument before
+    anything else; any other key is taken literally: refused (AccessDenied) unless the literal key
+    lies under `allowed/`, and then forwarded as that exact path. `secret` is never read or written."""
     backend_s3.put_object(Bucket=REAL_BUCKET, Key=SECRET, Body=SECRET_BYTES)
     journal.reset()
     key = _decoded(raw_key_path)
@@ -415,13 +420,14 @@ def test_path_tricks_never_reach_the_secret(prefix_osp, backend_s3, journal, met
     response = send("127.0.0.1", prefix_osp.port, method, request.target, request.headers, request.body)
 
     entries = journal.journal()
-    if response.status == 403:
+    if _has_dot_segment(key):
+        assert_osp_error(response, 400, "InvalidArgument")
+        assert entries == []
+    elif not key.startswith("allowed/"):
         assert_osp_error(response, 403, "AccessDenied")
-        assert not key.startswith("allowed/"), f"{key!r} is under the grant but was refused"
         assert entries == []
     else:
         # Taken literally: allowed only because the literal key is under the grant.
-        assert key.startswith("allowed/"), (key, response)
         assert response.status in (200, 404), response
         assert [(e["method"], e["path"]) for e in entries] == [(method, f"/{REAL_BUCKET}/{raw_key_path}")]
         if method == "PUT":
@@ -430,6 +436,14 @@ def test_path_tricks_never_reach_the_secret(prefix_osp, backend_s3, journal, met
             backend_s3.delete_object(Bucket=REAL_BUCKET, Key=key)
     assert all(e["path"] != f"/{REAL_BUCKET}/{SECRET}" for e in entries)
     assert stored_bytes(backend_s3, REAL_BUCKET, SECRET) == SECRET_BYTES
+
+
+def test_every_kind_of_outcome_is_among_the_path_tricks():
+    """The tricks above cover all three outcomes, so none of the branches is dead."""
+    keys = [_decoded(raw) for raw in PATH_TRICKS.values()]
+    assert any(_has_dot_segment(k) for k in keys)
+    assert any(not _has_dot_segment(k) and not k.startswith("allowed/") for k in keys)
+    assert any(not _has_dot_segment(k) and k.startswith("allowed/") for k in keys)
 
 
 def test_the_prefix_osp_still_serves_its_grant_after_the_path_tricks(prefix_osp, backend_s3):

@@ -457,3 +457,60 @@ struct RoutingErrorTests {
         #expect(try routed("GET", "/\(name)/key").bucket == name)
     }
 }
+
+// MARK: - Dot segments
+
+/// Raw key paths (after the bucket) whose decoded key has a `.` or `..` segment, however spelled.
+private let dotSegmentPaths = [
+    "/allowed/../secret", "/allowed/%2e%2e/secret", "/allowed/%2E%2E/secret", "/allowed%2f..%2fsecret",
+    "/allowed/..%2fsecret", "/allowed/./secret", "/v1.2/./", "/./secret", "/allowed/..", "/..", "/.", "/allowed/..%5csecret",
+    "/allowed/%00/../secret", "/a/./b/../c",
+]
+
+/// Keys with dots that are not whole segments: ordinary keys, routed as before.
+private let keysWithDots = [
+    "/allowed/...", "/allowed/..a", "/allowed/a..", "/allowed/.hidden", "/allowed/..;/secret",
+    "/allowed/%252e%252e/secret", "/file.tar.gz", "/x/.../y",
+]
+
+@Suite("Routing: keys with dot segments")
+struct RoutingDotSegmentTests {
+    @Test("refused by default as InvalidArgument, path and virtual-host style", arguments: dotSegmentPaths)
+    func refused(_ rawKeyPath: String) throws {
+        #expect(routingError("GET", "/bucket" + rawKeyPath)?.code == .invalidArgument)
+        #expect(routingError("PUT", rawKeyPath, host: "bucket.s3.local")?.code == .invalidArgument)
+    }
+
+    @Test("dots inside a segment, or a segment of three, are ordinary keys", arguments: keysWithDots)
+    func ordinary(_ rawKeyPath: String) throws {
+        let route = try routed("GET", "/bucket" + rawKeyPath)
+        #expect(route.rawKeyPath == rawKeyPath)
+    }
+
+    @Test("a copy source with a dot segment is refused too")
+    func copySource() {
+        let error = routingError("PUT", "/bucket/allowed/copy", headers: [("x-amz-copy-source", "/bucket/allowed/%2E%2E/secret")])
+        #expect(error?.code == .invalidArgument)
+        #expect(routingError("PUT", "/bucket/allowed/copy", headers: [("x-amz-copy-source", "/bucket/allowed/...")]) == nil)
+    }
+
+    @Test("`dot_segment_keys: literal` routes them as the literal key, as S3 does")
+    func literal() throws {
+        let literal = S3RequestRouter(virtualHostDomains: [], dotSegmentKeys: .literal)
+        let route = try literal.route(
+            method: "PUT", rawPath: "/bucket/allowed/%2e%2e/secret", rawQuery: "", host: nil,
+            headers: ["x-amz-copy-source": "/bucket/a/../b"]
+        )
+        #expect(route.key == "allowed/../secret")
+        #expect(route.rawKeyPath == "/allowed/%2e%2e/secret")
+        #expect(route.copySource?.key == "a/../b")
+    }
+
+    @Test("the segment test itself", arguments: [
+        (".", true), ("..", true), ("a/.", true), ("./a", true), ("a\\..\\b", true), ("a//../b", true),
+        ("", false), ("...", false), (".a", false), ("a.", false), ("a/b", false), ("a/.../b", false), ("a..b", false),
+    ])
+    func segments(_ key: String, _ expected: Bool) {
+        #expect(DotSegmentKeys.hasDotSegment(key) == expected)
+    }
+}

@@ -102,7 +102,7 @@ public enum ConfigLoader {
             "bind", "http_port", "threads", "virtual_host_domains", "skip_signature_validation",
             "max_clock_skew_seconds", "idle_timeout_seconds", "max_header_bytes", "max_header_count",
             "https_port", "tls",
-            "shutdown_grace_seconds",
+            "dot_segment_keys", "shutdown_grace_seconds",
         ]
         static let admin = ["bind", "port"]
         static let upstream = [
@@ -137,6 +137,7 @@ public enum ConfigLoader {
         server.idleTimeoutSeconds = try section.int64("idle_timeout_seconds", in: positive) ?? server.idleTimeoutSeconds
         server.maxHeaderBytes = try section.int("max_header_bytes", in: 1024...(1 << 20)) ?? server.maxHeaderBytes
         server.maxHeaderCount = try section.int("max_header_count", in: 1...10_000) ?? server.maxHeaderCount
+        server.dotSegmentKeys = try section.choice("dot_segment_keys", as: DotSegmentKeys.self) ?? server.dotSegmentKeys
         // 0: close connections with requests in flight at once.
         server.shutdownGraceSeconds = try section.int64("shutdown_grace_seconds", in: 0...3600) ?? server.shutdownGraceSeconds
         return server
@@ -247,16 +248,7 @@ public enum ConfigLoader {
         let port = try entry.int("port", in: ports)
         let region = try entry.nonEmptyString("region", required: false) ?? "us-east-1"
 
-        var addressingStyle = AddressingStyle.path
-        if let style = try entry.string("addressing_style") {
-            guard let parsed = AddressingStyle(rawValue: style) else {
-                throw ConfigError(
-                    path: entry.path(of: "addressing_style"),
-                    message: "'\(style)' is not an addressing style; expected one of: path, virtual"
-                )
-            }
-            addressingStyle = parsed
-        }
+        let addressingStyle = try entry.choice("addressing_style", as: AddressingStyle.self) ?? .path
 
         let backendBucket = try entry.string("backend_bucket")
         if let backendBucket, !BucketNameRules.isValid(backendBucket) {

@@ -119,6 +119,19 @@ struct ConfigMapping {
         throw ConfigError(path: keyPath, message: "expected true or false, found \(ConfigMapping.kind(of: node))")
     }
 
+    /// One of an enumeration's raw values; anything else is an error that lists the choices.
+    func choice<Value: RawRepresentable & CaseIterable>(_ key: String, as type: Value.Type) throws(ConfigError) -> Value?
+    where Value.RawValue == String {
+        guard let text = try self.string(key) else { return nil }
+        guard let value = Value(rawValue: text) else {
+            throw ConfigError(
+                path: self.path(of: key),
+                message: "'\(text)' is not valid here; expected one of: \(Value.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        return value
+    }
+
     func stringList(_ key: String) throws(ConfigError) -> [String]? {
         guard let node = node(key) else { return nil }
         let keyPath = path(of: key)

@@ -22,6 +22,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var idleTimeoutSeconds: Int64
     public var maxHeaderBytes: Int
     public var maxHeaderCount: Int
+    /// Object keys with `.` or `..` segments: refused (default) or taken literally.
+    public var dotSegmentKeys: DotSegmentKeys
     /// How long a shutdown (SIGTERM) waits for requests in flight before it closes their
     /// connections anyway: long enough for a large download to finish, short enough for an
     /// orchestrator's own kill timeout.
@@ -39,6 +41,7 @@ public struct ServerSettings: Sendable, Equatable {
         idleTimeoutSeconds: Int64 = 60,
         maxHeaderBytes: Int = 16384,
         maxHeaderCount: Int = 200,
+        dotSegmentKeys: DotSegmentKeys = .refuse,
         shutdownGraceSeconds: Int64 = 30
     ) {
         self.bind = bind
@@ -52,6 +55,7 @@ public struct ServerSettings: Sendable, Equatable {
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount
+        self.dotSegmentKeys = dotSegmentKeys
         self.shutdownGraceSeconds = shutdownGraceSeconds
     }
 

@@ -21,8 +21,8 @@ public struct ServerTLSSettings: Sendable, Equatable {
         let certFile = try section.nonEmptyString("cert_file", required: true)!
         let keyFile = try section.nonEmptyString("key_file", required: true)!
         let caFile = try section.nonEmptyString("client_ca_file", required: false)
-        let requirement = try Self.enumValue(section, "client_auth", as: ClientCertificateRequirement.self)
-        let principalFrom = try Self.enumValue(section, "principal_from", as: CertificatePrincipalSource.self)
+        let requirement = try section.choice("client_auth", as: ClientCertificateRequirement.self)
+        let principalFrom = try section.choice("principal_from", as: CertificatePrincipalSource.self)
 
         guard let caFile else {
             if let requirement, requirement != .none {
@@ -52,21 +52,6 @@ public struct ServerTLSSettings: Sendable, Equatable {
             keyFile: keyFile,
             clientCertificates: ClientCertificateSettings(caFile: caFile, mode: mode, principalFrom: principalFrom ?? .commonName)
         )
-    }
-
-    private static func enumValue<Value: RawRepresentable & CaseIterable>(
-        _ section: ConfigMapping,
-        _ key: String,
-        as type: Value.Type
-    ) throws(ConfigError) -> Value? where Value.RawValue == String {
-        guard let text = try section.string(key) else { return nil }
-        guard let value = Value(rawValue: text) else {
-            throw ConfigError(
-                path: section.path(of: key),
-                message: "'\(text)' is not valid here; expected one of: \(Value.allCases.map(\.rawValue).joined(separator: ", "))"
-            )
-        }
-        return value
     }
 }
 

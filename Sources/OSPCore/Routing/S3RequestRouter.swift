@@ -10,8 +10,11 @@ public struct S3RequestRouter: Sendable {
     public let virtualHostDomains: [String]
     /// `"." + domain` for each domain, to match host suffixes without allocating per request.
     private let dottedDomains: [String]
+    /// Whether keys (and copy-source keys) with `.` or `..` segments are refused or taken literally.
+    public let dotSegmentKeys: DotSegmentKeys
 
-    public init(virtualHostDomains: [String]) {
+    public init(virtualHostDomains: [String], dotSegmentKeys: DotSegmentKeys = .refuse) {
+        self.dotSegmentKeys = dotSegmentKeys
         let normalized = virtualHostDomains.map { domain in
             var domain = domain.lowercased()
             while domain.hasSuffix(".") { domain.removeLast() }
@@ -30,7 +33,8 @@ public struct S3RequestRouter: Sendable {
     ///   - host: the Host header, if any (a port is ignored).
     /// - Throws: `.methodNotAllowed` for CONNECT/TRACE, `.invalidURI` for a path that is not
     ///   origin-form or a key that is not validly percent-encoded UTF-8, `.invalidBucketName`,
-    ///   `.invalidArgument` for a malformed `x-amz-copy-source`.
+    ///   `.invalidArgument` for a malformed `x-amz-copy-source` and for a key or copy-source key
+    ///   with a `.` or `..` segment (unless `dotSegmentKeys` is `.literal`).
     public func route(
         method: String,
         rawPath: String,
@@ -74,6 +78,7 @@ public struct S3RequestRouter: Sendable {
             guard let decoded = PercentDecoding.decode(rawKeyPath.dropFirst()) else {
                 throw S3Error(.invalidURI, "Couldn't parse the specified URI.")
             }
+            if self.dotSegmentKeys == .refuse, DotSegmentKeys.hasDotSegment(decoded) { throw Self.dotSegment }
             key = decoded
         }
 
@@ -117,9 +122,16 @@ public struct S3RequestRouter: Sendable {
             guard copySourceHeaders.count == 1 else {
                 throw S3Error(.invalidArgument, "Invalid copy source: more than one x-amz-copy-source header")
             }
-            route.copySource = try CopySource(headerValue: copySourceHeaders[0])
+            let source = try CopySource(headerValue: copySourceHeaders[0])
+            if self.dotSegmentKeys == .refuse, DotSegmentKeys.hasDotSegment(source.key) { throw Self.dotSegment }
+            route.copySource = source
         }
     }
+
+    private static let dotSegment = S3Error(
+        .invalidArgument,
+        "Object keys with a '.' or '..' path segment are not accepted by this gateway."
+    )
 
     /// The bucket named by the Host header, when the host is `<bucket>.<configured domain>`.
     private func virtualHostBucket(host: String?) -> (bucket: String, domain: String)? {

@@ -52,7 +52,7 @@ public struct Gateway: Sendable {
         self.callouts = callouts
         let redis = config.redis.map { RedisClient(settings: $0, threadPool: callouts, metrics: metrics.callouts(backend: "redis")) }
         self.config = config
-        self.router = S3RequestRouter(virtualHostDomains: config.server.virtualHostDomains)
+        self.router = S3RequestRouter(virtualHostDomains: config.server.virtualHostDomains, dotSegmentKeys: config.server.dotSegmentKeys)
         self.keyCache = keyCache
         self.authenticator = Authenticator(
             secrets: secrets ?? Self.secretSource(config, redis: redis, callouts: callouts, logger: logger, metrics: metrics),
