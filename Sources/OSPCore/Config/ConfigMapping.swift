@@ -120,13 +120,15 @@ struct ConfigMapping {
     }
 
     /// One of an enumeration's raw values; anything else is an error that lists the choices.
-    func choice<Value: RawRepresentable & CaseIterable>(_ key: String, as type: Value.Type) throws(ConfigError) -> Value?
+    /// - Parameter noun: what the values are (`backend`), for the message "unknown backend 'x'".
+    func choice<Value: RawRepresentable & CaseIterable>(_ key: String, as type: Value.Type, noun: String? = nil) throws(ConfigError) -> Value?
     where Value.RawValue == String {
         guard let text = try self.string(key) else { return nil }
         guard let value = Value(rawValue: text) else {
+            let what = noun.map { "unknown \($0) '\(text)'" } ?? "'\(text)' is not valid here"
             throw ConfigError(
                 path: self.path(of: key),
-                message: "'\(text)' is not valid here; expected one of: \(Value.allCases.map(\.rawValue).joined(separator: ", "))"
+                message: "\(what); expected one of: \(Value.allCases.map(\.rawValue).joined(separator: ", "))"
             )
         }
         return value

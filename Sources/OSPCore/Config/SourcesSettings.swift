@@ -80,14 +80,7 @@ private func readBackend<Backend: RawRepresentable & CaseIterable>(
     _ section: ConfigMapping,
     _: Backend.Type
 ) throws(ConfigError) -> Backend? where Backend.RawValue == String {
-    guard let text = try section.string("backend") else { return nil }
-    guard let backend = Backend(rawValue: text) else {
-        throw ConfigError(
-            path: section.path(of: "backend"),
-            message: "unknown backend '\(text)'; expected one of: \(Backend.allCases.map(\.rawValue).joined(separator: ", "))"
-        )
-    }
-    return backend
+    try section.choice("backend", as: Backend.self, noun: "backend")
 }
 
 /// A backend's own sub-section must be present exactly when that backend is chosen.

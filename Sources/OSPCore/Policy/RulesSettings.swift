@@ -32,14 +32,7 @@ extension RulesSettings {
 extension AuthorizationBackendKind {
     /// Reads `key` (normally `authorization.backend`) of `mapping`; `nil` when absent.
     static func read(_ mapping: ConfigMapping, key: String = "backend") throws(ConfigError) -> AuthorizationBackendKind? {
-        guard let text = try mapping.string(key) else { return nil }
-        guard let kind = AuthorizationBackendKind(rawValue: text) else {
-            throw ConfigError(
-                path: mapping.path(of: key),
-                message: "unknown backend '\(text)'; expected one of: \(allCases.map(\.rawValue).joined(separator: ", "))"
-            )
-        }
-        return kind
+        try mapping.choice(key, as: AuthorizationBackendKind.self, noun: "backend")
     }
 }
 
