@@ -7,7 +7,7 @@ Rows of RAW_TSV (tab-separated):
   meta  KEY    VALUE
   xfer  OP     SIZE   PATH   REP    MB_PER_S|ERR   DETAIL
   wrk   CONNS  PATH   ROUND  REQ_PER_S|ERR  P50_MS  P99_MS  ERRORS  BACKEND_CONNS_PER_1000_REQ  PROXY_CPU_US_PER_REQ
-  pwrk  (as wrk; PATH is a policy backend: allow-all, rules, opa)
+  pwrk  (as wrk; PATH is a policy backend: allow-all, rules, opa, or control: allow-all again)
   rss   NAME   KIB
   allocs osp   REQUESTS  ALLOCATIONS  BYTES   (heap allocations counted by alloc_count.so)
 
@@ -17,7 +17,8 @@ rows are absent when run.sh skipped it, and meta original_note says why).
 Medians are taken over the repetitions; ratios are osp/haproxy, osp/direct and
 osp/original of those medians, and for the policy section rules/allow-all and
 opa/allow-all (with the range of the per-round ratios, each round being one interleaved
-allow-all/rules/opa triple). Sections without rows (e.g. BENCH_ONLY=policy) are left out.
+allow-all/rules/opa/control set); control/allow-all compares two identical allow-all instances,
+the noise floor the policy ratios are read against (it has no target). Sections without rows (e.g. BENCH_ONLY=policy) are left out.
 Targets are printed PASS/FAIL; the exit status is always 0.
 """
 import statistics
@@ -26,7 +27,7 @@ from collections import defaultdict
 
 PATHS = ("direct", "haproxy", "osp", "original")
 ABBREV = {"direct": "d", "haproxy": "h", "osp": "o", "original": "orig"}
-POLICY_PATHS = ("allow-all", "rules", "opa")
+POLICY_PATHS = ("allow-all", "rules", "opa", "control")
 POLICY_TARGET = 0.95   # 1 KiB GET req/s with rules / opa (warm cache) >= 0.95 x allow-all
 GET_PUT_TARGET = 0.9   # large GET/PUT MB/s >= 0.9 x haproxy
 SMALL_TARGET = 0.8     # 1 KiB GET req/s >= 0.8 x haproxy
@@ -283,15 +284,16 @@ def policy_section(p, meta, pconns, pwrk, pwrk_err):
     p("")
     p("### Policy backends: 1 KiB GET rate, allow-all vs rules vs opa (warm decision cache)")
     p("")
-    p(f"Three osp instances, identical but for `authorization:`, same nginx and object; "
+    p(f"Four osp instances, identical but for `authorization:` (the control is a second allow-all: "
+      f"control / allow-all is how far apart two identical instances read), same nginx and object; "
       f"{meta.get('policy_rounds', '?')} interleaved round(s) of {meta.get('policy_duration', meta.get('wrk_duration', '?'))} per cell "
       f"(order rotated each round, walked forwards and backwards in turn), median; ratio column: ratio of the medians (and the median and min–max of the per-round ratios; "
       f"target PASS/FAIL on the ratio of the medians). "
       f"Load average during this section: {meta.get('policy_load_start', '?')} → {meta.get('policy_load_end', '?')}.")
     p("")
-    p("| conns | allow-all req/s | rules req/s | opa req/s | rules / allow-all | opa / allow-all "
-      "| p50 ms a / r / o | p99 ms a / r / o | osp CPU µs/req a / r / o |")
-    p("|---:|---:|---:|---:|---:|---:|---|---|---|")
+    p("| conns | allow-all req/s | rules req/s | opa req/s | control req/s | rules / allow-all | opa / allow-all "
+      "| control / allow-all | p50 ms a / r / o / c | p99 ms a / r / o / c | osp CPU µs/req a / r / o / c |")
+    p("|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     results = []
     for c in pconns:
         med, cells, p50s, p99s, cpus = {}, [], [], [], []
@@ -318,13 +320,15 @@ def policy_section(p, meta, pconns, pwrk, pwrk_err):
             cells.append(cell)
         ratio_cells = []
         base = pwrk.get((c, "allow-all"), {})
-        for name in ("rules", "opa"):
+        for name in ("rules", "opa", "control"):
             r = ratio(med[name], med["allow-all"])
             mine = pwrk.get((c, name), {})
             per_round = [mine[k][0] / base[k][0] for k in mine if k in base and base[k][0] > 0]
             span = (f" (rounds: median {statistics.median(per_round):.2f}, {min(per_round):.2f}–{max(per_round):.2f})"
                     if len(per_round) > 1 else "")
             ratio_cells.append(f"{fmt(r, 3)}{span}")
+            if name == "control":
+                continue  # the noise floor, not a target
             clean = not pwrk_err.get((c, name)) and all(x[3] in ("", "0") for x in mine.values())
             results.append((c, name, r, r is not None and r >= POLICY_TARGET and clean))
         p(f"| {c} | " + " | ".join(cells) + " | " + " | ".join(ratio_cells) + " | "

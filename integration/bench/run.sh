@@ -7,8 +7,9 @@
 #             presigned verify, re-sign, stream) -> nginx; installed on demand into the temp dir
 #             (skipped with a message if it cannot be installed or started)
 #
-# and then (policy section) three osp instances that differ only in their authorization backend,
-# allow-all vs rules vs opa (warm decision cache), on the same 1 KiB GET.
+# and then (policy section) four osp instances that differ only in their authorization backend,
+# allow-all vs rules vs opa (warm decision cache), on the same 1 KiB GET, and a second allow-all
+# (the control: how far apart two identical instances read on this machine).
 #
 # usage: ./integration/bench/run.sh            full run incl. the policy section (~13 min on 2 cores)
 #        BENCH_QUICK=1 ./integration/bench/run.sh   smoke run (< 1 min; policy section only with BENCH_POLICY=1)
@@ -50,8 +51,9 @@ case "${BENCH_ONLY:-}" in
     *) echo "BENCH_ONLY must be empty or 'policy', not '$BENCH_ONLY'" >&2; exit 2 ;;
 esac
 [[ "$RUN_POLICY" == 1 ]] || RUN_POLICY=0
-# policy section: the same osp three times, differing only in `authorization:`
-POLICY_PATHS=(allow-all rules opa)
+# policy section: the same osp four times, differing only in `authorization:`; `control` is a second
+# allow-all, so the report shows how far apart two identical instances read (the noise floor)
+POLICY_PATHS=(allow-all rules opa control)
 POLICY_CONNS=(16 64)
 POLICY_TARGET=0.95
 # Many short interleaved rounds rather than a few long ones: the policy targets compare rates a few
@@ -114,7 +116,7 @@ stop_pid() {  # stop_pid PID [SIG]: SIG (default TERM), wait up to 5 s, then SIG
 cleanup() {
     local rc=$?
     for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_pid "${STARTED[i]}" "${STOP_SIG[${STARTED[i]}]:-TERM}"; done
-    for f in osp.log osp-allow-all.log osp-rules.log osp-opa.log opa.log original.log; do
+    for f in osp.log osp-allow-all.log osp-rules.log osp-opa.log osp-control.log opa.log original.log; do
         if [[ -f "$TMP/$f" ]]; then cp "$TMP/$f" "$OUT/$f" 2>/dev/null; fi
     done
     if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
@@ -148,7 +150,7 @@ wait_port() {  # wait_port PORT PID NAME: up to 15 s for a listener, failing ear
 
 read -r NGINX_PORT HAPROXY_PORT OSP_PORT ORIGINAL_PORT <<<"$(free_ports 4)"
 declare -A POLICY_PORT=()
-read -r "POLICY_PORT[allow-all]" "POLICY_PORT[rules]" "POLICY_PORT[opa]" <<<"$(free_ports 3)"
+read -r "POLICY_PORT[allow-all]" "POLICY_PORT[rules]" "POLICY_PORT[opa]" "POLICY_PORT[control]" <<<"$(free_ports 4)"
 
 # ---------------------------------------------------------------- objects
 head -c 1024 /dev/urandom > "$DATA/bench/obj-1k"
@@ -542,8 +544,9 @@ if ((RUN_MAIN)) && command -v cc >/dev/null; then
 fi
 
 # ---------------------------------------------------------------- policy backends
-# Three osp instances, identical but for `authorization:` (allow-all, rules, opa with its decision
-# cache), all on the same nginx and bucket; 1 KiB GET rate interleaved across them. The OPA server
+# Four osp instances, identical but for `authorization:` (allow-all, rules, opa with its decision
+# cache, and allow-all again as the control), all on the same nginx and bucket; 1 KiB GET rate
+# interleaved across them. The OPA server
 # is the repo's test server with a real Rego engine; its request counter shows whether the
 # measured rounds were served from osp's decision cache.
 if ((RUN_POLICY)); then
@@ -565,6 +568,7 @@ if ((RUN_POLICY)); then
 
     declare -A AUTHZ=(
         [allow-all]='authorization: {backend: allow-all}'
+        [control]='authorization: {backend: allow-all}'
         [rules]='authorization:
   backend: rules
   rules:
@@ -583,7 +587,7 @@ if ((RUN_POLICY)); then
             printf 'buckets:\n  bench: {host: 127.0.0.1, port: %s, tls: false, region: us-east-1, addressing_style: path, access_key: BACKENDAK, secret_key: backendsecret}\n' "$NGINX_PORT"
             printf 'keystore:\n  - {access_key: BENCHCLIENT, secret_key: benchsecret, principal: bench}\n'
             printf '%s\n' "${AUTHZ[$name]}"
-            [[ $name == allow-all ]] || printf '%s\n' "$AUTHZ_CACHE"
+            [[ $name == allow-all || $name == control ]] || printf '%s\n' "$AUTHZ_CACHE"
         } > "$TMP/osp-$name.yaml"
         "$OSP_BIN" check-config "$TMP/osp-$name.yaml" >"$TMP/osp-$name.check" 2>&1 \
             || { cat "$TMP/osp-$name.yaml" "$TMP/osp-$name.check" >&2; die "osp check-config failed for $name"; }
@@ -604,7 +608,7 @@ if ((RUN_POLICY)); then
     checks=()
     for name in "${POLICY_PATHS[@]}"; do
         want_get=200 want_secret=403 want_put=403
-        [[ $name == allow-all ]] && { want_secret=200; want_put=201; }
+        [[ $name == allow-all || $name == control ]] && { want_secret=200; want_put=201; }
         got_get=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${URL[GET,1KiB,$name]}")
         got_secret=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${URL[GET,secret,$name]}")
         got_put=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -T "$DATA/bench/obj-1k" "${URL[PUT,probe,$name]}")
