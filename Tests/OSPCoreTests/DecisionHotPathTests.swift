@@ -47,6 +47,8 @@ struct DecisionHotPathTests {
         Case(name: "a principal with groups", uri: "/data/team/report.csv", headers: [("host", "h"), headerAuth], groups: ["eu", "analysts"]),
         Case(name: "ListBuckets: no bucket, no key", uri: "/", headers: [("host", "h"), headerAuth], bucket: nil, key: nil,
              operation: S3Operation(name: "ListBuckets", action: "s3:ListAllMyBuckets")),
+        Case(name: "HEAD bucket: existence, decided by method", method: .HEAD, uri: "/data", headers: [("host", "h"), headerAuth], key: nil,
+             operation: S3Operation(name: "HeadBucket", action: "s3:ListBucket")),
         Case(name: "percent-encoded key and query names", method: .PUT, uri: "/data/a%2Bb%20c.txt?x-id=PutObject&%70refix=p",
              headers: [("host", "h"), headerAuth], key: "a+b c.txt", operation: S3Operation(name: "PutObject", action: "s3:PutObject")),
     ]

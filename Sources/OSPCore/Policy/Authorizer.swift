@@ -17,17 +17,20 @@ public struct Authorizer: Sendable {
     let decisions: DecisionCache?
     /// The engine, when it decides in memory.
     let inMemory: (any InMemoryPolicyEngine)?
+    /// The grants, when the engine is `rules`: asked straight from the request's parts.
+    let rules: RuleSet?
+    /// Whether every authenticated request is allowed (the `allow-all` engine): then no question
+    /// needs to be built or asked. Stored, not a cast per request.
+    let allowsEverything: Bool
 
     public init(engine: any PolicyEngine, headerAllowList: [String] = [], cache: DecisionCacheSettings = DecisionCacheSettings()) {
         self.engine = engine
         self.headerAllowList = Set(headerAllowList.map { $0.lowercased() }).filter { $0 != "authorization" }.sorted()
         self.inMemory = engine as? any InMemoryPolicyEngine
+        self.rules = (engine as? RulesPolicy)?.rules
+        self.allowsEverything = engine is AllowAllPolicy
         self.decisions = self.inMemory == nil ? DecisionCache(cache) : nil
     }
-
-    /// Whether every authenticated request is allowed (the `allow-all` engine): then no question
-    /// needs to be built or asked.
-    var allowsEverything: Bool { self.engine is AllowAllPolicy }
 
     /// Whether answers are cached (remote engines): only then can `cachedVerdict` answer.
     var cachesDecisions: Bool { self.decisions != nil }
@@ -73,8 +76,19 @@ public struct Authorizer: Sendable {
     /// and for copies, which `questions` and `authorizeNow` decide.
     func localVerdict(route: S3Route, identity: ClientIdentity, head: HTTPRequestHead, target: RequestTarget) -> AuthorizationVerdict? {
         guard let local = self.inMemory, route.copySource == nil else { return nil }
-        let (conditions, context) = Self.ruleInputs(route: route, head: head, target: target)
-        switch local.decideNow(Self.question(route: route, identity: identity, conditions: conditions, context: context)) {
+        let decision: PolicyDecision
+        if let rules = self.rules {
+            // What `ruleInputs` would put in the question, read in place.
+            decision = rules.evaluate(
+                principal: identity.principal, groups: identity.groups, action: route.operation.action,
+                bucket: route.bucket, key: route.key, method: head.method.rawValue,
+                listingPrefix: Self.listingPrefix(route: route, target: target)
+            )
+        } else {
+            let (conditions, context) = Self.ruleInputs(route: route, head: head, target: target)
+            decision = local.decideNow(Self.question(route: route, identity: identity, conditions: conditions, context: context))
+        }
+        switch decision {
         case .allow: return .allow
         case .deny(let reason): return .deny(reason: reason)
         }
@@ -85,10 +99,16 @@ public struct Authorizer: Sendable {
     /// as allow-all; remote engines get `fullInputs`.
     private static func ruleInputs(route: S3Route, head: HTTPRequestHead, target: RequestTarget) -> ([String: String], RequestContext) {
         var conditions: [String: String] = [:]
-        if route.key == nil, !target.rawQuery.isEmpty, let prefix = RequestQuery(rawQuery: target.rawQuery).value(of: "prefix") {
+        if let prefix = Self.listingPrefix(route: route, target: target) {
             conditions["prefix"] = prefix
         }
         return (conditions, RequestContext(method: head.method.rawValue, path: "", query: "", headers: [:], sourceIP: nil))
+    }
+
+    /// A bucket-level request's `prefix` query parameter (what rules match a listing by).
+    private static func listingPrefix(route: S3Route, target: RequestTarget) -> String? {
+        guard route.key == nil, !target.rawQuery.isEmpty else { return nil }
+        return RequestQuery(rawQuery: target.rawQuery).value(of: "prefix")
     }
 
     /// The whole input of a remote engine (MinIO's conditions and the `request` object).

@@ -53,12 +53,35 @@ public struct RuleSet: Sendable {
     }
 
     public func evaluate(_ request: AuthorizationRequest) -> PolicyDecision {
-        let resource = Resource(request)
+        self.evaluate(
+            principal: request.principal,
+            groups: request.groups,
+            action: request.action,
+            bucket: request.bucket,
+            key: request.key,
+            method: request.request.method,
+            listingPrefix: request.key == nil ? request.conditions["prefix"] : nil
+        )
+    }
+
+    /// `evaluate` over the parts of a request the rules read, so the per-request hot path asks
+    /// without building an `AuthorizationRequest`.
+    /// - Parameter listingPrefix: a bucket-level request's `prefix` query parameter, if any.
+    func evaluate(
+        principal: String,
+        groups: [String],
+        action: String,
+        bucket: String?,
+        key: String?,
+        method: String,
+        listingPrefix: String?
+    ) -> PolicyDecision {
+        let resource = Resource(action: action, bucket: bucket, key: key, method: method, listingPrefix: listingPrefix)
         var allowed = false
         // By index: the grants are read in place, not copied (this runs for every request).
         for index in compiled.indices {
             guard compiled[index].effect == .deny || !allowed else { continue }
-            guard compiled[index].matches(request, resource) else { continue }
+            guard compiled[index].matches(principal, groups, action, bucket, resource) else { continue }
             switch compiled[index].effect {
             case .deny: return .deny(reason: "denied by grant \(index)")
             case .allow: allowed = true
@@ -100,15 +123,15 @@ private enum Resource {
     case bucketExistence
     case bucketList
 
-    init(_ request: AuthorizationRequest) {
-        if let key = request.key {
+    init(action: String, bucket: String?, key: String?, method: String, listingPrefix: String?) {
+        if let key {
             self = .object(key: key)
-        } else if request.bucket == nil && ActionPattern.listAllMyBuckets.matches(request.action) {
+        } else if bucket == nil && ActionPattern.listAllMyBuckets.matches(action) {
             self = .bucketList
-        } else if request.request.method == "HEAD" && ActionPattern.listBucket.matches(request.action) {
+        } else if method == "HEAD" && ActionPattern.listBucket.matches(action) {
             self = .bucketExistence
         } else {
-            self = .listing(prefix: request.conditions["prefix"] ?? "")
+            self = .listing(prefix: listingPrefix ?? "")
         }
     }
 }
@@ -142,19 +165,19 @@ private struct CompiledGrant: Sendable {
         anyone || principals.contains(principal) || requestGroups.contains(where: groups.contains)
     }
 
-    func matches(_ request: AuthorizationRequest, _ resource: Resource) -> Bool {
-        guard appliesTo(request.principal, request.groups) else { return false }
+    func matches(_ principal: String, _ groups: [String], _ action: String, _ bucket: String?, _ resource: Resource) -> Bool {
+        guard appliesTo(principal, groups) else { return false }
         if case .bucketList = resource, effect == .allow { return true }
-        guard actions.contains(where: { $0.matches(request.action) }) else { return false }
+        guard actions.contains(where: { $0.matches(action) }) else { return false }
         switch resource {
         case .bucketList:
             return prefix.isEmpty && buckets.contains(.any)
         case .object(let key):
-            return matchesBucket(request.bucket) && key.utf8.starts(with: prefix.utf8)
+            return matchesBucket(bucket) && key.utf8.starts(with: prefix.utf8)
         case .listing(let listed):
-            return matchesBucket(request.bucket) && listed.utf8.starts(with: prefix.utf8)
+            return matchesBucket(bucket) && listed.utf8.starts(with: prefix.utf8)
         case .bucketExistence:
-            return matchesBucket(request.bucket) && (effect == .allow || prefix.isEmpty)
+            return matchesBucket(bucket) && (effect == .allow || prefix.isEmpty)
         }
     }
 
