@@ -91,12 +91,7 @@ extension HTTPCalloutSettings {
     /// (OPA's `headers`).
     init(_ mapping: ConfigMapping, alsoAllowing extraKeys: [String]) throws(ConfigError) {
         let allowed = Self.configKeys + extraKeys
-        for entry in mapping.entries where !allowed.contains(entry.key) {
-            throw ConfigError(
-                path: mapping.path(of: entry.key),
-                message: "unknown key '\(entry.key)' in \(mapping.path); expected one of: \(allowed.joined(separator: ", "))"
-            )
-        }
+        try mapping.requireKnownKeys(allowed)
         let url = try mapping.nonEmptyString("url", required: true) ?? ""
         let lowercasedURL = url.lowercased()
         guard lowercasedURL.hasPrefix("http://") || lowercasedURL.hasPrefix("https://") else {

@@ -21,11 +21,7 @@ struct ConfigMapping {
             }
             let key = keyScalar.string
             if let allowedKeys, !allowedKeys.contains(key) {
-                let location = path.isEmpty ? "at the top level" : "in \(path)"
-                throw ConfigError(
-                    path: ConfigMapping.join(path, key),
-                    message: "unknown key '\(key)' \(location); expected one of: \(allowedKeys.joined(separator: ", "))"
-                )
+                throw ConfigMapping.unknownKey(key, in: path, allowed: allowedKeys)
             }
             if value.tagName == .null, case .scalar = value { continue }
             entries.append((key, value))
@@ -33,6 +29,22 @@ struct ConfigMapping {
         self.path = path
         self.interpolation = interpolation
         self.entries = entries
+    }
+
+    /// For a mapping read with any keys (`allowedKeys: nil`) whose keys the caller checks later,
+    /// once it knows which are allowed: the first other key is an error.
+    func requireKnownKeys(_ allowed: [String]) throws(ConfigError) {
+        for entry in entries where !allowed.contains(entry.key) {
+            throw ConfigMapping.unknownKey(entry.key, in: path, allowed: allowed)
+        }
+    }
+
+    private static func unknownKey(_ key: String, in path: String, allowed: [String]) -> ConfigError {
+        let location = path.isEmpty ? "at the top level" : "in \(path)"
+        return ConfigError(
+            path: ConfigMapping.join(path, key),
+            message: "unknown key '\(key)' \(location); expected one of: \(allowed.joined(separator: ", "))"
+        )
     }
 
     static func join(_ path: String, _ key: String) -> String {

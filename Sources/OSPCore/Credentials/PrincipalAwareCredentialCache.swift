@@ -25,12 +25,7 @@ public struct CredentialCacheSettings: Sendable, Equatable {
     ///   capacity: 100000
     /// ```
     init(_ mapping: ConfigMapping) throws(ConfigError) {
-        for entry in mapping.entries where !Self.configKeys.contains(entry.key) {
-            throw ConfigError(
-                path: mapping.path(of: entry.key),
-                message: "unknown key '\(entry.key)' in \(mapping.path); expected one of: \(Self.configKeys.joined(separator: ", "))"
-            )
-        }
+        try mapping.requireKnownKeys(Self.configKeys)
         let defaults = CredentialCacheSettings()
         self.init(
             ttlSeconds: try mapping.int64("ttl_seconds", in: 0...86_400) ?? defaults.ttlSeconds,

@@ -86,12 +86,7 @@ extension RedisSettings {
     ///   grants_ttl_seconds: 5
     /// ```
     init(_ mapping: ConfigMapping) throws(ConfigError) {
-        for entry in mapping.entries where !Self.configKeys.contains(entry.key) {
-            throw ConfigError(
-                path: mapping.path(of: entry.key),
-                message: "unknown key '\(entry.key)' in \(mapping.path); expected one of: \(Self.configKeys.joined(separator: ", "))"
-            )
-        }
+        try mapping.requireKnownKeys(Self.configKeys)
         let defaults = RedisSettings()
         let host = try mapping.nonEmptyString("host", required: false) ?? defaults.host
         guard !host.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
