@@ -45,7 +45,9 @@ struct QueryParameters: Sendable {
         }
     }
 
-    private static func decode(_ raw: Bytes) -> String {
+    /// A raw parameter name or value, percent-decoded leniently (a `%` without two hex digits is
+    /// itself) with `+` kept as a plus.
+    static func decode(_ raw: Slice<UnsafeBufferPointer<UInt8>>) -> String {
         guard raw.contains(UInt8(ascii: "%")) else { return String(decoding: raw, as: UTF8.self) }
         return String(decoding: SigV4Canonical.percentDecodedBytes(raw, lenient: true) ?? Array(raw), as: UTF8.self)
     }

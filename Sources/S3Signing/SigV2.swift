@@ -33,13 +33,13 @@ enum SigV2 {
         var resource = path.isEmpty ? "/" : path
         guard !rawQuery.isEmpty else { return resource }
         var selected: [(name: String, value: String?)] = []
-        for part in rawQuery.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            let (rawName, rawValue) = SigV4Canonical.splitOnFirstEquals(part)
-            let name = String(decoding: rawName, as: UTF8.self)
-            guard subResources.contains(name) else { continue }
-            let hasValue = rawName.count != part.count
-            let value = hasValue ? String(decoding: SigV4Canonical.percentDecodedBytes(rawValue, lenient: true) ?? Array(rawValue), as: UTF8.self) : nil
-            selected.append((name, value))
+        rawQuery.withContiguousUTF8 { bytes in
+            RawQueryParameter.forEach(in: bytes) { parameter in
+                // Names as sent (botocore matches them undecoded); values decoded.
+                let name = String(decoding: bytes[parameter.name], as: UTF8.self)
+                guard subResources.contains(name) else { return }
+                selected.append((name, parameter.hasEquals ? QueryParameters.decode(bytes[parameter.value]) : nil))
+            }
         }
         guard !selected.isEmpty else { return resource }
         // A stable sort by name only: repeated names keep their order, like Python's sort.

@@ -333,13 +333,6 @@ public enum SigV4Canonical {
         return out
     }
 
-    static func splitOnFirstEquals<C: Collection<UInt8>>(_ part: C) -> (C.SubSequence, C.SubSequence) {
-        if let eq = part.firstIndex(of: UInt8(ascii: "=")) {
-            return (part[part.startIndex..<eq], part[part.index(after: eq)...])
-        }
-        return (part[...], part[part.endIndex...])
-    }
-
     /// SigV4's Trimall: no leading or trailing whitespace, inner runs of spaces/tabs as one space.
     static func trimAll(_ value: String) -> String {
         var out: [UInt8] = []
