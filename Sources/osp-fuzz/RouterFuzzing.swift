@@ -2,7 +2,8 @@ import OSPCore
 
 /// The router target: the input is a request head (`RequestHeadInput`), routed with two virtual-host
 /// domains, one under the other. Besides not crashing: a path-style key path is part of the path as
-/// sent, and the `x-amz-copy-source` osp rebuilds for the backend reads back as the same source.
+/// sent, the `x-amz-copy-source` osp rebuilds for the backend reads back as the same source, and no
+/// key or copy-source key with a `.` or `..` segment is routed (the default `dot_segment_keys: refuse`).
 enum RouterFuzzing {
     static let router = S3RequestRouter(virtualHostDomains: ["s3.local", "eu.s3.local"])
 
@@ -22,6 +23,8 @@ enum RouterFuzzing {
             invariant(rawPath.hasSuffix(route.rawKeyPath), "key path \(route.rawKeyPath) is not the end of \(rawPath)")
         }
         invariant(route.key == nil || route.bucket != nil, "a key without a bucket")
+        invariant(!(route.key.map(DotSegmentKeys.hasDotSegment) ?? false), "key \(route.key ?? "") with a dot segment was routed")
+        invariant(!(route.copySource.map { DotSegmentKeys.hasDotSegment($0.key) } ?? false), "copy source with a dot segment was routed")
         if let source = route.copySource {
             do {
                 let reread = try CopySource(headerValue: source.headerValue(backendBucket: source.bucket))
