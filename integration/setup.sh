@@ -6,7 +6,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # docker-compose: only to validate docker/docker-compose.yml (`docker-compose config`); no engine runs here.
 # tinyproxy: the corporate forward proxy (CONNECT and absolute-form) in test_upstream_proxy.py.
-apt_packages=(libcurl4-openssl-dev libhiredis-dev libssl-dev redis-server haproxy nginx wrk curl docker-compose tinyproxy)
+# rclone: a Go S3 client in test_more_clients.py (pyarrow, the C++ SDK one, is in requirements.txt).
+apt_packages=(libcurl4-openssl-dev libhiredis-dev libssl-dev redis-server haproxy nginx wrk curl docker-compose tinyproxy rclone)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,7 +19,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c "import moto, boto3, pytest, werkzeug, awscli" 2>/dev/null || [[ -n ${OSP_FORCE_PIP:-} ]]; then
+if ! python3 -c "import moto, boto3, pytest, werkzeug, awscli, pyarrow" 2>/dev/null || [[ -n ${OSP_FORCE_PIP:-} ]]; then
   echo "setup: installing Python test clients"
   python3 -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
 fi

@@ -1,0 +1,158 @@
+"""Clients beyond aws cli and boto3, each with its own S3 stack: pyarrow (the AWS SDK for C++, as used
+by pyarrow, pandas and Polars' pyarrow path) and rclone (Go). Through osp against the verifying
+backend: what they write is stored byte for byte (read back directly from the backend), and what
+they read, list and delete is what the backend holds."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ALIAS_BUCKET, REAL_BUCKET
+from osptest.clients import CLIENT_KEYS, REGION
+from osptest.s3checks import exists_at_backend, stored_bytes
+
+pytestmark = pytest.mark.usefixtures("osp")
+
+
+# ---------------------------------------------------------------- pyarrow (AWS SDK for C++)
+
+pa = pytest.importorskip("pyarrow")
+pafs = pytest.importorskip("pyarrow.fs")
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+@pytest.fixture(scope="module")
+def arrow_fs(osp):
+    return pafs.S3FileSystem(
+        access_key=CLIENT_KEYS[0],
+        secret_key=CLIENT_KEYS[1],
+        endpoint_override=f"127.0.0.1:{osp.port}",
+        scheme="http",
+        region=REGION,
+        connect_timeout=10,
+        request_timeout=60,
+    )
+
+
+def test_pyarrow_writes_and_reads_a_parquet_file(arrow_fs, backend_s3, prefix):
+    table = pa.table({"id": list(range(1000)), "name": [f"row-{i}" for i in range(1000)]})
+    path = f"{ALIAS_BUCKET}/{prefix}data/part-0.parquet"
+    pq.write_table(table, path, filesystem=arrow_fs)
+
+    stored = stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}data/part-0.parquet")
+    assert stored[:4] == b"PAR1" and stored[-4:] == b"PAR1"  # a whole parquet file, no chunk framing
+    assert pq.read_table(path, filesystem=arrow_fs).equals(table)
+    # pyarrow's dataset reader lists the directory, then reads ranges of each file.
+    assert pq.ParquetDataset(f"{ALIAS_BUCKET}/{prefix}data", filesystem=arrow_fs).read().num_rows == 1000
+
+
+def test_pyarrow_streams_bytes_lists_and_deletes(arrow_fs, backend_s3, prefix):
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    path = f"{ALIAS_BUCKET}/{prefix}blob.bin"
+    with arrow_fs.open_output_stream(path) as out:
+        out.write(payload)
+    assert stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}blob.bin") == payload
+
+    with arrow_fs.open_input_file(path) as handle:
+        handle.seek(1_000_000)
+        assert handle.read(4096) == payload[1_000_000:1_004_096]  # a ranged GET
+    info = arrow_fs.get_file_info(path)
+    assert info.size == len(payload)
+    listed = arrow_fs.get_file_info(pafs.FileSelector(f"{ALIAS_BUCKET}/{prefix}", recursive=True))
+    assert [entry.path for entry in listed] == [path]
+
+    arrow_fs.delete_file(path)
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}blob.bin")
+
+
+def test_pyarrow_with_a_wrong_secret_is_refused_and_stores_nothing(osp, backend_s3, prefix):
+    wrong = pafs.S3FileSystem(
+        access_key=CLIENT_KEYS[0], secret_key="not-the-secret", endpoint_override=f"127.0.0.1:{osp.port}",
+        scheme="http", region=REGION, connect_timeout=10, request_timeout=30,
+    )
+    with pytest.raises(OSError, match="SIGNATURE_DOES_NOT_MATCH|SignatureDoesNotMatch"):
+        with wrong.open_output_stream(f"{ALIAS_BUCKET}/{prefix}refused.bin") as out:
+            out.write(b"never stored")
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}refused.bin")
+
+
+# ---------------------------------------------------------------- rclone (Go)
+
+RCLONE = shutil.which("rclone")
+
+
+@pytest.fixture(scope="module")
+def rclone(osp, workdir):
+    if RCLONE is None:
+        pytest.skip("rclone is not installed (integration/setup.sh installs it)")
+    # Nothing from the AWS environment (the TLS tests' AWS_CA_BUNDLE would stop rclone's SDK).
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "RCLONE_"))},
+        "RCLONE_CONFIG": os.path.join(workdir, "rclone-none.conf"),  # configured by the variables below only
+        "RCLONE_CONFIG_OSP_TYPE": "s3",
+        "RCLONE_CONFIG_OSP_PROVIDER": "Other",
+        "RCLONE_CONFIG_OSP_ACCESS_KEY_ID": CLIENT_KEYS[0],
+        "RCLONE_CONFIG_OSP_SECRET_ACCESS_KEY": CLIENT_KEYS[1],
+        "RCLONE_CONFIG_OSP_ENDPOINT": osp.url,
+        "RCLONE_CONFIG_OSP_REGION": REGION,
+        "RCLONE_CONFIG_OSP_FORCE_PATH_STYLE": "true",
+    }
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [RCLONE, "--retries", "1", "--low-level-retries", "1", "--contimeout", "10s", "--timeout", "60s", *args],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"rclone {' '.join(args)} failed ({result.returncode}): {result.stderr[-2000:]}")
+        return result
+
+    return run
+
+
+def test_rclone_copies_lists_reads_and_deletes(rclone, backend_s3, workdir, prefix):
+    source = os.path.join(workdir, "rclone-source")
+    os.makedirs(source, exist_ok=True)
+    files = {"a.txt": b"hello from rclone\n", "dir/b c+d.bin": os.urandom(200_000), "empty": b""}
+    for name, data in files.items():
+        os.makedirs(os.path.dirname(os.path.join(source, name)), exist_ok=True)
+        with open(os.path.join(source, name), "wb") as handle:
+            handle.write(data)
+
+    rclone("copy", source, f"osp:{ALIAS_BUCKET}/{prefix}tree")
+    for name, data in files.items():
+        assert stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}tree/{name}") == data
+    listed = rclone("lsf", "-R", "--files-only", f"osp:{ALIAS_BUCKET}/{prefix}tree").stdout.splitlines()
+    assert sorted(listed) == sorted(files)
+    assert rclone("cat", f"osp:{ALIAS_BUCKET}/{prefix}tree/a.txt").stdout == files["a.txt"].decode()
+    # `check` hashes both sides (MD5 from the listing's ETags) and compares them.
+    rclone("check", source, f"osp:{ALIAS_BUCKET}/{prefix}tree")
+
+    rclone("purge", f"osp:{ALIAS_BUCKET}/{prefix}tree")
+    for name in files:
+        assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}tree/{name}")
+
+
+def test_rclone_multipart_upload(rclone, backend_s3, workdir, prefix):
+    path = os.path.join(workdir, "rclone-large.bin")
+    data = os.urandom(12 * 1024 * 1024 + 5)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    rclone("copyto", "--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M", path, f"osp:{ALIAS_BUCKET}/{prefix}large.bin")
+    stored = stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}large.bin")
+    assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_rclone_with_a_wrong_secret_is_refused(rclone, backend_s3, workdir, prefix):
+    path = os.path.join(workdir, "rclone-refused.txt")
+    with open(path, "wb") as handle:
+        handle.write(b"never stored")
+    result = rclone("copyto", "--s3-secret-access-key", "not-the-secret", path,
+                    f"osp:{ALIAS_BUCKET}/{prefix}refused.txt", check=False)
+    assert result.returncode != 0
+    assert "SignatureDoesNotMatch" in result.stderr or "403" in result.stderr
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}refused.txt")
