@@ -1,5 +1,5 @@
 """Clients beyond aws cli and boto3, each with its own S3 stack: pyarrow (the AWS SDK for C++, as used
-by pyarrow, pandas and Polars' pyarrow path) and rclone (Go). Through osp against the verifying
+by pyarrow and pandas), Polars (Rust's object_store) and rclone (Go). Through osp against the verifying
 backend: what they write is stored byte for byte (read back directly from the backend), and what
 they read, list and delete is what the backend holds."""
 from __future__ import annotations
@@ -78,6 +78,52 @@ def test_pyarrow_with_a_wrong_secret_is_refused_and_stores_nothing(osp, backend_
         with wrong.open_output_stream(f"{ALIAS_BUCKET}/{prefix}refused.bin") as out:
             out.write(b"never stored")
     assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}refused.bin")
+
+
+# ---------------------------------------------------------------- Polars (Rust object_store)
+
+
+@pytest.fixture(scope="module")
+def polars_options(osp):
+    pytest.importorskip("polars")
+    return {
+        "aws_access_key_id": CLIENT_KEYS[0],
+        "aws_secret_access_key": CLIENT_KEYS[1],
+        "aws_endpoint_url": osp.url,
+        "aws_region": REGION,
+        "aws_allow_http": "true",
+        "aws_virtual_hosted_style_request": "false",
+    }
+
+
+def test_polars_writes_scans_and_reads_parquet(polars_options, backend_s3, osp_s3, prefix):
+    import polars as pl
+
+    frame = pl.DataFrame({"id": range(5000), "team": [("a", "b", "c")[i % 3] for i in range(5000)]})
+    url = f"s3://{ALIAS_BUCKET}/{prefix}frame.parquet"
+    frame.write_parquet(url, storage_options=polars_options)
+    stored = stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}frame.parquet")
+    assert stored[:4] == b"PAR1" and stored[-4:] == b"PAR1"
+
+    assert pl.read_parquet(url, storage_options=polars_options).equals(frame)
+    # A lazy scan with a filter reads the footer, then ranges of the file.
+    counted = (pl.scan_parquet(url, storage_options=polars_options)
+               .filter(pl.col("team") == "b").select(pl.len()).collect().item())
+    assert counted == sum(1 for i in range(5000) if i % 3 == 1)
+
+    # A CSV another client wrote, read by Polars.
+    osp_s3.put_object(Bucket=ALIAS_BUCKET, Key=f"{prefix}plain.csv", Body=b"x,y\n1,2\n3,4\n")
+    csv = pl.read_csv(f"s3://{ALIAS_BUCKET}/{prefix}plain.csv", storage_options=polars_options)
+    assert csv.to_dicts() == [{"x": 1, "y": 2}, {"x": 3, "y": 4}]
+
+
+def test_polars_with_a_wrong_secret_is_refused(polars_options, backend_s3, prefix):
+    import polars as pl
+
+    wrong = {**polars_options, "aws_secret_access_key": "not-the-secret"}
+    with pytest.raises(Exception, match="SignatureDoesNotMatch|403"):
+        pl.DataFrame({"a": [1]}).write_parquet(f"s3://{ALIAS_BUCKET}/{prefix}refused.parquet", storage_options=wrong)
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}refused.parquet")
 
 
 # ---------------------------------------------------------------- rclone (Go)
