@@ -19,7 +19,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c "import moto, boto3, pytest, werkzeug, awscli, pyarrow, polars" 2>/dev/null || [[ -n ${OSP_FORCE_PIP:-} ]]; then
+if ! python3 -c "import moto, boto3, pytest, werkzeug, awscli, pyarrow, polars, minio" 2>/dev/null || [[ -n ${OSP_FORCE_PIP:-} ]]; then
   echo "setup: installing Python test clients"
   python3 -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
 fi

@@ -1,5 +1,6 @@
 """Clients beyond aws cli and boto3, each with its own S3 stack: pyarrow (the AWS SDK for C++, as used
-by pyarrow and pandas), Polars (Rust's object_store) and rclone (Go). Through osp against the verifying
+by pyarrow and pandas), Polars (Rust's object_store), the MinIO Python SDK (its own signer, not
+botocore's) and rclone (Go). Through osp against the verifying
 backend: what they write is stored byte for byte (read back directly from the backend), and what
 they read, list and delete is what the backend holds."""
 from __future__ import annotations
@@ -124,6 +125,59 @@ def test_polars_with_a_wrong_secret_is_refused(polars_options, backend_s3, prefi
     with pytest.raises(Exception, match="SignatureDoesNotMatch|403"):
         pl.DataFrame({"a": [1]}).write_parquet(f"s3://{ALIAS_BUCKET}/{prefix}refused.parquet", storage_options=wrong)
     assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}refused.parquet")
+
+
+# ---------------------------------------------------------------- MinIO Python SDK (its own signer)
+
+
+@pytest.fixture(scope="module")
+def minio_client(osp):
+    minio = pytest.importorskip("minio")
+    return minio.Minio(f"127.0.0.1:{osp.port}", access_key=CLIENT_KEYS[0], secret_key=CLIENT_KEYS[1],
+                       secure=False, region=REGION)
+
+
+def test_minio_sdk_puts_multipart_gets_lists_copies_and_removes(minio_client, backend_s3, prefix):
+    import io
+
+    from minio.commonconfig import CopySource
+    from minio.deleteobjects import DeleteObject
+
+    small = b"minio small object"
+    minio_client.put_object(ALIAS_BUCKET, f"{prefix}small.txt", io.BytesIO(small), len(small))
+    # Unknown length: the SDK uploads 5 MiB parts (multipart), each signed with its SHA-256.
+    large = os.urandom(11 * 1024 * 1024 + 3)
+    minio_client.put_object(ALIAS_BUCKET, f"{prefix}large.bin", io.BytesIO(large), -1, part_size=5 * 1024 * 1024)
+    assert stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}small.txt") == small
+    assert stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}large.bin") == large
+
+    response = minio_client.get_object(ALIAS_BUCKET, f"{prefix}large.bin", offset=4_000_000, length=1000)
+    try:
+        assert response.read() == large[4_000_000:4_001_000]
+    finally:
+        response.close()
+        response.release_conn()
+    minio_client.copy_object(ALIAS_BUCKET, f"{prefix}copy.txt", CopySource(ALIAS_BUCKET, f"{prefix}small.txt"))
+    assert stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}copy.txt") == small
+    names = sorted(o.object_name for o in minio_client.list_objects(ALIAS_BUCKET, prefix=prefix, recursive=True))
+    assert names == [f"{prefix}copy.txt", f"{prefix}large.bin", f"{prefix}small.txt"]
+
+    errors = list(minio_client.remove_objects(ALIAS_BUCKET, [DeleteObject(name) for name in names]))
+    assert errors == []
+    for name in names:
+        assert not exists_at_backend(backend_s3, REAL_BUCKET, name)
+
+
+def test_minio_sdk_with_a_wrong_secret_is_refused(osp, backend_s3, prefix):
+    import io
+
+    minio = pytest.importorskip("minio")
+    wrong = minio.Minio(f"127.0.0.1:{osp.port}", access_key=CLIENT_KEYS[0], secret_key="not-the-secret",
+                        secure=False, region=REGION)
+    with pytest.raises(minio.error.S3Error) as refused:
+        wrong.put_object(ALIAS_BUCKET, f"{prefix}refused.txt", io.BytesIO(b"x"), 1)
+    assert refused.value.code == "SignatureDoesNotMatch"
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}refused.txt")
 
 
 # ---------------------------------------------------------------- rclone (Go)
