@@ -6,8 +6,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # docker-compose: only to validate docker/docker-compose.yml (`docker-compose config`); no engine runs here.
 # tinyproxy: the corporate forward proxy (CONNECT and absolute-form) in test_upstream_proxy.py.
-# rclone: a Go S3 client in test_more_clients.py (pyarrow, the C++ SDK one, is in requirements.txt).
-apt_packages=(libcurl4-openssl-dev libhiredis-dev libssl-dev redis-server haproxy nginx wrk curl docker-compose tinyproxy rclone)
+# rclone, s3cmd: S3 clients with their own signers (Go; Python with SigV4 and SigV2) in
+# test_more_clients.py (pyarrow, Polars and the MinIO SDK are in requirements.txt).
+apt_packages=(libcurl4-openssl-dev libhiredis-dev libssl-dev redis-server haproxy nginx wrk curl docker-compose tinyproxy rclone s3cmd)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

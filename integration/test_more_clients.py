@@ -1,12 +1,13 @@
 """Clients beyond aws cli and boto3, each with its own S3 stack: pyarrow (the AWS SDK for C++, as used
 by pyarrow and pandas), Polars (Rust's object_store), the MinIO Python SDK (its own signer, not
-botocore's) and rclone (Go). Through osp against the verifying
+botocore's), rclone (Go) and s3cmd (its own SigV4 and SigV2 signers). Through osp against the verifying
 backend: what they write is stored byte for byte (read back directly from the backend), and what
 they read, list and delete is what the backend holds."""
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 
@@ -253,6 +254,84 @@ def test_rclone_with_a_wrong_secret_is_refused(rclone, backend_s3, workdir, pref
         handle.write(b"never stored")
     result = rclone("copyto", "--s3-secret-access-key", "not-the-secret", path,
                     f"osp:{ALIAS_BUCKET}/{prefix}refused.txt", check=False)
+    assert result.returncode != 0
+    assert "SignatureDoesNotMatch" in result.stderr or "403" in result.stderr
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}refused.txt")
+
+
+# ---------------------------------------------------------------- s3cmd (its own SigV4 and SigV2 signers)
+
+S3CMD = shutil.which("s3cmd")
+
+
+@pytest.fixture(scope="module", params=["sigv4", "sigv2"])
+def s3cmd(request, osp, workdir):
+    if S3CMD is None:
+        pytest.skip("s3cmd is not installed (integration/setup.sh installs it)")
+    config = os.path.join(workdir, f"s3cmd-{request.param}.cfg")
+
+    def write_config(secret: str) -> None:
+        with open(config, "w") as handle:
+            handle.write(
+                "[default]\n"
+                f"access_key = {CLIENT_KEYS[0]}\nsecret_key = {secret}\n"
+                f"host_base = 127.0.0.1:{osp.port}\nhost_bucket = 127.0.0.1:{osp.port}\n"
+                f"use_https = False\nbucket_location = {REGION}\n"
+                f"signature_v2 = {request.param == 'sigv2'}\n"
+                "check_ssl_certificate = False\nsocket_timeout = 60\n"
+            )
+
+    def run(*args: str, secret: str = CLIENT_KEYS[1], check: bool = True) -> subprocess.CompletedProcess:
+        write_config(secret)
+        env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+        result = subprocess.run([S3CMD, "-c", config, "--no-progress", *args], env=env,
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"s3cmd {' '.join(args)} failed ({result.returncode}): {result.stderr[-2000:]}")
+        return result
+
+    run.signature = request.param
+    return run
+
+
+def test_s3cmd_signs_as_configured(s3cmd, prefix):
+    """The two parameterisations really are SigV4 and SigV2 header authentication."""
+    debug = s3cmd("--debug", "ls", f"s3://{ALIAS_BUCKET}/{prefix}").stderr
+    schemes = set(re.findall(r"[Aa]uthorization['\"]?: ['\"]?(AWS4-HMAC-SHA256|AWS) ", debug))
+    assert schemes == ({"AWS"} if s3cmd.signature == "sigv2" else {"AWS4-HMAC-SHA256"})
+
+
+def test_s3cmd_puts_multipart_gets_lists_and_deletes(s3cmd, backend_s3, workdir, prefix):
+    small = os.path.join(workdir, "s3cmd-small.txt")
+    with open(small, "wb") as handle:
+        handle.write(b"hello from s3cmd")
+    large = os.path.join(workdir, "s3cmd-large.bin")
+    data = os.urandom(11 * 1024 * 1024 + 7)
+    with open(large, "wb") as handle:
+        handle.write(data)
+
+    s3cmd("put", small, f"s3://{ALIAS_BUCKET}/{prefix}small.txt")
+    s3cmd("put", "--multipart-chunk-size-mb=5", large, f"s3://{ALIAS_BUCKET}/{prefix}large.bin")
+    assert stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}small.txt") == b"hello from s3cmd"
+    assert stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}large.bin") == data
+
+    fetched = os.path.join(workdir, "s3cmd-fetched.bin")
+    s3cmd("get", "--force", f"s3://{ALIAS_BUCKET}/{prefix}large.bin", fetched)
+    with open(fetched, "rb") as handle:
+        assert handle.read() == data
+    listing = s3cmd("ls", f"s3://{ALIAS_BUCKET}/{prefix}").stdout
+    assert f"s3://{ALIAS_BUCKET}/{prefix}small.txt" in listing and f"s3://{ALIAS_BUCKET}/{prefix}large.bin" in listing
+
+    s3cmd("del", f"s3://{ALIAS_BUCKET}/{prefix}small.txt", f"s3://{ALIAS_BUCKET}/{prefix}large.bin")
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}small.txt")
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}large.bin")
+
+
+def test_s3cmd_with_a_wrong_secret_is_refused(s3cmd, backend_s3, workdir, prefix):
+    path = os.path.join(workdir, "s3cmd-refused.txt")
+    with open(path, "wb") as handle:
+        handle.write(b"never stored")
+    result = s3cmd("put", path, f"s3://{ALIAS_BUCKET}/{prefix}refused.txt", secret="not-the-secret", check=False)
     assert result.returncode != 0
     assert "SignatureDoesNotMatch" in result.stderr or "403" in result.stderr
     assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}refused.txt")
