@@ -32,9 +32,6 @@ public struct Authorizer: Sendable {
         self.decisions = self.inMemory == nil ? DecisionCache(cache) : nil
     }
 
-    /// Whether answers are cached (remote engines): only then can `cachedVerdict` answer.
-    var cachesDecisions: Bool { self.decisions != nil }
-
     /// What the policy is asked for this request (one question, two for a copy).
     func questions(_ request: PolicyView) -> [AuthorizationRequest] {
         let conditions: [String: String]
