@@ -418,11 +418,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
         if self.gateway.authorizer.allowsEverything {
             // allow-all: no question to ask, so none is built (this is the per-request hot path).
-            if exchange.trace != nil {
-                exchange.trace!.begin(.authorize)
-                exchange.trace!.annotate(policy: self.gateway.authorizer.engine.name, answeredBy: "local")
-            }
-            self.decided(.allow, authenticated, exchange: exchange)
+            self.decidedAtOnce(.allow, answeredBy: "local", authenticated, exchange: exchange)
             return
         }
         if route.operation.name == "DeleteObjects" {
@@ -432,24 +428,31 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         let authorizer = self.gateway.authorizer
         if let verdict = authorizer.localVerdict(route: route, identity: authenticated.identity, head: exchange.head, target: exchange.target) {
             // rules: one question, decided in memory.
-            if exchange.trace != nil {
-                exchange.trace!.begin(.authorize)
-                exchange.trace!.annotate(policy: authorizer.engine.name, answeredBy: "local")
-            }
-            self.decided(verdict, authenticated, exchange: exchange)
+            self.decidedAtOnce(verdict, answeredBy: "local", authenticated, exchange: exchange)
             return
         }
         let view = self.policyView(authenticated, route: route, exchange: exchange, context: context)
         if let verdict = authorizer.cachedVerdict(view) {
             // A remote engine's answer from the decision cache, found without building the question.
-            if exchange.trace != nil {
-                exchange.trace!.begin(.authorize)
-                exchange.trace!.annotate(policy: authorizer.engine.name, answeredBy: "cache")
-            }
-            self.decided(verdict, authenticated, exchange: exchange)
+            self.decidedAtOnce(verdict, answeredBy: "cache", authenticated, exchange: exchange)
             return
         }
         self.authorize(authorizer.questions(view), authenticated, exchange: exchange)
+    }
+
+    /// A verdict reached without a callout (allow-all, in-memory rules, the decision cache): the
+    /// authorize stage is traced with where the answer came from, then the verdict carried out.
+    private func decidedAtOnce(
+        _ verdict: AuthorizationVerdict,
+        answeredBy source: String,
+        _ authenticated: AuthenticatedRequest,
+        exchange: Exchange
+    ) {
+        if exchange.trace != nil {
+            exchange.trace!.begin(.authorize)
+            exchange.trace!.annotate(policy: self.gateway.authorizer.engine.name, answeredBy: source)
+        }
+        self.decided(verdict, authenticated, exchange: exchange)
     }
 
     /// What the policy may see of this request: one value for the cached-verdict lookup and the
@@ -477,15 +480,12 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private func authorize(_ questions: [AuthorizationRequest], _ authenticated: AuthenticatedRequest, exchange: Exchange) {
         guard let context = self.context else { return }
-        exchange.trace?.begin(.authorize)
         if let verdict = self.gateway.authorizer.authorizeNow(questions) {
-            exchange.trace?.annotate(
-                policy: self.gateway.authorizer.engine.name,
-                answeredBy: self.gateway.authorizer.inMemory == nil ? "cache" : "local"
-            )
-            self.decided(verdict, authenticated, exchange: exchange)
+            let source = self.gateway.authorizer.inMemory == nil ? "cache" : "local"
+            self.decidedAtOnce(verdict, answeredBy: source, authenticated, exchange: exchange)
             return
         }
+        exchange.trace?.begin(.authorize)
         exchange.trace?.annotate(policy: self.gateway.authorizer.engine.name, answeredBy: "callout")
         let trace = exchange.trace?.calloutHeaders() ?? .none
         self.gateway.authorizer.authorize(questions, trace: trace, on: context.eventLoop).assumeIsolated().whenComplete { result in
