@@ -1,6 +1,9 @@
 /// An S3 error code with its HTTP status; osp's own refusals are rendered from it as S3 XML.
 public enum S3ErrorCode: String, Sendable {
     case accessDenied = "AccessDenied"
+    /// S3's answer to a CORS request its rules do not allow.
+    case accessForbidden = "AccessForbidden"
+    case badRequest = "BadRequest"
     case signatureDoesNotMatch = "SignatureDoesNotMatch"
     case invalidAccessKeyId = "InvalidAccessKeyId"
     case requestTimeTooSkewed = "RequestTimeTooSkewed"
@@ -28,12 +31,12 @@ public enum S3ErrorCode: String, Sendable {
 
     public var httpStatus: Int {
         switch self {
-        case .accessDenied, .signatureDoesNotMatch, .invalidAccessKeyId, .requestTimeTooSkewed:
+        case .accessDenied, .accessForbidden, .signatureDoesNotMatch, .invalidAccessKeyId, .requestTimeTooSkewed:
             return 403
         case .authorizationHeaderMalformed, .authorizationQueryParametersError, .missingSecurityHeader,
             .invalidArgument, .invalidRequest, .invalidURI, .invalidBucketName, .xAmzContentSHA256Mismatch,
             .incompleteBody, .invalidChunkSizeError, .malformedXML, .entityTooLarge,
-            .requestHeaderSectionTooLarge:
+            .requestHeaderSectionTooLarge, .badRequest:
             return 400
         case .missingContentLength:
             return 411

@@ -24,6 +24,7 @@ private let fullConfig = """
       max_header_bytes: 32768
       max_header_count: 100
       dot_segment_keys: literal
+      cors_preflight: forward
       shutdown_grace_seconds: 5
     admin: {bind: 127.0.0.1, port: 9090}
     upstream:
@@ -95,6 +96,7 @@ struct ConfigValidTests {
                 maxHeaderBytes: 32768,
                 maxHeaderCount: 100,
                 dotSegmentKeys: .literal,
+                corsPreflight: .forward,
                 shutdownGraceSeconds: 5
             ),
             admin: AdminSettings(bind: "127.0.0.1", port: 9090),
@@ -156,6 +158,7 @@ struct ConfigValidTests {
         #expect(config.server.maxHeaderCount == 200)
         #expect(config.server.shutdownGraceSeconds == 30)
         #expect(config.server.dotSegmentKeys == .refuse)
+        #expect(config.server.corsPreflight == .refuse)
         #expect(config.admin == nil)
         #expect(config.upstream == UpstreamSettings(verify: true, caFile: nil, connectTimeoutSeconds: 5, readTimeoutSeconds: 300, maxIdleConnectionsPerHost: 64))
         let route = try #require(config.buckets.routes["bucket-one"])
@@ -304,6 +307,8 @@ private let errorCases: [ConfigErrorCase] = [
     .init("shutdown grace as a string", minimal(server: "{shutdown_grace_seconds: soon}"), path: "server.shutdown_grace_seconds", "expected an integer"),
     .init("unknown dot_segment_keys", minimal(server: "{dot_segment_keys: normalise}"), path: "server.dot_segment_keys",
           "'normalise' is not valid here; expected one of: refuse, literal"),
+    .init("unknown cors_preflight", minimal(server: "{cors_preflight: allow}"), path: "server.cors_preflight",
+          "'allow' is not valid here; expected one of: refuse, forward"),
     .init("skip flag not a boolean", minimal(server: "{skip_signature_validation: maybe}"), path: "server.skip_signature_validation", "expected true or false"),
     .init("empty virtual-host domain", minimal(server: "{virtual_host_domains: [s3.local, \"\"]}"), path: "server.virtual_host_domains[1]", "must not be empty"),
     .init("virtual-host domain with port", minimal(server: "{virtual_host_domains: [\"s3.local:9000\"]}"), path: "server.virtual_host_domains[0]", "not a domain name"),

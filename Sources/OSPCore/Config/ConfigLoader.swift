@@ -102,7 +102,7 @@ public enum ConfigLoader {
             "bind", "http_port", "threads", "virtual_host_domains", "skip_signature_validation",
             "max_clock_skew_seconds", "idle_timeout_seconds", "max_header_bytes", "max_header_count",
             "https_port", "tls",
-            "dot_segment_keys", "shutdown_grace_seconds",
+            "dot_segment_keys", "cors_preflight", "shutdown_grace_seconds",
         ]
         static let admin = ["bind", "port"]
         static let upstream = [
@@ -138,6 +138,7 @@ public enum ConfigLoader {
         server.maxHeaderBytes = try section.int("max_header_bytes", in: 1024...(1 << 20)) ?? server.maxHeaderBytes
         server.maxHeaderCount = try section.int("max_header_count", in: 1...10_000) ?? server.maxHeaderCount
         server.dotSegmentKeys = try section.choice("dot_segment_keys", as: DotSegmentKeys.self) ?? server.dotSegmentKeys
+        server.corsPreflight = try section.choice("cors_preflight", as: CORSPreflightHandling.self) ?? server.corsPreflight
         // 0: close connections with requests in flight at once.
         server.shutdownGraceSeconds = try section.int64("shutdown_grace_seconds", in: 0...3600) ?? server.shutdownGraceSeconds
         return server

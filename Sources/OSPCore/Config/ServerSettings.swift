@@ -24,6 +24,9 @@ public struct ServerSettings: Sendable, Equatable {
     public var maxHeaderCount: Int
     /// Object keys with `.` or `..` segments: refused (default) or taken literally.
     public var dotSegmentKeys: DotSegmentKeys
+    /// Browsers' CORS preflights (`OPTIONS`, no credentials): refused by osp (default) or forwarded
+    /// to the bucket's backend, which answers them from the bucket's CORS configuration.
+    public var corsPreflight: CORSPreflightHandling
     /// How long a shutdown (SIGTERM) waits for requests in flight before it closes their
     /// connections anyway: long enough for a large download to finish, short enough for an
     /// orchestrator's own kill timeout.
@@ -42,6 +45,7 @@ public struct ServerSettings: Sendable, Equatable {
         maxHeaderBytes: Int = 16384,
         maxHeaderCount: Int = 200,
         dotSegmentKeys: DotSegmentKeys = .refuse,
+        corsPreflight: CORSPreflightHandling = .refuse,
         shutdownGraceSeconds: Int64 = 30
     ) {
         self.bind = bind
@@ -56,6 +60,7 @@ public struct ServerSettings: Sendable, Equatable {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount
         self.dotSegmentKeys = dotSegmentKeys
+        self.corsPreflight = corsPreflight
         self.shutdownGraceSeconds = shutdownGraceSeconds
     }
 

@@ -306,6 +306,25 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
         exchange.route = route
         self.startTrace(exchange, route: route)
+        if head.method == .OPTIONS {
+            let preflight = CORSPreflight(
+                operation: route.operation,
+                bucket: route.bucket,
+                head: head,
+                rawQuery: exchange.target.rawQuery,
+                handling: self.gateway.config.server.corsPreflight
+            )
+            switch preflight {
+            case .notPreflight:
+                break
+            case .refused(let error):
+                self.refuse(error)
+                return
+            case .preflight(let headers):
+                self.forwardPreflight(headers, exchange: exchange)
+                return
+            }
+        }
         exchange.trace?.begin(.authenticate)
 
         let request = IncomingRequest(
@@ -333,6 +352,23 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             guard self.exchange === exchange, self.state == .authenticating else { return }
             self.authenticationFinished(result, exchange: exchange)
         }
+    }
+
+    /// A CORS preflight, with `server.cors_preflight: forward`: nobody to authenticate and nothing
+    /// for the policy to decide (it reads only the bucket's CORS rules), so it goes straight to the
+    /// backend with its own headers, signed with the bucket's key. Credential sources are asked
+    /// for the empty principal, which no per-principal rule names.
+    private func forwardPreflight(_ headers: HTTPHeaders, exchange: Exchange) {
+        exchange.decisionReason = "cors preflight"
+        exchange.forwardedHeaders = headers
+        let preflight = AuthenticatedRequest(
+            identity: ClientIdentity(accessKey: "", secretKey: "", principal: ""),
+            authentication: .anonymous,
+            payloadMode: .signed(sha256Hex: emptyBodySHA256),
+            clientChunkSigning: nil
+        )
+        exchange.authenticated = preflight
+        self.authorized(preflight, exchange: exchange)
     }
 
     private func authenticationFinished(_ result: Result<AuthenticatedRequest, any Error>, exchange: Exchange) {
@@ -643,8 +679,10 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     ) {
         exchange.trace?.end(result)
         do {
+            var clientHead = exchange.head
+            if let preflightHeaders = exchange.forwardedHeaders { clientHead.headers = preflightHeaders }
             let upstream = try UpstreamRequestBuilder.build(
-                clientHead: exchange.head,
+                clientHead: clientHead,
                 target: exchange.target,
                 route: target.route,
                 authentication: authenticated.authentication,
@@ -1174,6 +1212,8 @@ private final class Exchange {
     var trace: RequestTrace?
 
     var authenticated: AuthenticatedRequest?
+    /// Sent to the backend instead of the client's headers: a CORS preflight's own.
+    var forwardedHeaders: HTTPHeaders?
     var pendingBody: [ByteBuffer] = []
     var pendingBodyBytes = 0
     var requestEnded = false
