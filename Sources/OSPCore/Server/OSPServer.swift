@@ -169,6 +169,9 @@ public final class OSPServer: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client that shuts down its sending side after a request still gets the answer
+            // (S3ProxyHandler closes once it is written).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try configure(channel) }
             }

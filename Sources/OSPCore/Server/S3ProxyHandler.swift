@@ -69,6 +69,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private var countedAsOpen = false
     /// The server is shutting down: this connection closes after the response in flight.
     private var draining = false
+    /// The client will send nothing more (it shut down its side, or closed — the two look alike
+    /// until a write fails): what it sent completely is answered, then the connection closes.
+    private var clientInputClosed = false
     /// The write of the last response's end: a close waits for it, as the response's tail may
     /// still sit in the channel's buffer (backpressure) and a close drops what was not sent.
     private var responseEndWritten: EventLoopFuture<Void>?
@@ -212,6 +215,10 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             }
             return
         }
+        if case ChannelEvent.inputClosed = event {
+            self.inputClosed(context)
+            return
+        }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             // Idle between requests, or a client that stopped sending its body while we wanted it.
             let stalledBody = (self.state == .forwarding || self.state == .collectingBody)
@@ -228,6 +235,32 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The client shut down its sending side (`shutdown(SHUT_WR)`, HTTP/1.0 style), or closed the
+    /// connection. Requests it sent completely are still answered, as a client that half-closes
+    /// waits for them (and a complete request may already be at the backend); a request cut off
+    /// mid-way was refused by the decoder already, and nothing of it completes at the backend.
+    private func inputClosed(_ context: ChannelHandlerContext) {
+        self.clientInputClosed = true
+        switch self.state {
+        case .closed:
+            return
+        case .idle:
+            if self.pipelined.isEmpty {
+                // Between requests: nothing more will come.
+                self.state = .closed
+                self.closeAfterResponseWritten(context)
+            }
+        case .authenticating, .connecting, .forwarding, .collectingBody, .answered:
+            guard let exchange = self.exchange, !exchange.requestEnded else {
+                // Complete: its response still goes out, then the connection closes.
+                return
+            }
+            exchange.upstream?.discard()
+            exchange.upstream = nil
+            context.close(promise: nil)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -918,9 +951,11 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     }
 
     /// The client connection ends with this response: the client asked for it, the rest of the
-    /// request cannot be trusted to frame a next one, or the server is shutting down.
+    /// request cannot be trusted to frame a next one, the server is shutting down, or the client
+    /// sent its last request (no more are queued and its input is closed).
     private func closesAfterResponse(_ exchange: Exchange) -> Bool {
         exchange.mustCloseClient || !exchange.keepAlive || self.draining
+            || (self.clientInputClosed && self.pipelined.isEmpty)
     }
 
     /// Both directions are done: give the backend connection back (or close it) and get ready
