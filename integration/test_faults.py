@@ -397,6 +397,38 @@ def test_backend_stalling_mid_body_cuts_the_client_within_the_read_timeout(fault
     assert alice.get_object(Bucket=STALL_BUCKET, Key=key, Range="bytes=0-9")["Body"].read() == body[:10]
 
 
+def test_backend_that_stops_reading_an_upload_is_cut_within_the_read_timeout(fault_osp, stall_relay, alice,
+                                                                            backend_s3, prefix):
+    """The backend takes the request head, then reads nothing: osp's buffers towards it fill, osp stops
+    reading the client, and nothing moves. That is a stall like any other: the client gets its answer
+    (504, or the connection cut once the response could no longer be framed) within the read
+    timeout of the buffers filling, nothing is stored, and osp serves the next upload."""
+    key = f"{prefix}stalled-upload.bin"
+    body = os.urandom(48 * MIB)
+    request = _signer(fault_osp).prepare("PUT", f"/{STALL_BUCKET}/{sig.encode_key(key)}", body=body,
+                                          payload_mode=sig.UNSIGNED)
+    stall_relay.stall()
+    try:
+        response, elapsed = _timed(lambda: _send_or_cut(fault_osp, request, timeout=READ + 4 * MARGIN))
+    finally:
+        stall_relay.resume()
+    _report("backend not reading an upload, client answered after (s)", f"{elapsed:.2f} ({response})")
+    assert response is None or (response.status, response.error_code) == (504, "GatewayTimeout"), response
+    # Buffers take a moment to fill; the timeout counts from the last byte the backend took.
+    assert elapsed <= READ + 2 * MARGIN
+    assert wait_until(lambda: not exists_at_backend(backend_s3, REAL_BUCKET, key), timeout=5) is not None
+    alice.put_object(Bucket=STALL_BUCKET, Key=key, Body=b"after the stall")
+    assert stored_bytes(backend_s3, REAL_BUCKET, key) == b"after the stall"
+
+
+def _send_or_cut(server, request, timeout: float) -> Response | None:
+    """The response to `request`, or None when osp cut the connection without one."""
+    try:
+        return send_prepared("127.0.0.1", server.port, request, timeout=timeout)
+    except (ConnectionError, http.client.HTTPException):
+        return None
+
+
 def test_backend_refusing_connections_is_502_at_once(fault_osp, prefix):
     signer = _signer(fault_osp)
     for index in range(3):

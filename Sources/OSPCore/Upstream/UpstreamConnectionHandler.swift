@@ -87,7 +87,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
+        if event is UpstreamStallTimer.Stalled {
             let delegate = self.delegate
             self.delegate = nil
             delegate?.upstreamFailed(.timedOut)

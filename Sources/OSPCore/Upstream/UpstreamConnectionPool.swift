@@ -227,7 +227,7 @@ private struct ExchangeHandlers {
                 HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)
             )
         )
-        try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
+        try sync.addHandler(UpstreamStallTimer(timeout: idleTimeout))
         if case .some(let authorization) = forwardProxyAuthorization {
             try sync.addHandler(ForwardProxyRequestHandler(proxyAuthorization: authorization))
         }
