@@ -231,15 +231,17 @@ struct SigV4CredentialScope {
         // Split from the end: the four scope fields never contain '/', the access key in theory could.
         // On UTF-8 bytes: this runs for every request, and `/` is ASCII.
         let bytes = credential.utf8
-        var fields: [Substring.UTF8View.SubSequence] = []
         var end = bytes.endIndex
-        while fields.count < 4, let slash = bytes[..<end].lastIndex(of: UInt8(ascii: "/")) {
-            fields.append(bytes[bytes.index(after: slash)..<end])
-            end = slash
+        /// The field before `end`, moving `end` to its slash.
+        func fieldBeforeEnd() -> Substring.UTF8View.SubSequence? {
+            guard let slash = bytes[..<end].lastIndex(of: UInt8(ascii: "/")) else { return nil }
+            defer { end = slash }
+            return bytes[bytes.index(after: slash)..<end]
         }
-        guard fields.count == 4, fields[0].elementsEqual("aws4_request".utf8) else { return nil }
+        guard let terminator = fieldBeforeEnd(), terminator.elementsEqual("aws4_request".utf8),
+            let service = fieldBeforeEnd(), let region = fieldBeforeEnd(), let dateStamp = fieldBeforeEnd()
+        else { return nil }
         let accessKey = bytes[..<end]
-        let (service, region, dateStamp) = (fields[1], fields[2], fields[3])
         guard !accessKey.isEmpty, dateStamp.count == 8, dateStamp.allSatisfy({ $0 >= 48 && $0 <= 57 }),
             !region.isEmpty, !service.isEmpty
         else { return nil }
@@ -252,8 +254,18 @@ struct SigV4CredentialScope {
 
 /// `host;range;x-amz-date` → lowercase names; nil when empty, with an empty name, or without `host`.
 private func parseSignedHeaders(_ text: Substring) -> [String]? {
-    let names = text.split(separator: ";", omittingEmptySubsequences: false).map { $0.trimmingSpaces().lowercased() }
-    guard !names.isEmpty, !names.contains(where: \.isEmpty), names.contains("host") else { return nil }
+    var names: [String] = []
+    names.reserveCapacity(8)
+    var rest = text[...]
+    while true {
+        let separator = rest.firstIndex(of: ";")
+        let name = rest[..<(separator ?? rest.endIndex)].trimmingSpaces()
+        guard !name.isEmpty else { return nil }
+        names.append(name.lowercased())
+        guard let separator else { break }
+        rest = rest[rest.index(after: separator)...]
+    }
+    guard names.contains("host") else { return nil }
     return names
 }
 
