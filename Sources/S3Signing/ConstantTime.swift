@@ -28,3 +28,17 @@ func constantTimeEquals(bytes a: some Collection<UInt8>, _ b: some Collection<UI
     }
     return difference == 0
 }
+
+/// Whether `provided` (hex digits, either case) spells `digest`, in constant time and without
+/// writing `digest` out as text first.
+func constantTimeEqualsHex(digest: UnsafeRawBufferPointer, provided: some StringProtocol) -> Bool {
+    provided.withContiguousUTF8 { b in
+        guard b.count == digest.count * 2 else { return false }
+        var difference: UInt8 = 0
+        for (index, byte) in digest.enumerated() {
+            difference |= Hex.digits[Int(byte >> 4)] ^ (b[2 * index] | 0x20)
+            difference |= Hex.digits[Int(byte & 0x0F)] ^ (b[2 * index + 1] | 0x20)
+        }
+        return difference == 0
+    }
+}

@@ -105,11 +105,11 @@ public struct RequestVerifier: Sendable {
         let signingKey = keyCache.entry(secret: secretKey, dateStamp: auth.dateStamp, region: auth.region, service: auth.service)
         try checkSigV4(
             request: request, excludingSignatureParameter: false,
-            signedHeaders: auth.signedHeaders, payloadHash: contentSHA256, amzDate: date.amzDate, scope: auth.scope,
+            signedHeaders: auth.signedHeaders, payloadHash: contentSHA256, amzDate: date.amzDate,
             signingKey: signingKey, provided: auth.signature)
 
         let chunkSigning = payloadMode.isSigned
-            ? ChunkSigningContext(signingKey: signingKey.key, amzDate: date.amzDate, scope: auth.scope, seedSignature: auth.signature.lowercased())
+            ? ChunkSigningContext(signingKey: signingKey.key, amzDate: date.amzDate, scope: signingKey.scope, seedSignature: auth.signature.lowercased())
             : nil
         return VerifiedRequest(
             accessKey: auth.accessKey, version: .v4, payloadMode: payloadMode, chunkSigning: chunkSigning,
@@ -151,10 +151,10 @@ public struct RequestVerifier: Sendable {
             request: request,
             excludingSignatureParameter: true,
             signedHeaders: query.signedHeaders, payloadHash: payloadHash, amzDate: query.amzDate.amzDate,
-            scope: query.scope, signingKey: signingKey, provided: query.signature)
+            signingKey: signingKey, provided: query.signature)
 
         let chunkSigning = payloadMode.isSigned
-            ? ChunkSigningContext(signingKey: signingKey.key, amzDate: query.amzDate.amzDate, scope: query.scope, seedSignature: query.signature.lowercased())
+            ? ChunkSigningContext(signingKey: signingKey.key, amzDate: query.amzDate.amzDate, scope: signingKey.scope, seedSignature: query.signature.lowercased())
             : nil
         return VerifiedRequest(
             accessKey: query.accessKey, version: .v4, payloadMode: payloadMode, chunkSigning: chunkSigning,
@@ -163,7 +163,7 @@ public struct RequestVerifier: Sendable {
 
     private func checkSigV4(
         request: IncomingRequest, excludingSignatureParameter: Bool, signedHeaders: [String], payloadHash: String,
-        amzDate: String, scope: String, signingKey: SigV4SigningKey, provided: String
+        amzDate: String, signingKey: SigV4SigningKey, provided: String
     ) throws(S3Error) {
         let canonicalRequest = SigV4Canonical.canonicalRequestHash(
             method: request.method,
@@ -176,10 +176,11 @@ public struct RequestVerifier: Sendable {
         if canonicalRequest.missingSignedHeader {
             throw S3Error.signatureMismatch
         }
-        let expected = SigV4Canonical.signature(
-            signingKey: signingKey, amzDate: amzDate, scope: scope, canonicalRequestHash: canonicalRequest.hash)
-        // `provided` was checked to be 64 hex digits.
-        guard constantTimeEqualsHex(expected: expected, provided: provided) else {
+        // The scope is the signing key's own: derived for the credential's date, region and service.
+        let expected = SigV4Canonical.signatureMAC(
+            signingKey: signingKey, amzDate: amzDate, scope: signingKey.scope, canonicalRequestHash: canonicalRequest.hash)
+        // `provided` was checked to be 64 hex digits; compared with the MAC's digits in place.
+        guard expected.withUnsafeBytes({ constantTimeEqualsHex(digest: $0, provided: provided) }) else {
             throw S3Error.signatureMismatch
         }
     }

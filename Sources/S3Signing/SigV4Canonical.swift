@@ -185,15 +185,42 @@ public enum SigV4Canonical {
     static func signature(
         signingKey: SigV4SigningKey, amzDate: String, scope: String, canonicalRequestHash: SHA256Digest
     ) -> String {
-        var message: [UInt8] = []
-        message.reserveCapacity(32 + amzDate.utf8.count + scope.utf8.count + 64)
-        message.append(contentsOf: "AWS4-HMAC-SHA256\n".utf8)
-        message.append(contentsOf: amzDate.utf8)
-        message.append(UInt8(ascii: "\n"))
-        message.append(contentsOf: scope.utf8)
-        message.append(UInt8(ascii: "\n"))
-        Hex.append(canonicalRequestHash, to: &message)
-        return Hex.encode(message.withUnsafeBytes { signingKey.authenticationCode(for: $0) })
+        Hex.encode(signatureMAC(signingKey: signingKey, amzDate: amzDate, scope: scope, canonicalRequestHash: canonicalRequestHash))
+    }
+
+    /// The signature as a MAC, for a verifier that compares it in place rather than as hex text.
+    /// The string to sign is written into stack memory: it is about 150 bytes, once per request.
+    static func signatureMAC(
+        signingKey: SigV4SigningKey, amzDate: String, scope: String, canonicalRequestHash: SHA256Digest
+    ) -> HashedAuthenticationCode<SHA256> {
+        let algorithm: StaticString = "AWS4-HMAC-SHA256\n"
+        let length = algorithm.utf8CodeUnitCount + amzDate.utf8.count + 1 + scope.utf8.count + 1 + 64
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { buffer in
+            var i = 0
+            func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+                _ = UnsafeMutableBufferPointer(rebasing: buffer[i..<i + bytes.count]).initialize(from: bytes)
+                i += bytes.count
+            }
+            func put(_ text: String) {
+                var text = text
+                text.withUTF8 { put($0) }
+            }
+            put(UnsafeBufferPointer(start: algorithm.utf8Start, count: algorithm.utf8CodeUnitCount))
+            put(amzDate)
+            buffer[i] = UInt8(ascii: "\n")
+            i += 1
+            put(scope)
+            buffer[i] = UInt8(ascii: "\n")
+            i += 1
+            canonicalRequestHash.withUnsafeBytes { digest in
+                for byte in digest {
+                    buffer[i] = Hex.digits[Int(byte >> 4)]
+                    buffer[i + 1] = Hex.digits[Int(byte & 0x0F)]
+                    i += 2
+                }
+            }
+            return signingKey.authenticationCode(for: UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[..<i])))
+        }
     }
 
     /// The canonical request; `canonicalHeaders` is the block from `canonicalHeaders(_:signedHeaders:)`

@@ -28,7 +28,7 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
     public var description: String { "SigV4Signer(accessKey: \(accessKey), region: \(region), service: \(service))" }
 
     /// `<date>/<region>/<service>/aws4_request`
-    public func scope(for date: AmzDate) -> String { Self.scope(dateStamp: date.dateStamp, region: region, service: service) }
+    public func scope(for date: AmzDate) -> String { SigV4SigningKey.scope(dateStamp: date.dateStamp, region: region, service: service) }
 
     /// Signs the request in place: sets `x-amz-date`, `x-amz-content-sha256` (= `payloadHash`),
     /// `x-amz-security-token` (with a session token) and `Authorization`. Signs `host` (which the
@@ -59,13 +59,13 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
             if !signedHeaders.contains(lower) { signedHeaders.append(lower) }
         }
         signedHeaders.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        let scope = Self.scope(dateStamp: dateStamp, region: region, service: service)
+        let signingKey = keyCache.entry(secret: secretKey, dateStamp: dateStamp, region: region, service: service)
+        let scope = signingKey.scope
         let canonicalRequest = SigV4Canonical.canonicalRequestHash(
             method: method, rawPath: rawPath, rawQuery: rawQuery, excludingSignatureParameter: false,
             headers: headers, signedHeaders: signedHeaders, payloadHash: payloadHash)
         let signature = SigV4Canonical.signature(
-            signingKey: keyCache.entry(secret: secretKey, dateStamp: dateStamp, region: region, service: service),
-            amzDate: amzDate, scope: scope, canonicalRequestHash: canonicalRequest.hash)
+            signingKey: signingKey, amzDate: amzDate, scope: scope, canonicalRequestHash: canonicalRequest.hash)
 
         var authorization = "AWS4-HMAC-SHA256 Credential="
         authorization.reserveCapacity(160 + accessKey.utf8.count + scope.utf8.count + 24 * signedHeaders.count)
@@ -81,17 +81,6 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
         authorization += signature
         headers.add(name: "Authorization", value: authorization)
         return signature
-    }
-
-    private static func scope(dateStamp: String, region: String, service: String) -> String {
-        var scope = dateStamp
-        scope.reserveCapacity(dateStamp.utf8.count + region.utf8.count + service.utf8.count + 16)
-        scope += "/"
-        scope += region
-        scope += "/"
-        scope += service
-        scope += "/aws4_request"
-        return scope
     }
 
     /// `host`, `content-md5`, `content-type` or `x-amz-*`, in any case (checked without allocating:

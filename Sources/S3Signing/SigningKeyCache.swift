@@ -33,7 +33,10 @@ public final class SigningKeyCache: Sendable, CustomStringConvertible {
             return cached
         }
         // Derive outside the lock; two threads racing on the same miss derive the same value.
-        let entry = SigV4SigningKey(Self.deriveSigningKey(secret: secret, dateStamp: dateStamp, region: region, service: service))
+        let entry = SigV4SigningKey(
+            Self.deriveSigningKey(secret: secret, dateStamp: dateStamp, region: region, service: service),
+            scope: SigV4SigningKey.scope(dateStamp: dateStamp, region: region, service: service)
+        )
         entries.withLock { entries in
             if entries.count >= capacity {
                 entries.removeAll(keepingCapacity: true)
@@ -72,11 +75,26 @@ public final class SigningKeyCache: Sendable, CustomStringConvertible {
 /// although both are values never mutated in place here (signing mutates a copy).
 struct SigV4SigningKey: @unchecked Sendable {
     let key: SymmetricKey
+    /// `<date>/<region>/<service>/aws4_request`: what the key was derived for, written once here
+    /// rather than for every string to sign.
+    let scope: String
     private let keyed: HMAC<SHA256>
 
-    init(_ key: SymmetricKey) {
+    init(_ key: SymmetricKey, scope: String) {
         self.key = key
+        self.scope = scope
         self.keyed = HMAC<SHA256>(key: key)
+    }
+
+    static func scope(dateStamp: String, region: String, service: String) -> String {
+        var scope = dateStamp
+        scope.reserveCapacity(dateStamp.utf8.count + region.utf8.count + service.utf8.count + 16)
+        scope += "/"
+        scope += region
+        scope += "/"
+        scope += service
+        scope += "/aws4_request"
+        return scope
     }
 
     /// HMAC-SHA256 of `message` under this key.
