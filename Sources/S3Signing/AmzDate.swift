@@ -40,6 +40,12 @@ public struct AmzDate: Sendable, Hashable, Comparable, CustomStringConvertible {
         self.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second, offsetSeconds: 0)
     }
 
+    /// `iso8601Basic` from UTF-8 bytes.
+    init?(iso8601BasicUTF8 bytes: UnsafeBufferPointer<UInt8>) {
+        guard let (year, month, day, hour, minute, second) = Self.iso8601BasicFields(bytes) else { return nil }
+        self.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second, offsetSeconds: 0)
+    }
+
     private static func iso8601BasicFields(_ b: UnsafeBufferPointer<UInt8>) -> (Int, Int, Int, Int, Int, Int)? {
         guard b.count == 16, b[8] == UInt8(ascii: "T"), b[15] == UInt8(ascii: "Z"),
             let year = Self.digits(b, 0, 4), let month = Self.digits(b, 4, 2), let day = Self.digits(b, 6, 2),

@@ -178,14 +178,16 @@ public struct SigV4PresignedQuery: Sendable, Equatable {
     public static let maximumExpiresSeconds: Int64 = 604_800
 
     init(_ query: QueryParameters) throws(S3Error) {
-        guard let algorithm = query["X-Amz-Algorithm"] else { throw Self.error("X-Amz-Algorithm is missing") }
-        guard algorithm == "AWS4-HMAC-SHA256" else {
+        guard let isV4 = query.first("X-Amz-Algorithm", equals: "AWS4-HMAC-SHA256") else {
+            throw Self.error("X-Amz-Algorithm is missing")
+        }
+        guard isV4 else {
             throw Self.error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
         }
         guard let credential = query["X-Amz-Credential"], let scope = SigV4CredentialScope(Substring(credential)) else {
             throw Self.error("X-Amz-Credential must be AccessKey/YYYYMMDD/region/service/aws4_request")
         }
-        guard let dateText = query["X-Amz-Date"], let date = AmzDate(iso8601Basic: dateText) else {
+        guard let date = query.withFirstValue("X-Amz-Date", AmzDate.init(iso8601BasicUTF8:)) ?? nil else {
             throw Self.error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
         }
         guard let expiresText = query["X-Amz-Expires"], let expires = Int64(expiresText) else {

@@ -30,6 +30,31 @@ struct QueryParameters: Sendable {
         }
     }
 
+    /// Whether the first `name` parameter, decoded, is `expected`; nil when there is none. Compared
+    /// in place: no value string is made.
+    func first(_ name: String, equals expected: String) -> Bool? {
+        self.query.withContiguousUTF8 { bytes in
+            guard let part = self.parts.first(where: { Self.decoded(bytes[$0.name], equals: name) }) else {
+                return nil
+            }
+            return Self.decoded(bytes[part.value], equals: expected)
+        }
+    }
+
+    /// `body` applied to the first value of `name` as bytes (decoded only when it has a `%`);
+    /// nil when there is none.
+    func withFirstValue<Result>(_ name: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result? {
+        self.query.withContiguousUTF8 { bytes in
+            guard let part = self.parts.first(where: { Self.decoded(bytes[$0.name], equals: name) }) else {
+                return nil
+            }
+            let raw = bytes[part.value]
+            guard raw.contains(UInt8(ascii: "%")) else { return body(UnsafeBufferPointer(rebasing: raw)) }
+            let decoded = SigV4Canonical.percentDecodedBytes(raw, lenient: true) ?? Array(raw)
+            return decoded.withUnsafeBufferPointer(body)
+        }
+    }
+
     func contains(_ name: String) -> Bool {
         self.query.withContiguousUTF8 { bytes in
             self.parts.contains { Self.decoded(bytes[$0.name], equals: name) }

@@ -42,7 +42,11 @@ final class UpstreamConnectionPool {
     private var tls: UpstreamTLSContexts
     /// Bumped by `reconfigure`: connections made before (under other trust or timeouts) are not reused.
     private var settingsGeneration = 0
-    private var idle: [BackendEndpoint: [UpstreamConnection]] = [:]
+    /// Idle connections per endpoint: `idleLists[idleIndex[endpoint]]`. Endpoints come from the
+    /// config, so the lists stay (empty or not) until a reload; the dictionary is only read on the
+    /// hot path, as mutating an array inside it goes through an accessor that allocates.
+    private var idleIndex: [BackendEndpoint: Int] = [:]
+    private var idleLists: [[UpstreamConnection]] = []
 
     init(eventLoop: any EventLoop, settings: UpstreamSettings, tls: UpstreamTLSContexts) {
         self.eventLoop = eventLoop
@@ -51,7 +55,7 @@ final class UpstreamConnectionPool {
     }
 
     /// Number of idle connections kept, for tests and metrics.
-    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+    var idleCount: Int { idleLists.reduce(0) { $0 + $1.count } }
 
     /// An idle connection to `endpoint` if one is alive, else a new one.
     func lease(
@@ -61,8 +65,8 @@ final class UpstreamConnectionPool {
     ) {
         self.eventLoop.preconditionInEventLoop()
         if !fresh {
-            while var list = self.idle[endpoint], let connection = list.popLast() {
-                self.idle[endpoint] = list.isEmpty ? nil : list
+            // Popped in place: the list keeps its storage for the next release.
+            while let index = self.idleIndex[endpoint], let connection = self.idleLists[index].popLast() {
                 if connection.channel.isActive {
                     completion(.success(connection))
                     return
@@ -77,15 +81,19 @@ final class UpstreamConnectionPool {
         self.eventLoop.preconditionInEventLoop()
         connection.handler.delegate = nil
         connection.handler.resumeReads()
-        var list = self.idle[connection.endpoint] ?? []
+        let index = self.idleIndex[connection.endpoint]
         guard connection.channel.isActive, connection.settingsGeneration == self.settingsGeneration,
-            list.count < self.settings.maxIdleConnectionsPerHost
+            (index.map { self.idleLists[$0].count } ?? 0) < self.settings.maxIdleConnectionsPerHost
         else {
             connection.channel.close(promise: nil)
             return
         }
-        list.append(connection)
-        self.idle[connection.endpoint] = list
+        if let index {
+            self.idleLists[index].append(connection)
+        } else {
+            self.idleIndex[connection.endpoint] = self.idleLists.count
+            self.idleLists.append([connection])
+        }
     }
 
     /// New upstream settings (a config reload): idle connections made under the old ones close,
@@ -100,10 +108,11 @@ final class UpstreamConnectionPool {
 
     /// Closes every idle connection (shutdown).
     func closeIdle() {
-        for connection in self.idle.values.joined() {
+        for connection in self.idleLists.joined() {
             connection.channel.close(promise: nil)
         }
-        self.idle.removeAll()
+        self.idleIndex.removeAll()
+        self.idleLists.removeAll()
     }
 
     private func connect(_ endpoint: BackendEndpoint, _ completion: @escaping (Result<UpstreamConnection, UpstreamError>) -> Void) {
