@@ -17,10 +17,10 @@ struct RequestIDGenerator {
 }
 
 private func hex16(_ value: UInt64) -> String {
-    let digits: [UInt8] = Array("0123456789ABCDEF".utf8)
-    return String(unsafeUninitializedCapacity: 16) { out in
+    String(unsafeUninitializedCapacity: 16) { out in
         for i in 0..<16 {
-            out[i] = digits[Int((value >> UInt64((15 - i) * 4)) & 0xF)]
+            let digit = UInt8((value >> UInt64((15 - i) * 4)) & 0xF)
+            out[i] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "A") + digit - 10
         }
         return 16
     }

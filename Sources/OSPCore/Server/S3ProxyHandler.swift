@@ -72,9 +72,6 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     /// The client will send nothing more (it shut down its side, or closed — the two look alike
     /// until a write fails): what it sent completely is answered, then the connection closes.
     private var clientInputClosed = false
-    /// The write of the last response's end: a close waits for it, as the response's tail may
-    /// still sit in the channel's buffer (backpressure) and a close drops what was not sent.
-    private var responseEndWritten: EventLoopFuture<Void>?
 
     init(current: CurrentGateway, pool: UpstreamConnectionPool, transport: ClientTransport = .plain) {
         self.current = current
@@ -933,19 +930,19 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     }
 
     private func writeResponseEnd(_ context: ChannelHandlerContext) {
-        let written = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: written)
-        self.responseEndWritten = written.futureResult
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
     }
 
-    /// Closes the connection once the last response has been written out (at once if there was none).
+    /// Closes the connection once everything written to it has gone out: the last response's tail
+    /// may still sit in the channel's buffer (backpressure), and a close drops what was not sent.
+    /// An empty write behind it completes after it (NIO completes writes in order, and the
+    /// encoder passes an empty body part on as a no-op), so only the closing connection pays for
+    /// a promise, not every response.
     private func closeAfterResponseWritten(_ context: ChannelHandlerContext) {
-        guard let written = self.responseEndWritten else {
-            context.close(promise: nil)
-            return
-        }
-        self.responseEndWritten = nil
-        written.assumeIsolated().whenComplete { _ in
+        let drained = context.eventLoop.makePromise(of: Void.self)
+        let nothing = context.channel.allocator.buffer(capacity: 0)
+        context.writeAndFlush(Self.wrapOutboundOut(.body(.byteBuffer(nothing))), promise: drained)
+        drained.futureResult.assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }
@@ -1124,13 +1121,18 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
                 aggregate.status = Int(head.status.code)
                 return
             }
+            let closes = self.closesAfterResponse(exchange)
             var response = head
-            response.version = .http1_1
-            for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding-ignored"] {
-                response.headers.remove(name: name)
-            }
-            if self.closesAfterResponse(exchange) {
-                response.headers.add(name: "connection", value: "close")
+            // The backend's head goes out as it came when it is already right for this client
+            // (HTTP/1.1, nothing hop-by-hop but `Connection: keep-alive`): rewriting it copies it.
+            if closes || head.version != .http1_1 || Self.hasHopByHopHeaders(head.headers) {
+                response.version = .http1_1
+                for name in Self.hopByHopResponseHeaders where response.headers.contains(name: name) {
+                    response.headers.remove(name: name)
+                }
+                if closes {
+                    response.headers.add(name: "connection", value: "close")
+                }
             }
             exchange.status = Int(head.status.code)
             exchange.responseStarted = true
@@ -1171,6 +1173,22 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
                 self.finishExchange()
             }
         }
+    }
+
+    /// A backend's headers that describe its connection to osp, not osp's to the client.
+    private static let hopByHopResponseHeaders = ["connection", "keep-alive", "proxy-connection", "transfer-encoding-ignored"]
+
+    /// Whether `headers` say anything about the backend connection beyond `Connection: keep-alive`
+    /// (which holds for the client's too, when osp keeps it open).
+    private static func hasHopByHopHeaders(_ headers: HTTPHeaders) -> Bool {
+        for (name, value) in headers {
+            if name.equalsLowercaseASCII("connection") {
+                if !value.equalsLowercaseASCII("keep-alive") { return true }
+            } else if Self.hopByHopResponseHeaders.contains(where: { name.equalsLowercaseASCII($0) }) {
+                return true
+            }
+        }
+        return false
     }
 
     func upstreamReadComplete() {
