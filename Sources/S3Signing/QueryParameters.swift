@@ -7,23 +7,48 @@
 struct QueryParameters: Sendable {
     private typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
     private let query: Substring
-    /// Byte offsets into `query`'s UTF-8: parsed once, read by every lookup.
-    private var parts: [(name: Range<Int>, value: Range<Int>, hasEquals: Bool)] = []
+
+    /// Where one parameter is, as byte offsets into `query`'s UTF-8.
+    private struct Part {
+        var name: Range<Int>
+        var value: Range<Int>
+        var hasEquals: Bool
+        /// The name has no `%`: it is its own decoding, so a lookup compares lengths first and
+        /// bytes only when they match (most lookups miss most names).
+        var nameIsPlain: Bool
+    }
+
+    /// Parsed once, read by every lookup.
+    private var parts: [Part] = []
 
     init(rawQuery: some StringProtocol) {
         self.query = Substring(rawQuery)
-        var parts: [(name: Range<Int>, value: Range<Int>, hasEquals: Bool)] = []
+        var parts: [Part] = []
         parts.reserveCapacity(8)
         self.query.withContiguousUTF8 { bytes in
-            RawQueryParameter.forEach(in: bytes) { parts.append(($0.name, $0.value, $0.hasEquals)) }
+            RawQueryParameter.forEach(in: bytes) { parameter in
+                let nameIsPlain = !bytes[parameter.name].contains(UInt8(ascii: "%"))
+                parts.append(Part(name: parameter.name, value: parameter.value, hasEquals: parameter.hasEquals, nameIsPlain: nameIsPlain))
+            }
         }
         self.parts = parts
+    }
+
+    /// Whether `part` is called `name` (decoded).
+    private static func part(_ part: Part, in bytes: UnsafeBufferPointer<UInt8>, isNamed name: String) -> Bool {
+        guard part.nameIsPlain else { return Self.decoded(bytes[part.name], equals: name) }
+        guard part.name.count == name.utf8.count else { return false }
+        return name.withContiguousUTF8 { bytes[part.name].elementsEqual($0) }
+    }
+
+    private func firstPart(named name: String, in bytes: UnsafeBufferPointer<UInt8>) -> Part? {
+        self.parts.first { Self.part($0, in: bytes, isNamed: name) }
     }
 
     /// The first value of `name` (exact, case-sensitive: S3 query parameter names are).
     subscript(name: String) -> String? {
         self.query.withContiguousUTF8 { bytes in
-            guard let part = self.parts.first(where: { Self.decoded(bytes[$0.name], equals: name) }) else {
+            guard let part = self.firstPart(named: name, in: bytes) else {
                 return nil
             }
             return Self.decode(bytes[part.value])
@@ -34,7 +59,7 @@ struct QueryParameters: Sendable {
     /// in place: no value string is made.
     func first(_ name: String, equals expected: String) -> Bool? {
         self.query.withContiguousUTF8 { bytes in
-            guard let part = self.parts.first(where: { Self.decoded(bytes[$0.name], equals: name) }) else {
+            guard let part = self.firstPart(named: name, in: bytes) else {
                 return nil
             }
             return Self.decoded(bytes[part.value], equals: expected)
@@ -45,7 +70,7 @@ struct QueryParameters: Sendable {
     /// nil when there is none.
     func withFirstValue<Result>(_ name: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result? {
         self.query.withContiguousUTF8 { bytes in
-            guard let part = self.parts.first(where: { Self.decoded(bytes[$0.name], equals: name) }) else {
+            guard let part = self.firstPart(named: name, in: bytes) else {
                 return nil
             }
             let raw = bytes[part.value]
@@ -57,7 +82,7 @@ struct QueryParameters: Sendable {
 
     func contains(_ name: String) -> Bool {
         self.query.withContiguousUTF8 { bytes in
-            self.parts.contains { Self.decoded(bytes[$0.name], equals: name) }
+            self.parts.contains { Self.part($0, in: bytes, isNamed: name) }
         }
     }
 
