@@ -158,11 +158,13 @@ def backend_s3(backend_client):
     return backend_client()
 
 
-def _osp_config(http_port: int, backend_port: int, with_wildcard: bool = True) -> str:
+def _osp_config(http_port: int, backend_port: int, with_wildcard: bool = True, server_options: str = "") -> str:
+    """`server_options`: more `server:` keys, e.g. `"dot_segment_keys: literal"`."""
     backend_keys = 'access_key: "${BACKEND_ACCESS_KEY}", secret_key: "${BACKEND_SECRET_KEY}"'
+    extra = f", {server_options}" if server_options else ""
     lines = [
         f"server: {{bind: 127.0.0.1, http_port: {http_port}, threads: 2, "
-        f"virtual_host_domains: [{VIRTUAL_HOST_DOMAIN}]}}",
+        f"virtual_host_domains: [{VIRTUAL_HOST_DOMAIN}]{extra}}}",
         "upstream: {verify: true}",
         "buckets:",
         f"  {ALIAS_BUCKET}: {{host: 127.0.0.1, port: {backend_port}, tls: false, region: {REGION}, "
@@ -203,17 +205,18 @@ def _osp_env() -> dict[str, str]:
     }
 
 
-def _start_osp(backend, workdir: str, name: str, with_wildcard: bool):
+def _start_osp(backend, workdir: str, name: str, with_wildcard: bool, server_options: str = ""):
     binary = processes.osp_binary()
     if not os.access(binary, os.X_OK):
         pytest.skip(f"osp binary not found at {binary} (run `swift build` in the repo or set OSP_BIN)")
     port = processes.free_port()
-    return processes.start_osp(_osp_config(port, backend.port, with_wildcard), port, workdir, _osp_env(), name)
+    config = _osp_config(port, backend.port, with_wildcard, server_options)
+    return processes.start_osp(config, port, workdir, _osp_env(), name)
 
 
-def _serve_osp(backend, workdir: str, name: str, with_wildcard: bool):
+def _serve_osp(backend, workdir: str, name: str, with_wildcard: bool, server_options: str = ""):
     """Runs one osp for the fixture's lifetime and always stops it."""
-    server = _start_osp(backend, workdir, name, with_wildcard)
+    server = _start_osp(backend, workdir, name, with_wildcard, server_options)
     _remember(server.process)
     try:
         yield server

@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET, _osp_config, _osp_env, _remember
-from osptest import processes
+from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET, _serve_osp
 from osptest.clients import CLIENT_KEYS, s3_client
 from osptest.s3checks import exists_at_backend, stored_bytes
 from s3client import signer as sig
@@ -71,15 +70,8 @@ def test_listing_with_awkward_prefix_delimiter_and_start_after(osp_s3, backend_s
 @pytest.fixture(scope="module")
 def literal_osp(backend, workdir):
     """osp with `dot_segment_keys: literal`: keys are stored as S3 stores them, dot segments too."""
-    port = processes.free_port()
-    config = _osp_config(port, backend.port).replace("threads: 2,", "threads: 2, dot_segment_keys: literal,", 1)
-    assert "dot_segment_keys: literal" in config
-    server = processes.start_osp(config, port, workdir, _osp_env(), "osp-literal-dots")
-    _remember(server.process)
-    try:
-        yield server
-    finally:
-        processes.stop(server.process)
+    yield from _serve_osp(backend, workdir, "osp-literal-dots", with_wildcard=True,
+                          server_options="dot_segment_keys: literal")
 
 
 @pytest.mark.parametrize("key", DOT_SEGMENT_KEYS)

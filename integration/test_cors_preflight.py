@@ -12,8 +12,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from conftest import ALIAS_BUCKET, REAL_BUCKET, _osp_config, _osp_env, _remember
-from osptest import processes
+from conftest import ALIAS_BUCKET, REAL_BUCKET, _serve_osp
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, s3_client
 from osptest.s3checks import assert_s3_error, stored_bytes
 from s3client.http import parse_response, send, send_raw
@@ -33,15 +32,8 @@ CORS_RULES = {
 @pytest.fixture(scope="module")
 def forwarding_osp(backend, workdir):
     """osp with `cors_preflight: forward`."""
-    port = processes.free_port()
-    config = _osp_config(port, backend.port).replace("threads: 2,", "threads: 2, cors_preflight: forward,", 1)
-    assert "cors_preflight: forward" in config
-    server = processes.start_osp(config, port, workdir, _osp_env(), "osp-cors-forward")
-    _remember(server.process)
-    try:
-        yield server
-    finally:
-        processes.stop(server.process)
+    yield from _serve_osp(backend, workdir, "osp-cors-forward", with_wildcard=True,
+                          server_options="cors_preflight: forward")
 
 
 @pytest.fixture(scope="module")
