@@ -5,21 +5,6 @@ public func constantTimeEquals(_ a: some StringProtocol, _ b: some StringProtoco
     a.withContiguousUTF8 { a in b.withContiguousUTF8 { b in constantTimeEquals(bytes: a, b) } }
 }
 
-/// `constantTimeEquals` for a computed lowercase hex signature and a provided one that was checked
-/// to be hex digits: `| 0x20` lowercases `A`–`F` and leaves digits alone (S3 accepts either case).
-func constantTimeEqualsHex(expected: String, provided: some StringProtocol) -> Bool {
-    expected.withContiguousUTF8 { a in
-        provided.withContiguousUTF8 { b in
-            guard a.count == b.count else { return false }
-            var difference: UInt8 = 0
-            for i in 0..<a.count {
-                difference |= a[i] ^ (b[i] | 0x20)
-            }
-            return difference == 0
-        }
-    }
-}
-
 func constantTimeEquals(bytes a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
     guard a.count == b.count else { return false }
     var difference: UInt8 = 0
@@ -29,8 +14,9 @@ func constantTimeEquals(bytes a: some Collection<UInt8>, _ b: some Collection<UI
     return difference == 0
 }
 
-/// Whether `provided` (hex digits, either case) spells `digest`, in constant time and without
-/// writing `digest` out as text first.
+/// Whether `provided` spells `digest` in hex, in constant time and without writing `digest` out as
+/// text first. `provided` was checked to be hex digits: `| 0x20` lowercases `A`–`F` and leaves
+/// digits alone (S3 accepts either case).
 func constantTimeEqualsHex(digest: UnsafeRawBufferPointer, provided: some StringProtocol) -> Bool {
     provided.withContiguousUTF8 { b in
         guard b.count == digest.count * 2 else { return false }
