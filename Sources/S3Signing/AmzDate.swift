@@ -34,24 +34,19 @@ public struct AmzDate: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// Parses `YYYYMMDD'T'HHMMSS'Z'` exactly; anything else is nil.
     public init?(iso8601Basic text: some StringProtocol) {
         // Read in place (every SigV4 request has one): a copy only for a non-contiguous string.
-        let parsed = text.utf8.withContiguousStorageIfAvailable(Self.iso8601BasicFields)
-            ?? Array(text.utf8).withUnsafeBufferPointer(Self.iso8601BasicFields)
-        guard let (year, month, day, hour, minute, second) = parsed else { return nil }
-        self.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second, offsetSeconds: 0)
+        let parsed = text.utf8.withContiguousStorageIfAvailable(AmzDate.init(iso8601BasicUTF8:))
+            ?? Array(text.utf8).withUnsafeBufferPointer(AmzDate.init(iso8601BasicUTF8:))
+        guard let date = parsed else { return nil }
+        self = date
     }
 
     /// `iso8601Basic` from UTF-8 bytes.
-    init?(iso8601BasicUTF8 bytes: UnsafeBufferPointer<UInt8>) {
-        guard let (year, month, day, hour, minute, second) = Self.iso8601BasicFields(bytes) else { return nil }
-        self.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second, offsetSeconds: 0)
-    }
-
-    private static func iso8601BasicFields(_ b: UnsafeBufferPointer<UInt8>) -> (Int, Int, Int, Int, Int, Int)? {
+    init?(iso8601BasicUTF8 b: UnsafeBufferPointer<UInt8>) {
         guard b.count == 16, b[8] == UInt8(ascii: "T"), b[15] == UInt8(ascii: "Z"),
             let year = Self.digits(b, 0, 4), let month = Self.digits(b, 4, 2), let day = Self.digits(b, 6, 2),
             let hour = Self.digits(b, 9, 2), let minute = Self.digits(b, 11, 2), let second = Self.digits(b, 13, 2)
         else { return nil }
-        return (year, month, day, hour, minute, second)
+        self.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second, offsetSeconds: 0)
     }
 
     /// Parses an HTTP date in RFC 1123 form, `Sun, 29 Nov 2026 22:02:16 GMT`. The weekday is optional
