@@ -11,11 +11,14 @@ Rows of RAW_TSV (tab-separated):
   rss   NAME   KIB
   allocs osp   REQUESTS  ALLOCATIONS  BYTES   (heap allocations counted by alloc_count.so)
 
-PATH is direct, haproxy, osp or original (object-storage-proxy, the original product; its
-rows are absent when run.sh skipped it, and meta original_note says why).
+PATH is direct, haproxy, osp, nio-floor (a bare SwiftNIO HTTP/1 proxy, wrk rows only) or
+original (object-storage-proxy, the original product). Their rows are absent when run.sh
+skipped them: meta original_note says why, and floor_note does if the floor's build or start
+failed (BENCH_FLOOR=0 leaves no note).
 
 Medians are taken over the repetitions; ratios are osp/haproxy, osp/direct and
-osp/original of those medians, and for the policy section rules/allow-all and
+osp/original of those medians, as a reference with no target nio-floor/haproxy and
+osp/nio-floor, and for the policy section rules/allow-all and
 opa/allow-all (with the range of the per-round ratios, each round being one interleaved
 allow-all/rules/opa/control set); control/allow-all compares two identical allow-all instances,
 the noise floor the policy ratios are read against (it has no target). Sections without rows (e.g. BENCH_ONLY=policy) are left out.
@@ -25,8 +28,8 @@ import statistics
 import sys
 from collections import defaultdict
 
-PATHS = ("direct", "haproxy", "osp", "original")
-ABBREV = {"direct": "d", "haproxy": "h", "osp": "o", "original": "orig"}
+PATHS = ("direct", "haproxy", "osp", "nio-floor", "original")   # nio-floor: 1 KiB GET rounds only
+ABBREV = {"direct": "d", "haproxy": "h", "osp": "o", "nio-floor": "nf", "original": "orig"}
 POLICY_PATHS = ("allow-all", "rules", "opa", "control")
 POLICY_TARGET = 0.95   # 1 KiB GET req/s with rules / opa (warm cache) >= 0.95 x allow-all
 GET_PUT_TARGET = 0.9   # large GET/PUT MB/s >= 0.9 x haproxy
@@ -97,8 +100,10 @@ def main() -> None:
 
     has_original = any(k[2] == "original" for k in list(xfer) + list(xfer_err)) or \
         any(k[1] == "original" for k in list(wrk) + list(wrk_err))
-    paths = [x for x in PATHS if x != "original" or has_original]
-    proxies = [x for x in paths if x != "direct"]
+    has_floor = any(k[1] == "nio-floor" for k in list(wrk) + list(wrk_err))
+    paths = [x for x in PATHS if x != "nio-floor" and (x != "original" or has_original)]  # large transfers
+    rate_paths = [x for x in PATHS if (x != "nio-floor" or has_floor) and (x != "original" or has_original)]
+    proxies = [x for x in rate_paths if x != "direct"]
     out = []
     p = out.append
     p(f"## osp benchmark — {meta.get('date', '?')}")
@@ -117,6 +122,11 @@ def main() -> None:
         else:
             p(f"- original: object-storage-proxy {meta['original_version']} — "
               f"{meta.get('original_note', 'no measurements')}")
+    if has_floor:
+        p(f"- nio-floor: `integration/bench/nio-floor`, a bare SwiftNIO HTTP/1 reverse proxy (no auth, no signing), "
+          f"threads {meta.get('osp_threads', '?')}; 1 KiB GET rounds only, a reference (no target)")
+    elif "floor_note" in meta:
+        p(f"- nio-floor: {meta['floor_note']}")
     if sizes or conns:
         p(f"- mode: {meta.get('mode', '?')}; transfers: {meta.get('reps', '?')} interleaved repetitions, median "
           f"(min–max); wrk: {meta.get('wrk_rounds', '?')} interleaved round(s) of {meta.get('wrk_duration', '?')} "
@@ -157,15 +167,15 @@ def main() -> None:
         p(f"### 1 KiB GET rate (wrk --latency, keep-alive; same object, presigned URL for {signed})")
         p("")
         vs = ["haproxy", "direct"] + (["original"] if has_original else [])
-        every = " / ".join(ABBREV[x] for x in paths)
-        p("| conns | " + " | ".join(f"{x} req/s" for x in paths) + " | " + " | ".join(f"osp/{x}" for x in vs)
+        every = " / ".join(ABBREV[x] for x in rate_paths)
+        p("| conns | " + " | ".join(f"{x} req/s" for x in rate_paths) + " | " + " | ".join(f"osp/{x}" for x in vs)
           + f" | p50 ms {every} | p99 ms {every} | nginx conns per 1000 req {every} "
           f"| proxy CPU µs/req {' / '.join(ABBREV[x] for x in proxies)} |")
-        p("|---:|" + "---:|" * (len(paths) + len(vs)) + "---|" * 4)
+        p("|---:|" + "---:|" * (len(rate_paths) + len(vs)) + "---|" * 4)
     rps_med, p99_med = {}, {}
     for c in conns:
         rps_cells, p50s, p99s, kconns, cpus = [], [], [], [], []
-        for path in paths:
+        for path in rate_paths:
             runs = wrk.get((c, path), [])
             if runs:
                 r = statistics.median(x[0] for x in runs)
@@ -256,6 +266,16 @@ def main() -> None:
           f"{'n/a' if hwm is None else f'{hwm / 1024:.1f} MiB'} | {'PASS' if ok else 'FAIL'} |")
     for c, name, r, ok in policy_ratios:
         p(f"| 1 KiB GET req/s, {c} conn, {name} ≥ {POLICY_TARGET}× allow-all | {fmt(r, 3)}× | {'PASS' if ok else 'FAIL'} |")
+    if has_floor:
+        p("")
+        p("Reference, not a target — nio-floor is the floor any SwiftNIO HTTP/1 proxy pays (the codec, one "
+          "backend connection per client, no auth or signing): nio-floor / haproxy is how near NIO alone comes "
+          "to haproxy; osp / nio-floor is how much of that rate osp keeps after its own per-request work.")
+        p("")
+        for c in conns:
+            f, o, h = rps_med.get((c, "nio-floor")), rps_med.get((c, "osp")), rps_med.get((c, "haproxy"))
+            p(f"- Reference, 1 KiB GET req/s, {c} conn: nio-floor / haproxy {fmt(ratio(f, h), 2)}×, "
+              f"osp / nio-floor {fmt(ratio(o, f), 2)}×")
     errors = ([(k, v) for k, v in xfer_err.items() if v] + [(k, v) for k, v in wrk_err.items() if v]
               + [(k, v) for k, v in pwrk_err.items() if v])
     if errors:

@@ -6,6 +6,11 @@
 #   original  client -> object-storage-proxy, the original product from PyPI (Rust/Pingora;
 #             presigned verify, re-sign, stream) -> nginx; installed on demand into the temp dir
 #             (skipped with a message if it cannot be installed or started)
+#   nio-floor client -> nio-floor (integration/bench/nio-floor, its own Swift package: a bare SwiftNIO
+#             HTTP/1 reverse proxy, no auth, no signing) -> nginx; 1 KiB GET rounds only. A
+#             reference, not a target: the floor any proxy on SwiftNIO's HTTP/1 codec pays, so the
+#             report shows how much of osp's gap to haproxy is osp's own work. Built here with
+#             `swift build -c release` (skipped with a message if the build or start fails)
 #
 # and then (policy section) four osp instances that differ only in their authorization backend,
 # allow-all vs rules vs opa (warm decision cache), on the same 1 KiB GET, and a second allow-all
@@ -21,7 +26,8 @@
 #        BENCH_POLICY_ROUNDS (interleaved wrk rounds in the policy section; 9, quick 1),
 #        BENCH_POLICY_SECONDS (seconds per wrk cell in the policy section; 5, quick 1),
 #        BENCH_ORIGINAL=1|0 (the original product's path on/off; default on),
-#        BENCH_ORIGINAL_VERSION (object-storage-proxy version pip installs; default 0.6.12)
+#        BENCH_ORIGINAL_VERSION (object-storage-proxy version pip installs; default 0.6.12),
+#        BENCH_FLOOR=1|0 (the nio-floor path on/off; default on in the full run, off in the quick run)
 # Prints a markdown table and PASS/FAIL per target; exits 0 once it has measured (it is a
 # measurement, not a test), non-zero only if it could not set up.
 set -uo pipefail
@@ -45,6 +51,7 @@ CONNS=(1 16 64)
 PATHS=(direct haproxy osp)   # + original once it is up
 ORIGINAL="${BENCH_ORIGINAL:-1}"
 ORIGINAL_VERSION="${BENCH_ORIGINAL_VERSION:-0.6.12}"
+FLOOR="${BENCH_FLOOR:-$((QUICK == 1 ? 0 : 1))}"
 case "${BENCH_ONLY:-}" in
     "") RUN_MAIN=1; RUN_POLICY="${BENCH_POLICY:-$((QUICK == 1 ? 0 : 1))}" ;;
     policy) RUN_MAIN=0; RUN_POLICY=1; MODE="$MODE, policy section only (BENCH_ONLY=policy)" ;;
@@ -116,7 +123,7 @@ stop_pid() {  # stop_pid PID [SIG]: SIG (default TERM), wait up to 5 s, then SIG
 cleanup() {
     local rc=$?
     for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_pid "${STARTED[i]}" "${STOP_SIG[${STARTED[i]}]:-TERM}"; done
-    for f in osp.log osp-allow-all.log osp-rules.log osp-opa.log osp-control.log opa.log original.log; do
+    for f in osp.log osp-allow-all.log osp-rules.log osp-opa.log osp-control.log opa.log original.log nio-floor.log; do
         if [[ -f "$TMP/$f" ]]; then cp "$TMP/$f" "$OUT/$f" 2>/dev/null; fi
     done
     if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
@@ -148,7 +155,7 @@ wait_port() {  # wait_port PORT PID NAME: up to 15 s for a listener, failing ear
     return 1
 }
 
-read -r NGINX_PORT HAPROXY_PORT OSP_PORT ORIGINAL_PORT <<<"$(free_ports 4)"
+read -r NGINX_PORT HAPROXY_PORT OSP_PORT ORIGINAL_PORT FLOOR_PORT <<<"$(free_ports 5)"
 declare -A POLICY_PORT=()
 read -r "POLICY_PORT[allow-all]" "POLICY_PORT[rules]" "POLICY_PORT[opa]" "POLICY_PORT[control]" <<<"$(free_ports 4)"
 
@@ -294,6 +301,46 @@ EOF
     fi
     [[ -n "$ORIGINAL_NOTE" ]] && log "original: $ORIGINAL_NOTE"
 
+    # nio-floor: integration/bench/nio-floor, a bare SwiftNIO HTTP/1 reverse proxy, built as its own
+    # package (the root package does not reference it) and run with osp's thread count. Only in the
+    # 1 KiB GET rounds. Any failure skips the path (with the reason in the report).
+    start_floor() {  # sets FLOOR_PID, or FLOOR_NOTE and returns 1
+        local t0=$SECONDS got
+        command -v swift >/dev/null || { FLOOR_NOTE="skipped: swift not found"; return 1; }
+        log "nio-floor: swift build -c release --package-path ${HERE#"$ROOT"/}/nio-floor"
+        if ! timeout --foreground 1200 swift build -c release --package-path "$HERE/nio-floor" >"$TMP/nio-floor-build.log" 2>&1; then
+            FLOOR_NOTE="skipped: swift build failed after $((SECONDS - t0)) s: $(tail -n 3 "$TMP/nio-floor-build.log" | tr '\n\t' '  ' | cut -c1-300)"
+            return 1
+        fi
+        log "nio-floor: built in $((SECONDS - t0)) s"
+        "$HERE/nio-floor/.build/release/nio-floor" http "$FLOOR_PORT" "$NGINX_PORT" "$OSP_THREADS" >"$TMP/nio-floor.log" 2>&1 &
+        FLOOR_PID=$!; STARTED+=("$FLOOR_PID")
+        if ! wait_port "$FLOOR_PORT" "$FLOOR_PID" nio-floor; then
+            FLOOR_NOTE="skipped: nio-floor did not start: $(tail -n 3 "$TMP/nio-floor.log" | tr '\n\t' '  ' | cut -c1-300)"
+            stop_pid "$FLOOR_PID"
+            return 1
+        fi
+        got=$(curl -s -o "$TMP/floor-check" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$FLOOR_PORT/bench/obj-1k")
+        if [[ "$got" != 200 ]] || ! cmp -s "$TMP/floor-check" "$DATA/bench/obj-1k"; then
+            FLOOR_NOTE="skipped: GET obj-1k via nio-floor answered $got (want 200 and the object's bytes)"
+            stop_pid "$FLOOR_PID"
+            return 1
+        fi
+    }
+    FLOOR_NOTE=""
+    # the 1 KiB GET rounds: the main paths, then nio-floor, with the original (if up) still last
+    RATE_PATHS=(direct haproxy osp)
+    if [[ "$FLOOR" != 1 ]]; then
+        log "nio-floor: skipped (BENCH_FLOOR=0)"
+    elif start_floor; then
+        RATE_PATHS+=(nio-floor)
+        PROXY_PID[nio-floor]=$FLOOR_PID; PROXY_LOG[nio-floor]="$TMP/nio-floor.log"
+        URL[GET,1KiB,nio-floor]="http://127.0.0.1:$FLOOR_PORT/bench/obj-1k"
+        log "nio-floor: :$FLOOR_PORT (pid $FLOOR_PID, threads $OSP_THREADS)"
+    fi
+    [[ -n "$FLOOR_NOTE" ]] && log "nio-floor: $FLOOR_NOTE"
+    [[ " ${PATHS[*]} " == *" original "* ]] && RATE_PATHS+=(original)
+
     # URLs
     mapfile -t PRESIGNED < <(python3 "$HERE/presign.py" "http://127.0.0.1:$OSP_PORT" \
         get:obj-1k get:obj-med get:obj-large put:put/osp-med put:put/osp-large)
@@ -340,6 +387,7 @@ fi
     if ((RUN_MAIN)); then
         printf 'meta\toriginal_version\t%s\n' "$ORIGINAL_VERSION"
         [[ -n "$ORIGINAL_NOTE" ]] && printf 'meta\toriginal_note\t%s\n' "$ORIGINAL_NOTE"
+        [[ -n "$FLOOR_NOTE" ]] && printf 'meta\tfloor_note\t%s\n' "$FLOOR_NOTE"
     fi
     printf 'meta\tload_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     ((RUN_MAIN)) && printf 'meta\thaproxy_version\t%s\n' "$("$HAPROXY" -v | awk 'NR==1 {print $3}')"
@@ -504,10 +552,10 @@ run_wrk() {  # run_wrk CONNS PATH ROUND DURATION [record]: wrk on URL[GET,1KiB,P
 
 if ((RUN_MAIN)); then
     log "1 KiB GET: warm-up"
-    for path in "${PATHS[@]}"; do run_wrk 16 "$path" 0 1; done
+    for path in "${RATE_PATHS[@]}"; do run_wrk 16 "$path" 0 1; done
     for ((round = 1; round <= WRK_ROUNDS; round++)); do
         for c in "${CONNS[@]}"; do
-            for path in "${PATHS[@]}"; do run_wrk "$c" "$path" "$round" "$WRK_DURATION" record; done
+            for path in "${RATE_PATHS[@]}"; do run_wrk "$c" "$path" "$round" "$WRK_DURATION" record; done
         done
     done
     osp_alive && printf 'rss\thwm_end\t%s\n' "$(status_kib VmHWM)" >> "$RAW"
