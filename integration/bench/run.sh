@@ -543,7 +543,7 @@ run_wrk() {  # run_wrk CONNS PATH ROUND DURATION [record]: wrk on URL[GET,1KiB,P
         proc_alive "$path" || true
         return 1
     fi
-    # CPU the proxy process itself spent per request (haproxy / osp only)
+    # CPU the proxy process itself spent per request (every path with a proxy process: not `direct`)
     [[ -n "$cpu_pid" ]] && cpu_us=$(awk -v t=$((cpu1 - cpu0)) -v k="$CLK_TCK" -v r="$rps" -v d="$d" \
         'BEGIN { if (r > 0) printf "%.0f", t / k / (r * d) * 1e6 }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$c" "$path" "$round" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$errs" "$conns_per_kreq" "$cpu_us" >> "$RAW"
