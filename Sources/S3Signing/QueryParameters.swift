@@ -73,10 +73,7 @@ struct QueryParameters: Sendable {
             guard let part = self.firstPart(named: name, in: bytes) else {
                 return nil
             }
-            let raw = bytes[part.value]
-            guard raw.contains(UInt8(ascii: "%")) else { return body(UnsafeBufferPointer(rebasing: raw)) }
-            let decoded = SigV4Canonical.percentDecodedBytes(raw, lenient: true) ?? Array(raw)
-            return decoded.withUnsafeBufferPointer(body)
+            return Self.withDecoded(bytes[part.value], body)
         }
     }
 
@@ -98,8 +95,17 @@ struct QueryParameters: Sendable {
     /// A raw parameter name or value, percent-decoded leniently (a `%` without two hex digits is
     /// itself) with `+` kept as a plus.
     static func decode(_ raw: Slice<UnsafeBufferPointer<UInt8>>) -> String {
-        guard raw.contains(UInt8(ascii: "%")) else { return String(decoding: raw, as: UTF8.self) }
-        return String(decoding: SigV4Canonical.percentDecodedBytes(raw, lenient: true) ?? Array(raw), as: UTF8.self)
+        Self.withDecoded(raw) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// `body` applied to `raw` percent-decoded as `decode` does it; to `raw` itself (no copy) when it
+    /// has no `%`, which is nearly always.
+    private static func withDecoded<Result>(
+        _ raw: Slice<UnsafeBufferPointer<UInt8>>, _ body: (UnsafeBufferPointer<UInt8>) -> Result
+    ) -> Result {
+        guard raw.contains(UInt8(ascii: "%")) else { return body(UnsafeBufferPointer(rebasing: raw)) }
+        let decoded = SigV4Canonical.percentDecodedBytes(raw, lenient: true) ?? Array(raw)
+        return decoded.withUnsafeBufferPointer(body)
     }
 
     /// Whether `raw`, percent-decoded (leniently: a `%` without two hex digits is itself), is `expected`.
