@@ -6,7 +6,9 @@
 /// on the fly, and only the values asked for become strings.
 struct QueryParameters: Sendable {
     private typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
-    private let query: Substring
+    /// A `String`, not a `Substring`: every lookup reads its bytes in place, and a `Substring`'s
+    /// contiguous-storage access goes through the generic `Slice` path each time.
+    private let query: String
 
     /// Where one parameter is, as byte offsets into `query`'s UTF-8.
     private struct Part {
@@ -21,8 +23,8 @@ struct QueryParameters: Sendable {
     /// Parsed once, read by every lookup.
     private var parts: [Part] = []
 
-    init(rawQuery: some StringProtocol) {
-        self.query = Substring(rawQuery)
+    init(rawQuery: String) {
+        self.query = rawQuery
         var parts: [Part] = []
         parts.reserveCapacity(8)
         self.query.withContiguousUTF8 { bytes in
