@@ -110,6 +110,20 @@ struct UpstreamRequestBuilderTests {
         #expect(target.queryWithoutCredentials(of: presigned) == "x-id=GetObject&a%zz=1")
     }
 
+    @Test("a query of credentials alone leaves nothing; a query without them is kept as sent; empty parameters go")
+    func queryDroppingEdges() throws {
+        let credentialsOnly = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=C%2F20261129%2Fus-east-1%2Fs3%2Faws4_request"
+            + "&X-Amz-Date=20261129T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=" + String(repeating: "f", count: 64)
+        let presigned = try ClientAuthentication.parse(headers: [:], rawQuery: credentialsOnly)
+        #expect(RequestTarget(rawPath: "/b/k", rawQuery: credentialsOnly).queryWithoutCredentials(of: presigned) == "")
+        let target = RequestTarget(rawPath: "/b", rawQuery: "list-type=2&prefix=a%2Fb&&max-keys=3&")
+        #expect(target.query(dropping: { _ in false }) == "list-type=2&prefix=a%2Fb&max-keys=3")
+        #expect(target.query(dropping: { $0 == "prefix" }) == "list-type=2&max-keys=3")
+        #expect(target.query(dropping: { _ in true }) == "")
+        let plain = RequestTarget(rawPath: "/b", rawQuery: "uploads&x-id=CreateMultipartUpload")
+        #expect(plain.query(dropping: { _ in false }) == "uploads&x-id=CreateMultipartUpload")
+    }
+
     @Test("SigV2 query credentials are removed")
     func sigV2QueryStripped() throws {
         let query = "AWSAccessKeyId=CLIENT&Expires=1795000100&Signature=abc%3D&uploadId=7"
