@@ -553,9 +553,16 @@ run_wrk() {  # run_wrk CONNS PATH ROUND DURATION [record]: wrk on URL[GET,1KiB,P
 if ((RUN_MAIN)); then
     log "1 KiB GET: warm-up"
     for path in "${RATE_PATHS[@]}"; do run_wrk 16 "$path" 0 1; done
+    # The paths in order in odd rounds and in reverse in even ones, so that no path always runs
+    # right after the same other one (a fixed order would turn any effect of position into a bias).
     for ((round = 1; round <= WRK_ROUNDS; round++)); do
+        order=("${RATE_PATHS[@]}")
+        if ((round % 2 == 0)); then
+            order=()
+            for ((i = ${#RATE_PATHS[@]} - 1; i >= 0; i--)); do order+=("${RATE_PATHS[i]}"); done
+        fi
         for c in "${CONNS[@]}"; do
-            for path in "${RATE_PATHS[@]}"; do run_wrk "$c" "$path" "$round" "$WRK_DURATION" record; done
+            for path in "${order[@]}"; do run_wrk "$c" "$path" "$round" "$WRK_DURATION" record; done
         done
     done
     osp_alive && printf 'rss\thwm_end\t%s\n' "$(status_kib VmHWM)" >> "$RAW"
