@@ -27,6 +27,12 @@ swift test --skip-build
 if [[ ${OSP_SKIP_RELEASE_BUILD:-0} != 1 ]]; then
   docker/build-release.sh
 fi
+# The benchmark's nio-floor reference (integration/bench/nio-floor: a package of its own, which
+# run.sh builds on demand), compiled here so that it cannot break unnoticed; it leaves the release
+# binary the benchmark runs. OSP_SKIP_BENCH_BUILD=1 skips it.
+if [[ ${OSP_SKIP_BENCH_BUILD:-0} != 1 ]]; then
+  swift build -c release --package-path integration/bench/nio-floor
+fi
 # Each libFuzzer target for OSP_FUZZ_SECONDS (20) seconds, in a separate instrumented build
 # (.build-fuzz); any crash fails the run. OSP_SKIP_FUZZ=1 skips it. docs/fuzzing.md has the rest.
 if [[ ${OSP_SKIP_FUZZ:-0} != 1 ]]; then
