@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# osp benchmark: one interleaved run on loopback comparing four paths to the same nginx backend:
+# osp benchmark: one interleaved run on loopback comparing these paths to the same nginx backend:
 #   direct    client -> nginx
 #   haproxy   client -> haproxy (mode http, plain reverse proxy, no auth) -> nginx
 #   osp       client -> osp (SigV4 presigned verify, re-sign, stream) -> nginx
