@@ -51,4 +51,26 @@ public struct RawQueryParameter: Sendable {
         self.whole = whole
         self.hasEquals = hasEquals
     }
+
+    /// Whether `raw` (a name or value as sent), percent-decoded leniently (a `%` without two hex
+    /// digits is itself) with `+` kept as a plus, is `expected`. Compared in place: nothing is
+    /// decoded into a new string, as the verifier and the credential stripper test every
+    /// parameter name of a presigned request this way.
+    public static func decoded(_ raw: Slice<UnsafeBufferPointer<UInt8>>, equals expected: String) -> Bool {
+        expected.withContiguousUTF8 { wanted in
+            var w = 0
+            var i = raw.startIndex
+            while i != raw.endIndex {
+                var c = raw[i]
+                i += 1
+                if c == UInt8(ascii: "%"), i + 1 < raw.endIndex, let hi = Hex.value(raw[i]), let lo = Hex.value(raw[i + 1]) {
+                    c = hi << 4 | lo
+                    i += 2
+                }
+                guard w < wanted.count, wanted[w] == c else { return false }
+                w += 1
+            }
+            return w == wanted.count
+        }
+    }
 }

@@ -5,7 +5,6 @@
 /// parsing records where each parameter is and decodes nothing: a lookup compares names decoding
 /// on the fly, and only the values asked for become strings.
 struct QueryParameters: Sendable {
-    private typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
     /// A `String`, not a `Substring`: every lookup reads its bytes in place, and a `Substring`'s
     /// contiguous-storage access goes through the generic `Slice` path each time.
     private let query: String
@@ -38,7 +37,7 @@ struct QueryParameters: Sendable {
 
     /// Whether `part` is called `name` (decoded).
     private static func part(_ part: Part, in bytes: UnsafeBufferPointer<UInt8>, isNamed name: String) -> Bool {
-        guard part.nameIsPlain else { return Self.decoded(bytes[part.name], equals: name) }
+        guard part.nameIsPlain else { return RawQueryParameter.decoded(bytes[part.name], equals: name) }
         guard part.name.count == name.utf8.count else { return false }
         return name.withContiguousUTF8 { bytes[part.name].elementsEqual($0) }
     }
@@ -64,7 +63,7 @@ struct QueryParameters: Sendable {
             guard let part = self.firstPart(named: name, in: bytes) else {
                 return nil
             }
-            return Self.decoded(bytes[part.value], equals: expected)
+            return RawQueryParameter.decoded(bytes[part.value], equals: expected)
         }
     }
 
@@ -108,24 +107,5 @@ struct QueryParameters: Sendable {
         guard raw.contains(UInt8(ascii: "%")) else { return body(UnsafeBufferPointer(rebasing: raw)) }
         let decoded = SigV4Canonical.percentDecodedBytes(raw, lenient: true) ?? Array(raw)
         return decoded.withUnsafeBufferPointer(body)
-    }
-
-    /// Whether `raw`, percent-decoded (leniently: a `%` without two hex digits is itself), is `expected`.
-    private static func decoded(_ raw: Bytes, equals expected: String) -> Bool {
-        expected.withContiguousUTF8 { wanted in
-            var w = 0
-            var i = raw.startIndex
-            while i != raw.endIndex {
-                var c = raw[i]
-                i += 1
-                if c == UInt8(ascii: "%"), i + 1 < raw.endIndex, let hi = Hex.value(raw[i]), let lo = Hex.value(raw[i + 1]) {
-                    c = hi << 4 | lo
-                    i += 2
-                }
-                guard w < wanted.count, wanted[w] == c else { return false }
-                w += 1
-            }
-            return w == wanted.count
-        }
     }
 }

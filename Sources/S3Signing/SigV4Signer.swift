@@ -86,17 +86,9 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
     /// `host`, `content-md5`, `content-type` or `x-amz-*`, in any case (checked without allocating:
     /// this runs for every header of every forwarded request).
     private static func isSigned(_ name: String) -> Bool {
-        let bytes = name.utf8
-        func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c | 0x20 : c }
-        func equals(_ literal: StaticString) -> Bool {
-            bytes.count == literal.utf8CodeUnitCount
-                && zip(bytes, UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)).allSatisfy { lower($0) == $1 }
-        }
-        if bytes.count > 6 {
-            let prefix: StaticString = "x-amz-"
-            if zip(bytes.prefix(6), UnsafeBufferPointer(start: prefix.utf8Start, count: 6)).allSatisfy({ lower($0) == $1 }) { return true }
-        }
-        return equals("host") || equals("content-md5") || equals("content-type")
+        (name.utf8.count > 6 && name.hasLowercaseASCIIPrefix("x-amz-"))
+            || name.equalsLowercaseASCII("host") || name.equalsLowercaseASCII("content-md5")
+            || name.equalsLowercaseASCII("content-type")
     }
 
     /// The context for re-signing the chunks of a body whose request was signed with `seedSignature`

@@ -187,7 +187,7 @@ enum S3OperationTable {
     static func isOrdinaryParameter(_ name: Substring) -> Bool {
         if ordinaryParameters.contains(name) { return true }
         let utf8 = name.utf8
-        return utf8.starts(with: "response-".utf8) || utf8.lowercasedStarts(with: "x-amz-".utf8)
+        return utf8.starts(with: "response-".utf8) || name.hasLowercaseASCIIPrefix("x-amz-")
     }
 
     private struct RowGroup: Hashable {
@@ -205,7 +205,7 @@ enum S3OperationTable {
         for parameter in query.parameters {
             // A presigned URL's X-Amz-* fields are most of its parameters, and no subresource
             // starts with `x-amz-`: answered by a prefix test before any set lookup.
-            if parameter.name.utf8.lowercasedStarts(with: "x-amz-".utf8) { continue }
+            if parameter.name.hasLowercaseASCIIPrefix("x-amz-") { continue }
             if selectingSubresources.contains(parameter.name) {
                 if let selector, selector != parameter.name { return nil }
                 selector = parameter.name
@@ -227,17 +227,5 @@ enum S3OperationTable {
             }
         }
         return nil
-    }
-}
-
-extension String.UTF8View.SubSequence {
-    /// ASCII case-insensitive prefix test.
-    fileprivate func lowercasedStarts(with prefix: String.UTF8View) -> Bool {
-        guard count >= prefix.count else { return false }
-        return zip(self, prefix).allSatisfy { byte, expected in
-            let isUpper = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")
-            let lowered: UInt8 = isUpper ? byte | 0x20 : byte
-            return lowered == expected
-        }
     }
 }

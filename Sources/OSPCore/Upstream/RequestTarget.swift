@@ -23,52 +23,49 @@ public struct RequestTarget: Sendable, Equatable {
 
     public var uri: String { rawQuery.isEmpty ? rawPath : "\(rawPath)?\(rawQuery)" }
 
-    /// The query with the parameters for which `drop(name)` is true removed; every other
-    /// parameter is kept byte for byte and in order.
-    public func query(dropping drop: (Substring) -> Bool) -> String {
+    /// The query without the parameters called any of `names` (compared percent-decoded, as the
+    /// verifier reads them: `X-Amz-Signatur%65` is `X-Amz-Signature`); every other parameter is
+    /// kept byte for byte and in order, and empty ones (`&&`) go.
+    ///
+    /// One pass over the query's bytes (this runs for every presigned request): names are matched
+    /// in place and the kept parameters gathered in scratch memory, so only a non-empty result longer
+    /// than a small string allocates.
+    public func query(droppingNamed names: [String]) -> String {
         if rawQuery.isEmpty { return "" }
-        // One pass over the contiguous bytes (this runs for every presigned request); kept
-        // parameters are copied as they were sent.
-        var kept = ""
-        let utf8 = rawQuery.utf8
-        func index(_ offset: Int) -> String.Index { utf8.index(utf8.startIndex, offsetBy: offset) }
-        rawQuery.withContiguousUTF8 { bytes in
-            RawQueryParameter.forEach(in: bytes) { parameter in
-                if drop(rawQuery[index(parameter.name.lowerBound)..<index(parameter.name.upperBound)]) { return }
-                if kept.isEmpty {
-                    kept.reserveCapacity(bytes.count)
-                } else {
-                    kept.append("&")
+        return rawQuery.withContiguousUTF8 { bytes in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count) { out in
+                var count = 0
+                RawQueryParameter.forEach(in: bytes) { parameter in
+                    let name = bytes[parameter.name]
+                    if names.contains(where: { RawQueryParameter.decoded(name, equals: $0) }) { return }
+                    if count > 0 {
+                        out[count] = UInt8(ascii: "&")
+                        count += 1
+                    }
+                    let kept = UnsafeBufferPointer(rebasing: bytes[parameter.whole])
+                    _ = UnsafeMutableBufferPointer(rebasing: out[count..<count + kept.count]).initialize(from: kept)
+                    count += kept.count
                 }
-                kept.append(contentsOf: rawQuery[index(parameter.whole.lowerBound)..<index(parameter.whole.upperBound)])
+                return String(decoding: UnsafeBufferPointer(rebasing: out[..<count]), as: UTF8.self)
             }
         }
-        return kept
     }
 
     /// The query without the parameters that carry the client's presigned credentials: they are
     /// never forwarded, and never shown to a policy backend (a presigned signature is a bearer token).
-    /// Names are compared decoded, as the verifier reads them: `X-Amz-Signatur%65` goes too.
     public func queryWithoutCredentials(of authentication: ClientAuthentication) -> String {
         switch authentication {
-        case .sigV4Query: return query(dropping: { Self.names(Self.sigV4QueryAuth, contain: $0) })
-        case .sigV2Query: return query(dropping: { Self.names(Self.sigV2QueryAuth, contain: $0) })
+        case .sigV4Query: return query(droppingNamed: Self.sigV4QueryAuth)
+        case .sigV2Query: return query(droppingNamed: Self.sigV2QueryAuth)
         default: return rawQuery
         }
     }
 
-    private static func names(_ names: Set<Substring>, contain rawName: Substring) -> Bool {
-        if names.contains(rawName) { return true }
-        guard rawName.utf8.contains(UInt8(ascii: "%")) else { return false }
-        // An undecodable name is not a credential name: it stays (and the backend judges it).
-        return PercentDecoding.decode(rawName).map { names.contains(Substring($0)) } ?? false
-    }
-
-    private static let sigV4QueryAuth: Set<Substring> = [
+    private static let sigV4QueryAuth = [
         "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
         "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
     ]
-    private static let sigV2QueryAuth: Set<Substring> = [
+    private static let sigV2QueryAuth = [
         "AWSAccessKeyId", "Signature", "Expires", "x-amz-security-token",
     ]
 }
