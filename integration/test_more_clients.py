@@ -1,5 +1,5 @@
 """Clients beyond aws cli and boto3, each with its own S3 stack: pyarrow (the AWS SDK for C++, as used
-by pyarrow and pandas), Polars (Rust's object_store), the MinIO Python SDK (its own signer, not
+by pyarrow and pandas), Polars (Rust's object_store), DuckDB (httpfs, its own C++ signer), the MinIO Python SDK (its own signer, not
 botocore's), rclone (Go) and s3cmd (its own SigV4 and SigV2 signers). Through osp against the verifying
 backend: what they write is stored byte for byte (read back directly from the backend), and what
 they read, list and delete is what the backend holds."""
@@ -125,6 +125,64 @@ def test_polars_with_a_wrong_secret_is_refused(polars_options, backend_s3, prefi
     wrong = {**polars_options, "aws_secret_access_key": "not-the-secret"}
     with pytest.raises(Exception, match="SignatureDoesNotMatch|403"):
         pl.DataFrame({"a": [1]}).write_parquet(f"s3://{ALIAS_BUCKET}/{prefix}refused.parquet", storage_options=wrong)
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}refused.parquet")
+
+
+# ---------------------------------------------------------------- DuckDB (httpfs: its own C++ SigV4 signer)
+
+
+def _duckdb(osp, secret: str):
+    """A DuckDB connection whose S3 secret points at osp. The httpfs extension comes from PyPI
+    (`duckdb-extension-httpfs`, pinned to DuckDB's version): DuckDB's own download site is not
+    reachable here, so autoinstall stays off and the extension is loaded from its file."""
+    import glob
+
+    import duckdb
+    import duckdb_extension_httpfs
+
+    (extension,) = glob.glob(os.path.join(os.path.dirname(duckdb_extension_httpfs.__file__),
+                                          "extensions", f"v{duckdb.__version__}", "httpfs.duckdb_extension"))
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute(f"LOAD '{extension}'")
+    con.execute(
+        f"CREATE SECRET osp (TYPE s3, KEY_ID '{CLIENT_KEYS[0]}', SECRET '{secret}', REGION '{REGION}', "
+        f"ENDPOINT '127.0.0.1:{osp.port}', URL_STYLE 'path', USE_SSL false)"
+    )
+    return con
+
+
+def test_duckdb_copies_parquet_out_and_queries_it_back(osp, backend_s3, osp_s3, prefix):
+    con = _duckdb(osp, CLIENT_KEYS[1])
+    try:
+        base = f"s3://{ALIAS_BUCKET}/{prefix}"
+        # DuckDB writes every S3 file as a multipart upload.
+        for part in range(2):
+            con.execute(
+                f"COPY (SELECT {part} * 100000 + range AS id, 'row-' || range AS name FROM range(100000)) "
+                f"TO '{base}t/part-{part}.parquet' (FORMAT parquet)"
+            )
+        stored = stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}t/part-0.parquet")
+        assert stored[:4] == b"PAR1" and stored[-4:] == b"PAR1"  # a whole parquet file, no chunk framing
+
+        # A glob is a ListObjectsV2; each file is read by HEAD and ranged GETs.
+        count, total = con.execute(f"SELECT count(*), sum(id) FROM read_parquet('{base}t/*.parquet')").fetchone()
+        assert (count, total) == (200000, sum(range(200000)))
+        assert con.execute(f"SELECT name FROM read_parquet('{base}t/part-1.parquet') WHERE id = 100042").fetchone() == ("row-42",)
+
+        # A CSV another client wrote, read by DuckDB.
+        osp_s3.put_object(Bucket=ALIAS_BUCKET, Key=f"{prefix}plain.csv", Body=b"x,y\n1,2\n3,4\n")
+        assert con.execute(f"SELECT x, y FROM read_csv('{base}plain.csv') ORDER BY x").fetchall() == [(1, 2), (3, 4)]
+    finally:
+        con.close()
+
+
+def test_duckdb_with_a_wrong_secret_is_refused_and_stores_nothing(osp, backend_s3, prefix):
+    con = _duckdb(osp, "not-the-secret")
+    try:
+        with pytest.raises(Exception, match="403|SignatureDoesNotMatch"):
+            con.execute(f"COPY (SELECT 1 AS a) TO 's3://{ALIAS_BUCKET}/{prefix}refused.parquet' (FORMAT parquet)")
+    finally:
+        con.close()
     assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}refused.parquet")
 
 
