@@ -1,8 +1,8 @@
 """Clients beyond aws cli and boto3, each with its own S3 stack: pyarrow (the AWS SDK for C++, as used
-by pyarrow and pandas), Polars (Rust's object_store), DuckDB (httpfs, its own C++ signer), the MinIO Python SDK (its own signer, not
-botocore's), rclone (Go) and s3cmd (its own SigV4 and SigV2 signers). Through osp against the verifying
-backend: what they write is stored byte for byte (read back directly from the backend), and what
-they read, list and delete is what the backend holds."""
+by pyarrow and pandas), Polars (Rust's object_store), DuckDB (httpfs, its own C++ signer), the MinIO
+Python SDK (its own signer, not botocore's), rclone (Go) and s3cmd (its own SigV4 and SigV2 signers).
+Through osp against the verifying backend: what they write is stored byte for byte (read back
+directly from the backend), and what they read, list and delete is what the backend holds."""
 from __future__ import annotations
 
 import hashlib
