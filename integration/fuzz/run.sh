@@ -10,6 +10,9 @@
 # (integration/fuzz/dictionaries/); new inputs go to a scratch corpus, crashes to
 # a scratch crash directory (both printed at the end; OSP_FUZZ_WORKDIR=dir keeps them in dir, and a
 # later run with the same dir goes on from that corpus). Extra libFuzzer flags: OSP_FUZZ_FLAGS.
+# OSP_FUZZ_SCRATCH (default .build-fuzz) is the build's scratch path: CI passes .build, after the
+# release build, so that the C dependencies (two BoringSSLs, llhttp, …), which the instrumentation
+# does not touch, are not compiled a second time; the release build's Swift objects are replaced.
 #
 # Why not `-sanitize=fuzzer`: SwiftPM links every executable with `--defsym main=<module>_main`
 # (so tests can link executable modules), and `-sanitize=fuzzer` links libFuzzer's own `main` as
@@ -39,7 +42,7 @@ if [[ -z $runtime ]]; then
 fi
 
 flags=(
-  --product osp-fuzz -c release --scratch-path .build-fuzz
+  --product osp-fuzz -c release --scratch-path "${OSP_FUZZ_SCRATCH:-.build-fuzz}"
   -Xswiftc -sanitize=address
   -Xswiftc -sanitize-coverage=edge,indirect-calls,trace-cmp,inline-8bit-counters,pc-table
   -Xswiftc -DFUZZING -Xswiftc -enable-experimental-feature -Xswiftc Extern
