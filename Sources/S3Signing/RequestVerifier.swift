@@ -68,7 +68,7 @@ public struct RequestVerifier: Sendable {
                 accessKey: accessKey, signature: signature, expires: expires, request: request, secretKey: secretKey,
                 now: now, resourcePath: sigV2ResourcePath ?? request.rawPath)
         case .anonymous:
-            throw S3Error(.accessDenied, "Anonymous access is not allowed")
+            throw S3Error.unauthenticated(request)
         }
     }
 
