@@ -20,6 +20,12 @@ public enum S3ErrorCode: String, Sendable {
     case malformedXML = "MalformedXML"
     case missingContentLength = "MissingContentLength"
     case entityTooLarge = "EntityTooLarge"
+    /// A POST form's fields before the file exceed what is read before deciding.
+    case maxPostPreDataLengthExceeded = "MaxPostPreDataLengthExceeded"
+    /// A POST form that is not multipart/form-data as S3 reads it.
+    case malformedPOSTRequest = "MalformedPOSTRequest"
+    /// A POST form's policy is not base64 JSON with an expiration and conditions S3 knows.
+    case invalidPolicyDocument = "InvalidPolicyDocument"
     case requestHeaderSectionTooLarge = "RequestHeaderSectionTooLarge"
     case noSuchBucket = "NoSuchBucket"
     case methodNotAllowed = "MethodNotAllowed"
@@ -36,6 +42,7 @@ public enum S3ErrorCode: String, Sendable {
         case .authorizationHeaderMalformed, .authorizationQueryParametersError, .missingSecurityHeader,
             .invalidArgument, .invalidRequest, .invalidURI, .invalidBucketName, .xAmzContentSHA256Mismatch,
             .incompleteBody, .invalidChunkSizeError, .malformedXML, .entityTooLarge,
+            .maxPostPreDataLengthExceeded, .malformedPOSTRequest, .invalidPolicyDocument,
             .requestHeaderSectionTooLarge, .badRequest:
             return 400
         case .missingContentLength:
