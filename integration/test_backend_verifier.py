@@ -4,16 +4,21 @@ If these fail, nothing the osp suite says can be trusted, so they run without os
 """
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import time
 import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
 
 from osptest.clients import BACKEND_KEYS, AwsCli, error_code, force_trailer_checksums, s3_client, temp_file
+from osptest.forms import encode_form, flip_hex, post_form, post_form_chunked
 from osptest.s3checks import flip_chunk_signature
 from s3client import signer as sig
 from s3client.http import Response, parse_status, send, send_prepared, send_raw, serialize
@@ -349,3 +354,251 @@ def test_refusals_are_journaled_without_secrets(backend, signer, journal, prefix
     (entry,) = journal.journal()
     assert (entry["verdict"], entry["error"], entry["status"]) == ("refused", "RequestTimeTooSkewed", 403)
     assert "authorization" not in entry["headers"]
+
+
+# --- POST Object: browser forms signed by a SigV4 POST policy -------------------------------------
+# boto3's generate_presigned_post (botocore's signer, independent of ours) makes the forms; the
+# backend must accept exactly what S3 accepts and store the file part byte for byte.
+
+FORM_FILE = b"line one\r\n--not-a-boundary\r\n\r\n" + payload(70_000) + b"\r\n--"  # framing look-alikes inside
+
+
+def form_to_backend(backend, fields, file=("photo.bin", FORM_FILE), target=f"/{BUCKET}", host_header=None):
+    return post_form("127.0.0.1", backend.port, target, fields, file, host_header=host_header)
+
+
+def test_post_object_form_is_verified_and_stored_byte_for_byte(backend, s3, journal, prefix):
+    """A correct SigV4 form: 204, `ETag` and `Location` headers (moto sends neither; mended), the file
+    part stored as the object, `${filename}` in `key` replaced by the file part's filename."""
+    post = s3.generate_presigned_post(BUCKET, prefix + "${filename}", ExpiresIn=300)
+    assert post["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    response = form_to_backend(backend, post["fields"])
+    assert response.status == 204, response
+    (entry,) = journal.journal()
+    key = f"{prefix}photo.bin"
+    assert body_of(s3, key) == FORM_FILE
+    assert response.headers["etag"] == s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
+    assert response.headers["location"].endswith(f"/{BUCKET}/{key}")
+    assert (entry["verdict"], entry["status"], entry["auth"], entry["access_key"]) == (
+        "accepted", 204, "form-v4", BACKEND_KEYS[0])
+    assert entry["form"]["key"] == key and entry["form"]["file_length"] == len(FORM_FILE)
+    assert entry["form"]["fields"]["x-amz-signature"] == post["fields"]["x-amz-signature"]
+
+
+@pytest.mark.parametrize("style", ["trailing-slash", "virtual-host"])
+def test_post_object_form_to_other_bucket_addressings(backend, s3, prefix, style):
+    """`POST /bucket/` and `POST /` with `Host: bucket.localhost` are the same bucket's form."""
+    post = s3.generate_presigned_post(BUCKET, f"{prefix}k", ExpiresIn=300)
+    if style == "trailing-slash":
+        response = form_to_backend(backend, post["fields"], target=f"/{BUCKET}/")
+    else:
+        response = form_to_backend(backend, post["fields"], target="/",
+                                   host_header=f"{BUCKET}.localhost:{backend.port}")
+    assert response.status == 204, response
+    assert body_of(s3, f"{prefix}k") == FORM_FILE
+    assert response.headers["location"].endswith(f"{BUCKET}.localhost:{backend.port}/{prefix}k"
+                                                 if style == "virtual-host" else f"/{BUCKET}/{prefix}k")
+
+
+def test_post_object_form_fields_become_content_type_and_metadata(backend, s3, prefix):
+    key = f"{prefix}meta"
+    post = s3.generate_presigned_post(BUCKET, key, ExpiresIn=300,
+                                      Fields={"Content-Type": "text/plain", "x-amz-meta-color": "blue"},
+                                      Conditions=[{"Content-Type": "text/plain"}, {"x-amz-meta-color": "blue"}])
+    assert form_to_backend(backend, post["fields"]).status == 204
+    head = s3.head_object(Bucket=BUCKET, Key=key)
+    assert (head["ContentType"], head["Metadata"]) == ("text/plain", {"color": "blue"})
+
+
+def test_post_object_success_action_status_201_is_a_post_response_document(backend, s3, prefix):
+    """S3 answers `success_action_status=201` with `<PostResponse>` (moto: an empty body; mended)."""
+    key = f"{prefix}created"
+    post = s3.generate_presigned_post(BUCKET, key, ExpiresIn=300, Fields={"success_action_status": "201"},
+                                      Conditions=[{"success_action_status": "201"}])
+    response = form_to_backend(backend, post["fields"])
+    assert response.status == 201, response
+    document = ET.fromstring(response.body)
+    assert document.tag == "PostResponse"
+    assert (document.findtext("Bucket"), document.findtext("Key")) == (BUCKET, key)
+    assert document.findtext("ETag") == s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
+    assert document.findtext("Location").endswith(f"/{BUCKET}/{key}")
+
+
+def test_post_object_success_action_redirect_is_a_303_with_bucket_key_and_etag(backend, s3, prefix):
+    key = f"{prefix}redirected"
+    redirect = "http://example.invalid/done?from=form"
+    post = s3.generate_presigned_post(BUCKET, key, ExpiresIn=300, Fields={"success_action_redirect": redirect},
+                                      Conditions=[{"success_action_redirect": redirect}])
+    response = form_to_backend(backend, post["fields"])
+    assert response.status == 303, response
+    location = response.headers["location"]
+    assert location.startswith("http://example.invalid/done?")
+    query = parse_qs(urlsplit(location).query)
+    assert (query["from"], query["bucket"], query["key"]) == (["form"], [BUCKET], [key])
+    assert query["etag"] == [s3.head_object(Bucket=BUCKET, Key=key)["ETag"]]
+
+
+def test_post_object_content_length_range_is_inclusive(backend, s3, prefix):
+    key = f"{prefix}exact"
+    post = s3.generate_presigned_post(BUCKET, key, ExpiresIn=300, Conditions=[["content-length-range", 1, 10]])
+    assert form_to_backend(backend, post["fields"], file=("f", b"0123456789")).status == 204
+    assert body_of(s3, key) == b"0123456789"
+
+
+def test_post_object_form_sent_chunked_is_accepted(backend, s3, journal, prefix):
+    """`Transfer-Encoding: chunked` without Content-Length: S3 takes such forms (only PUT needs a
+    length), so the backend does too; moto is handed the de-chunked body with its length."""
+    key = f"{prefix}chunked"
+    post = s3.generate_presigned_post(BUCKET, key, ExpiresIn=300)
+    status, _ = post_form_chunked("127.0.0.1", backend.port, f"/{BUCKET}", post["fields"], ("f.bin", FORM_FILE), piece=8192)
+    assert status == 204
+    (entry,) = journal.journal()
+    assert entry["headers"]["transfer-encoding"] == "chunked" and entry["verdict"] == "accepted"
+    assert body_of(s3, key) == FORM_FILE
+
+
+def _signed_policy(document: dict, keys=BACKEND_KEYS, amz_date: str | None = None) -> dict:
+    """Form fields for a hand-written policy `document` (its conditions must name these fields)."""
+    from s3backend import sigv4
+
+    amz_date = amz_date or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    credential = f"{keys[0]}/{amz_date[:8]}/us-east-1/s3/aws4_request"
+    policy = base64.b64encode(json.dumps(document).encode()).decode()
+    key = sigv4.signing_key(keys[1], amz_date[:8], "us-east-1", "s3")
+    return {"x-amz-algorithm": "AWS4-HMAC-SHA256", "x-amz-credential": credential, "x-amz-date": amz_date,
+            "policy": policy, "x-amz-signature": sigv4.sign(key, policy)}
+
+
+def test_post_object_hand_written_policy_with_eq_and_millisecond_expiration(backend, s3, prefix):
+    """`["eq", "$name", v]`, an upper-case field name (names are case-insensitive) and an expiration
+    with milliseconds, as browsers' JavaScript (`toISOString()`) writes it."""
+    key = f"{prefix}hand"
+    expiration = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() + 300))
+    amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    credential = f"{BACKEND_KEYS[0]}/{amz_date[:8]}/us-east-1/s3/aws4_request"
+    fields = _signed_policy({"expiration": expiration, "conditions": [
+        ["eq", "$bucket", BUCKET], ["eq", "$key", key], ["starts-with", "$Content-Type", "image/"],
+        {"x-amz-algorithm": "AWS4-HMAC-SHA256"}, {"x-amz-credential": credential}, {"x-amz-date": amz_date},
+    ]}, amz_date=amz_date)
+    response = form_to_backend(backend, {"key": key, "Content-Type": "image/png", **fields})
+    assert response.status == 204, response
+    assert s3.head_object(Bucket=BUCKET, Key=key)["ContentType"] == "image/png"
+
+
+def _form_refusal_cases():
+    """name → (how the form is made from (s3, backend, prefix, key), status, code, message fragment)."""
+
+    def generated(**kwargs):
+        def make(s3, backend, prefix, key):
+            post = s3.generate_presigned_post(BUCKET, key, **{"ExpiresIn": 300, **kwargs})
+            return post["fields"], ("f.txt", b"form body")
+        return make
+
+    def tampered_signature(s3, backend, prefix, key):
+        fields, file = generated()(s3, backend, prefix, key)
+        return {**fields, "x-amz-signature": flip_hex(fields["x-amz-signature"])}, file
+
+    def tampered_policy(s3, backend, prefix, key):
+        """The policy re-encoded with a later expiration; the signature is the old one."""
+        fields, file = generated()(s3, backend, prefix, key)
+        document = json.loads(base64.b64decode(fields["policy"]))
+        document["expiration"] = "2099-01-01T00:00:00Z"
+        return {**fields, "policy": base64.b64encode(json.dumps(document).encode()).decode()}, file
+
+    def unknown_key(s3, backend, prefix, key):
+        post = s3_client(backend.url, ("AKIDNOBODY", "whatever")).generate_presigned_post(BUCKET, key, ExpiresIn=300)
+        return post["fields"], ("f.txt", b"form body")
+
+    def sigv2(s3, backend, prefix, key):
+        post = s3_client(backend.url, BACKEND_KEYS, signature_version="s3").generate_presigned_post(
+            BUCKET, key, ExpiresIn=300)
+        assert "signature" in post["fields"] and "x-amz-signature" not in post["fields"]
+        return post["fields"], ("f.txt", b"form body")
+
+    def with_extra_field(s3, backend, prefix, key):
+        fields, file = generated()(s3, backend, prefix, key)
+        return {**fields, "x-amz-meta-extra": "not in the policy"}, file
+
+    def key_outside_prefix(s3, backend, prefix, key):
+        post = s3.generate_presigned_post(BUCKET, prefix + "in/${filename}", ExpiresIn=300,
+                                          Conditions=[["starts-with", "$key", f"{prefix}in/"]])
+        assert {"key": prefix + "in/${filename}"} not in json.loads(base64.b64decode(post["fields"]["policy"]))[
+            "conditions"]  # with ${filename}, boto3 writes starts-with conditions only
+        return {**post["fields"], "key": key}, ("f.txt", b"form body")
+
+    def condition_field_absent(s3, backend, prefix, key):
+        fields, file = generated(Conditions=[{"x-amz-meta-color": "blue"}])(s3, backend, prefix, key)
+        return fields, file
+
+    def other_bucket(s3, backend, prefix, key):
+        post = s3.generate_presigned_post("another-bucket", key, ExpiresIn=300)
+        return post["fields"], ("f.txt", b"form body")
+
+    def too_large(s3, backend, prefix, key):
+        fields, _ = generated(Conditions=[["content-length-range", 1, 10]])(s3, backend, prefix, key)
+        return fields, ("f.txt", b"01234567890")
+
+    def too_small(s3, backend, prefix, key):
+        fields, _ = generated(Conditions=[["content-length-range", 5, 10]])(s3, backend, prefix, key)
+        return fields, ("f.txt", b"0123")
+
+    def without_file(s3, backend, prefix, key):
+        fields, _ = generated()(s3, backend, prefix, key)
+        return fields, None
+
+    def anonymous(s3, backend, prefix, key):
+        return {"key": key}, ("f.txt", b"form body")
+
+    def field_after_file(s3, backend, prefix, key):
+        fields, file = generated()(s3, backend, prefix, key)
+        return list(fields.items()) + [("file", file), ("x-amz-meta-late", "1")], None
+
+    def duplicate_field(s3, backend, prefix, key):
+        fields, file = generated()(s3, backend, prefix, key)
+        return list(fields.items()) + [("Policy", fields["policy"])], file
+
+    return {
+        "signature-tampered": (tampered_signature, 403, "SignatureDoesNotMatch", ""),
+        "policy-tampered": (tampered_policy, 403, "SignatureDoesNotMatch", ""),
+        "unknown-access-key": (unknown_key, 403, "InvalidAccessKeyId", ""),
+        "expired-policy": (generated(ExpiresIn=-10), 403, "AccessDenied", "Policy expired"),
+        "uncovered-field": (with_extra_field, 403, "AccessDenied", "Extra input fields: x-amz-meta-extra"),
+        "key-outside-starts-with": (key_outside_prefix, 403, "AccessDenied", "Policy Condition failed"),
+        "condition-on-absent-field": (condition_field_absent, 403, "AccessDenied", "Policy Condition failed"),
+        "policy-for-another-bucket": (other_bucket, 403, "AccessDenied", "Policy Condition failed"),
+        "file-above-content-length-range": (too_large, 400, "EntityTooLarge", ""),
+        "file-below-content-length-range": (too_small, 400, "EntityTooSmall", ""),
+        "no-file-field": (without_file, 400, "InvalidArgument", "file upload"),
+        "anonymous": (anonymous, 403, "AccessDenied", "Anonymous"),
+        "sigv2-policy": (sigv2, 403, "AccessDenied", "SigV2"),
+        "field-after-the-file": (field_after_file, 400, "InvalidArgument", "after the file"),
+        "field-twice": (duplicate_field, 400, "InvalidArgument", "more than once"),
+    }
+
+
+FORM_REFUSALS = _form_refusal_cases()
+
+
+@pytest.mark.parametrize("case", FORM_REFUSALS)
+def test_post_object_form_refusals_store_nothing(backend, s3, journal, prefix, case):
+    make, status, code, fragment = FORM_REFUSALS[case]
+    key = f"{prefix}refused"
+    fields, file = make(s3, backend, prefix, key)
+    journal.reset()
+    response = form_to_backend(backend, fields, file=file)
+    assert_refused(response, status, code)
+    assert fragment.encode() in response.body, response
+    (entry,) = journal.journal()
+    assert not object_exists(s3, key)
+    assert (entry["verdict"], entry["auth"], entry["error"]) == ("refused", "form-v4", code)
+
+
+def test_post_object_malformed_multipart_is_refused(backend, s3, journal, prefix):
+    post = s3.generate_presigned_post(BUCKET, f"{prefix}k", ExpiresIn=300)
+    body, content_type = encode_form(post["fields"], ("f", b"data"))
+    body = body[: body.rindex(b"\r\n--")]  # the closing boundary cut off
+    response = send("127.0.0.1", backend.port, "POST", f"/{BUCKET}", [
+        ("Host", f"127.0.0.1:{backend.port}"), ("Content-Type", content_type), ("Content-Length", str(len(body)))],
+        body)
+    assert_refused(response, 400, "MalformedPOSTRequest")
+    assert not object_exists(s3, f"{prefix}k")

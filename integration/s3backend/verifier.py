@@ -1,5 +1,6 @@
-"""Authenticating one S3 request: SigV4 header auth, SigV4 presigned query auth, payload modes, and
-(with an IAM introspection endpoint configured) IBM-style bearer tokens.
+"""Authenticating one S3 request: SigV4 header auth, SigV4 presigned query auth, payload modes,
+(with an IAM introspection endpoint configured) IBM-style bearer tokens, and POST Object forms signed
+by a SigV4 POST policy (postform.py; their credentials are in the body, so the body comes first).
 
 The order of checks follows S3: algorithm and shape, access key, clock (skew / expiry), signature,
 then the payload (hash, chunk signatures, trailer checksum, decoded length). A bearer request has no
@@ -14,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz, mktime_tz
 
-from . import chunked, sigv4
+from . import chunked, postform, sigv4
 from .bearer import SCHEME as BEARER_SCHEME, BearerIntrospection
 from .errors import S3Refusal, access_denied, signature_mismatch
 
@@ -47,10 +48,10 @@ class RawRequest:
 class Verdict:
     """What authentication established about a request."""
 
-    auth: str  # "header-v4" | "presigned-v4" | "bearer"
+    auth: str  # "header-v4" | "presigned-v4" | "bearer" | "form-v4"
     access_key: str | None  # None for a bearer token
     signed_headers: list[str]
-    payload_mode: str  # hex | UNSIGNED-PAYLOAD | STREAMING-*
+    payload_mode: str  # hex | UNSIGNED-PAYLOAD | STREAMING-* | form
     body: bytes = b""  # the decoded body to hand to the backend
     trailers: dict[str, str] = field(default_factory=dict)
     chunk_count: int = 0
@@ -58,6 +59,7 @@ class Verdict:
     payload_hash: str = ""  # the x-amz-content-sha256 value the signature covered
     signing: chunked.SigningContext | None = None  # seed for chunk signatures (header auth only)
     api_key_id: str | None = None  # bearer: which IAM api key the token was issued for (its id, not the key)
+    form: postform.FormVerdict | None = None  # form-v4: the verified form and policy
 
 
 @dataclass
@@ -124,6 +126,13 @@ class Verifier:
         if b"Signature" in query_names and b"AWSAccessKeyId" in query_names:
             raise self._sigv2_refusal()
         raise access_denied("Anonymous access is not allowed on this backend.")
+
+    def authenticate_form(self, request: RawRequest, bucket: str) -> Verdict:
+        """A POST Object form (`postform.form_bucket` said so), its whole body already in `request.body`:
+        the policy's signature, expiration and conditions. The body goes to moto unchanged."""
+        result = postform.verify(request.body, request.header("content-type") or "", bucket,
+                                 self.credentials, self.region, self.clock())
+        return Verdict("form-v4", result.access_key, [], "form", body=request.body, form=result)
 
     @staticmethod
     def _two_mechanisms_refusal() -> S3Refusal:
