@@ -8,7 +8,6 @@ test_hostile_http.py.
 from __future__ import annotations
 
 import pytest
-import urllib3
 
 from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET
 from osptest.clients import CLIENT_KEYS
@@ -105,22 +104,6 @@ def test_truncated_body_stores_nothing(osp, good, backend_s3, journal, prefix, m
     assert status == 0 or 400 <= status < 500, answer[:300]
     assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
     assert [e for e in journal.journal() if e["verdict"] == "accepted" and e["method"] == "PUT"] == []
-
-
-def test_browser_form_upload_is_not_implemented_and_stores_nothing(osp, osp_s3, backend_s3, journal, prefix):
-    """S3's POST Object: a form whose fields carry the access key, a POST policy and its signature
-    (boto3's generate_presigned_post, as a web page would submit it). osp verifies neither, so it
-    says so (501, not `Anonymous access`), and the backend hears nothing."""
-    key = f"{prefix}form"
-    post = osp_s3.generate_presigned_post(ALIAS_BUCKET, key, ExpiresIn=300)
-    assert post["fields"]["x-amz-credential"].startswith(CLIENT_KEYS[0] + "/")
-    body, content_type = urllib3.encode_multipart_formdata({**post["fields"], "file": ("f.txt", b"form body")})
-    response = send("127.0.0.1", osp.port, "POST", f"/{ALIAS_BUCKET}",
-                    [("Host", osp.host), ("Content-Type", content_type), ("Content-Length", str(len(body)))], body)
-    assert_s3_error(response, 501, "NotImplemented")
-    assert b"presigned PUT" in response.body
-    assert journal.journal() == []
-    assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
 
 
 def test_unknown_bucket_without_wildcard_route_is_no_such_bucket(osp_strict, journal, prefix):

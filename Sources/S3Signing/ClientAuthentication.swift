@@ -8,6 +8,9 @@ public enum ClientAuthentication: Sendable, Equatable {
     case sigV4Query(SigV4PresignedQuery)
     case sigV2Header(accessKey: String, signature: String)
     case sigV2Query(accessKey: String, signature: String, expires: Int64)
+    /// A browser form upload (POST Object): the credentials are form fields in the body, verified
+    /// against the form's POST policy rather than the request head (never from `parse`).
+    case postPolicy(PostPolicySignature)
     case anonymous
 
     /// The access key the client claims, if any.
@@ -16,6 +19,7 @@ public enum ClientAuthentication: Sendable, Equatable {
         case .sigV4Header(let auth): return auth.accessKey
         case .sigV4Query(let query): return query.accessKey
         case .sigV2Header(let accessKey, _), .sigV2Query(let accessKey, _, _): return accessKey
+        case .postPolicy(let signature): return signature.accessKey
         case .anonymous: return nil
         }
     }

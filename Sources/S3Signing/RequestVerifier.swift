@@ -67,8 +67,11 @@ public struct RequestVerifier: Sendable {
             return try verifySigV2(
                 accessKey: accessKey, signature: signature, expires: expires, request: request, secretKey: secretKey,
                 now: now, resourcePath: sigV2ResourcePath ?? request.rawPath)
+        case .postPolicy:
+            // A form's signature covers its policy, not the request: `PostPolicySignature` checks it.
+            throw S3Error(.internalError, "A POST policy is not verified as a request signature.")
         case .anonymous:
-            throw S3Error.unauthenticated(request)
+            throw S3Error(.accessDenied, "Anonymous access is not allowed")
         }
     }
 

@@ -152,25 +152,6 @@ struct RequestVerifierTests {
         #expect(error?.message == "Anonymous access is not allowed")
     }
 
-    @Test(
-        "a browser form upload (POST Object) without credentials is NotImplemented, anything else AccessDenied",
-        arguments: [
-            ("POST", "multipart/form-data; boundary=----form", S3ErrorCode.notImplemented),
-            ("POST", "Multipart/Form-Data; boundary=x", .notImplemented),
-            ("POST", nil, .accessDenied),
-            ("POST", "application/xml", .accessDenied),
-            ("POST", "multipart/mixed; boundary=x", .accessDenied),
-            ("PUT", "multipart/form-data; boundary=x", .accessDenied),
-            ("GET", "multipart/form-data; boundary=x", .accessDenied),
-        ] as [(String, String?, S3ErrorCode)])
-    func unauthenticatedFormUpload(method: String, contentType: String?, code: S3ErrorCode) {
-        var headers = HTTPHeaders([("host", "127.0.0.1")])
-        if let contentType { headers.add(name: "Content-Type", value: contentType) }
-        let request = IncomingRequest(method: method, target: "/bucket", headers: headers)
-        let error = expectS3Error(code) { try verifier.verify(.anonymous, request: request, secretKey: "", now: date) }
-        #expect(error?.code.httpStatus == (code == .notImplemented ? 501 : 403))
-    }
-
     @Test("a streaming signed upload yields the client's chunk context seeded with the request signature")
     func streamingContext() throws {
         let request = signedRequest(method: "PUT", extraHeaders: [("x-amz-decoded-content-length", "10")], payloadHash: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")

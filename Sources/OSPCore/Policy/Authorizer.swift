@@ -331,6 +331,7 @@ extension ClientAuthentication {
         switch self {
         case .sigV4Query, .sigV2Query: return "REST-QUERY"
         case .sigV4Header, .sigV2Header: return "REST-HEADER"
+        case .postPolicy: return "POST"
         case .anonymous: return "Anonymous"
         }
     }
@@ -339,7 +340,8 @@ extension ClientAuthentication {
     var signatureVersion: String {
         switch self {
         case .sigV4Header, .sigV4Query: return "AWS4-HMAC-SHA256"
-        case .sigV2Header, .sigV2Query: return "AWS"
+        case .sigV2Header, .sigV2Query, .postPolicy(.sigV2): return "AWS"
+        case .postPolicy(.sigV4): return "AWS4-HMAC-SHA256"
         case .anonymous: return ""
         }
     }

@@ -128,7 +128,7 @@ public struct S3RequestRouter: Sendable {
         }
     }
 
-    private static let dotSegment = S3Error(
+    static let dotSegment = S3Error(
         .invalidArgument,
         "Object keys with a '.' or '..' path segment are not accepted by this gateway."
     )

@@ -34,6 +34,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         /// Authenticated DeleteObjects: reading its (bounded) body, whose keys must each be
         /// authorized before anything is forwarded.
         case collectingBody
+        /// A browser form upload (POST Object): reading its fields up to the file (bounded), which
+        /// hold the credentials; nothing is decided or forwarded before they are all in.
+        case collectingForm
         /// Allowed; waiting for a backend connection. Body held.
         case connecting
         /// Streaming the request body to the backend and its response back.
@@ -113,7 +116,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private var shouldHoldReads: Bool {
         if !self.pipelined.isEmpty { return true }
         switch self.state {
-        case .idle, .answered, .collectingBody:
+        case .idle, .answered, .collectingBody, .collectingForm:
             return false
         case .authenticating, .connecting, .closed:
             return true
@@ -218,7 +221,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             // Idle between requests, or a client that stopped sending its body while we wanted it.
-            let stalledBody = (self.state == .forwarding || self.state == .collectingBody)
+            let stalledBody = (self.state == .forwarding || self.state == .collectingBody || self.state == .collectingForm)
                 && !(self.exchange?.requestEnded ?? true) && !self.shouldHoldReads
             // `.closed`: a client that stopped reading the tail of its last response.
             if self.state == .idle || self.state == .closed || stalledBody {
@@ -249,7 +252,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 self.state = .closed
                 self.closeAfterResponseWritten(context)
             }
-        case .authenticating, .connecting, .forwarding, .collectingBody, .answered:
+        case .authenticating, .connecting, .forwarding, .collectingBody, .collectingForm, .answered:
             guard let exchange = self.exchange, !exchange.requestEnded else {
                 // Complete: its response still goes out, then the connection closes.
                 return
@@ -356,6 +359,14 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             }
         }
         exchange.trace?.begin(.authenticate)
+        // A browser form upload: no credentials in the head, they are form fields.
+        if head.method == .POST, route.operation.name == "PostObject", let contentType = head.headers.first(name: "content-type"),
+            contentType.hasLowercaseASCIIPrefix("multipart/form-data"),
+            case .anonymous? = try? ClientAuthentication.parse(headers: head.headers, rawQuery: exchange.target.rawQuery)
+        {
+            self.collectForm(contentType: contentType, exchange: exchange, context: context)
+            return
+        }
 
         let request = IncomingRequest(
             method: head.method.rawValue,
@@ -443,6 +454,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             if exchange.pendingBodyBytes > DeleteObjectsRequest.maximumBodyBytes {
                 self.refuse(S3Error(.malformedXML, "The DeleteObjects request body is too large."))
             }
+        case .collectingForm:
+            self.readForm(buffer, exchange: exchange)
         case .forwarding:
             self.forwardBody(buffer, exchange: exchange)
         case .idle, .answered, .closed:
@@ -458,6 +471,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             break
         case .collectingBody:
             self.deleteObjectsBodyCollected(exchange)
+        case .collectingForm:
+            self.refuse(PostObjectFormReader.noFile)
         case .forwarding:
             self.finishRequestBody(exchange)
         case .answered:
@@ -646,6 +661,143 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         self.authorize(questions, authenticated, exchange: exchange)
     }
 
+    // MARK: - Browser form uploads (POST Object)
+
+    /// A browser form upload carries its credentials in the body: its fields, up to the file, are
+    /// read first (bounded by `PostObjectFormReader`). `100 Continue` is sent for them — without
+    /// the body there is nothing to authenticate — but nothing is forwarded before the form's
+    /// signature, its policy and the policy engine have all said yes (`formCollected`).
+    private func collectForm(contentType: String, exchange: Exchange, context: ChannelHandlerContext) {
+        do {
+            exchange.formReader = try PostObjectFormReader(contentType: contentType)
+        } catch {
+            self.authenticationFinished(.failure(error), exchange: exchange)
+            return
+        }
+        self.state = .collectingForm
+        if exchange.expectsContinue && !exchange.sentContinue && !exchange.requestEnded {
+            exchange.sentContinue = true
+            context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
+        self.resumeClientReads()
+    }
+
+    private func readForm(_ buffer: ByteBuffer, exchange: Exchange) {
+        do {
+            guard case .complete(let form, let remainder) = try exchange.formReader!.append(buffer) else { return }
+            exchange.formReader = nil
+            if !remainder.isEmpty { exchange.pendingBody.append(ByteBuffer(bytes: remainder)) }
+            // The file's content waits (reads held) until the form is decided.
+            self.state = .authenticating
+            self.formCollected(form, exchange: exchange)
+        } catch {
+            self.authenticationFinished(.failure(error), exchange: exchange)
+        }
+    }
+
+    /// The form's fields are in: find who signed it, then verify (`formSignerKnown`).
+    private func formCollected(_ form: PostObjectForm, exchange: Exchange) {
+        guard let context = self.context else { return }
+        let signature: PostPolicySignature
+        do {
+            guard let parsed = try PostPolicySignature.parse(field: form.value(of:)) else {
+                throw S3Error(.accessDenied, "Anonymous access is not allowed")
+            }
+            signature = parsed
+        } catch {
+            self.authenticationFinished(.failure(error), exchange: exchange)
+            return
+        }
+        let secrets = self.gateway.authenticator.secrets
+        if let identity = secrets.identityNow(forAccessKey: signature.accessKey) {
+            self.formSignerKnown(identity, form, signature, exchange: exchange)
+            return
+        }
+        secrets.identity(forAccessKey: signature.accessKey, on: context.eventLoop).assumeIsolated().whenComplete { result in
+            guard self.exchange === exchange, self.state == .authenticating else { return }
+            switch result {
+            case .success(let identity): self.formSignerKnown(identity, form, signature, exchange: exchange)
+            case .failure(let error): self.authenticationFinished(.failure(error), exchange: exchange)
+            }
+        }
+    }
+
+    /// S3's checks, in S3's order: the signer's key, the signature over the policy, the policy's
+    /// expiry and conditions against the form, then the key it names. From there the request is
+    /// an authenticated PutObject of that key, decided by the policy engine like any other.
+    private func formSignerKnown(_ identity: ClientIdentity?, _ form: PostObjectForm, _ signature: PostPolicySignature, exchange: Exchange) {
+        guard var route = exchange.route, let clientBucket = route.bucket else { return }
+        let authenticated: AuthenticatedRequest
+        do {
+            let skipSignatures = self.gateway.authenticator.skipSignatureValidation
+            guard let signer = identity ?? (skipSignatures ? ClientIdentity(accessKey: "", secretKey: "", principal: "anonymous") : nil) else {
+                throw S3Error(.invalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
+            }
+            guard let policyText = form.value(of: "policy") else {
+                throw S3Error(.invalidArgument, "Bucket POST must contain a field named 'policy' when it is signed.")
+            }
+            guard skipSignatures || signature.verifies(policy: policyText, secretKey: signer.secretKey, keyCache: self.gateway.keyCache) else {
+                throw S3Error(
+                    .signatureDoesNotMatch,
+                    "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+            }
+            let policy = try PostPolicy(base64: policyText)
+            try policy.check(form, bucket: clientBucket, now: AmzDate.now())
+            let key = try PostObjectUpload.key(of: form)
+            if self.gateway.router.dotSegmentKeys == .refuse, DotSegmentKeys.hasDotSegment(key) {
+                throw S3RequestRouter.dotSegment
+            }
+            route.key = key
+            exchange.route = route
+            exchange.formUpload = PostObjectUpload(form: form, key: key, policy: policy, clientBucket: clientBucket)
+            authenticated = AuthenticatedRequest(
+                identity: signer, authentication: .postPolicy(signature), payloadMode: .unsigned, clientChunkSigning: nil)
+        } catch {
+            self.authenticationFinished(.failure(error), exchange: exchange)
+            return
+        }
+        self.authenticationFinished(.success(authenticated), exchange: exchange)
+    }
+
+    /// The allowed form goes to the backend re-issued under the backend's key, its file part behind.
+    private func forwardForm(
+        _ upload: PostObjectUpload,
+        _ result: Result<BackendAuthorization, any Error>,
+        _ target: UpstreamTarget,
+        _ authenticated: AuthenticatedRequest,
+        exchange: Exchange
+    ) {
+        do {
+            guard case .signature(let credentials) = try result.get() else {
+                throw S3Error(.notImplemented, "Browser form uploads to a bucket reached with an IBM IAM token are not supported.")
+            }
+            let (head, preamble) = try upload.backendRequest(
+                clientHead: exchange.head,
+                bucket: target.bucket,
+                backendBucket: target.bucket.backendBucketName(for: target.clientBucket),
+                credentials: credentials,
+                keyCache: self.gateway.keyCache,
+                now: AmzDate.now()
+            )
+            exchange.formTail = PostObjectFormTail(delimiter: upload.form.delimiter, unscanned: preamble.readableBytes)
+            exchange.pendingBody.insert(preamble, at: 0)
+            self.connect(UpstreamRequest(head: head, endpoint: BackendEndpoint(target.bucket), chunkedBody: .decoded), authenticated: authenticated, exchange: exchange)
+        } catch {
+            self.refuse(error)
+        }
+    }
+
+    /// Where the client will find the uploaded object at osp (a 201 `PostResponse` names it).
+    private func formObjectLocation(_ upload: PostObjectUpload, exchange: Exchange) -> String {
+        let scheme = self.transport.secure ? "https://" : "http://"
+        let host = exchange.head.headers.first(name: "host") ?? ""
+        let key = SigV4Canonical.uriEncode(upload.key, encodeSlash: false)
+        if case .virtualHost? = exchange.route?.addressing {
+            return scheme + host + "/" + key
+        }
+        return scheme + host + "/" + SigV4Canonical.uriEncode(upload.clientBucket, encodeSlash: true) + "/" + key
+    }
+
     /// Every policy answer was allow: resolve the bucket's backend and its credentials.
     private func authorized(_ authenticated: AuthenticatedRequest, exchange: Exchange) {
         guard let route = exchange.route, let context = self.context else { return }
@@ -708,6 +860,10 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         exchange: Exchange
     ) {
         exchange.trace?.end(result)
+        if let upload = exchange.formUpload {
+            self.forwardForm(upload, result, target, authenticated, exchange: exchange)
+            return
+        }
         do {
             var clientHead = exchange.head
             if let preflightHeaders = exchange.forwardedHeaders { clientHead.headers = preflightHeaders }
@@ -829,6 +985,14 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private func forwardBody(_ buffer: ByteBuffer, exchange: Exchange) {
         guard let upstream = exchange.upstream else { return }
+        if exchange.formTail != nil {
+            do {
+                try exchange.formTail!.scan(buffer)
+            } catch {
+                self.abortUpload(error, exchange: exchange)
+                return
+            }
+        }
         if exchange.transcoder != nil {
             var input = buffer
             var output = upstream.channel.allocator.buffer(capacity: input.readableBytes + 256)
@@ -848,6 +1012,12 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private func finishRequestBody(_ exchange: Exchange) {
         guard let upstream = exchange.upstream, !exchange.requestForwarded else { return }
+        do {
+            try exchange.formTail?.finish()
+        } catch {
+            self.abortUpload(error, exchange: exchange)
+            return
+        }
         if exchange.transcoder != nil {
             do {
                 try exchange.transcoder!.finish()
@@ -1123,6 +1293,13 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
             }
             let closes = self.closesAfterResponse(exchange)
             var response = head
+            if let upload = exchange.formUpload, (200..<300).contains(head.status.code) {
+                // The form's success answer is osp's to give (its bucket, osp's address); the
+                // backend's own success body, if any, is not passed on.
+                let answer = upload.clientResponse(backendHead: head, location: self.formObjectLocation(upload, exchange: exchange))
+                response = answer.head
+                exchange.formResponseBody = answer.body ?? ByteBuffer()
+            }
             // The backend's head goes out as it came when it is already right for this client
             // (HTTP/1.1, nothing hop-by-hop but `Connection: keep-alive`): rewriting it copies it.
             if closes || head.version != .http1_1 || Self.hasHopByHopHeaders(head.headers) {
@@ -1134,7 +1311,7 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
                     response.headers.add(name: "connection", value: "close")
                 }
             }
-            exchange.status = Int(head.status.code)
+            exchange.status = Int(response.status.code)
             exchange.responseStarted = true
             context.write(Self.wrapOutboundOut(.head(response)), promise: nil)
         case .body(let buffer):
@@ -1144,6 +1321,7 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
                 }
                 return
             }
+            if exchange.formResponseBody != nil { return }
             exchange.bytesOut += buffer.readableBytes
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable {
@@ -1160,6 +1338,10 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
                 }
                 aggregate.complete(aggregate.status, aggregate.body)
                 return
+            }
+            if let body = exchange.formResponseBody, body.readableBytes > 0 {
+                exchange.bytesOut += body.readableBytes
+                context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             }
             self.writeResponseEnd(context)
             if exchange.requestForwarded {
@@ -1261,6 +1443,13 @@ private final class Exchange {
     var upstream: UpstreamConnection?
     var transcoder: AWSChunkedTranscoder?
     var aggregate: ResponseAggregate?
+    /// A browser form upload: its fields being read, then what was read and decided of it.
+    var formReader: PostObjectFormReader?
+    var formUpload: PostObjectUpload?
+    /// The form's file streaming to the backend, watched for what follows it.
+    var formTail: PostObjectFormTail?
+    /// The answer osp gives for the form's success instead of the backend's body (empty for none).
+    var formResponseBody: ByteBuffer?
     /// The request's spans; nil when tracing is off.
     var trace: RequestTrace?
 

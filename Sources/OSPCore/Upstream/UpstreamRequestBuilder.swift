@@ -43,21 +43,7 @@ enum UpstreamRequestBuilder {
         now: AmzDate
     ) throws(S3Error) -> UpstreamRequest {
         let endpoint = BackendEndpoint(bucket)
-
-        let hostname: String
-        var path: String
-        switch (backendBucket, bucket.addressingStyle) {
-        case (nil, _):
-            hostname = bucket.host
-            path = "/"
-        case (let name?, .path):
-            hostname = bucket.host
-            path = "/" + name + route.rawKeyPath
-        case (let name?, .virtual):
-            hostname = name + "." + bucket.host
-            path = route.rawKeyPath.isEmpty ? "/" : route.rawKeyPath
-        }
-        if path.isEmpty { path = "/" }
+        let (hostname, path) = Self.address(bucket: bucket, backendBucket: backendBucket, rawKeyPath: route.rawKeyPath)
 
         let query = forwardedQuery ?? target.queryWithoutCredentials(of: authentication)
 
@@ -113,6 +99,19 @@ enum UpstreamRequestBuilder {
         }
         let head = HTTPRequestHead(version: .http1_1, method: clientHead.method, uri: uri, headers: headers)
         return UpstreamRequest(head: head, endpoint: endpoint, chunkedBody: chunkedBody)
+    }
+
+    /// The backend's host name and request path for `rawKeyPath` (as the client sent it) in
+    /// `backendBucket`, in the bucket's addressing style; `/` on the host itself for ListBuckets.
+    static func address(bucket: BucketRoute, backendBucket: String?, rawKeyPath: String) -> (hostname: String, path: String) {
+        switch (backendBucket, bucket.addressingStyle) {
+        case (nil, _):
+            return (bucket.host, "/")
+        case (let name?, .path):
+            return (bucket.host, "/" + name + rawKeyPath)
+        case (let name?, .virtual):
+            return (name + "." + bucket.host, rawKeyPath.isEmpty ? "/" : rawKeyPath)
+        }
     }
 
     /// An aws-chunked body sent decoded: its length is `x-amz-decoded-content-length`, and the headers

@@ -1,0 +1,172 @@
+import NIOCore
+import NIOHTTP1
+import S3Signing
+
+/// A browser form upload osp has proven and the policy allowed, as it goes to the backend and
+/// comes back: the form is re-issued under the backend's credentials — a new POST policy that
+/// pins every field to the value osp checked, signed with the backend key — in front of the
+/// client's file part, which streams through unchanged. The client's success fields
+/// (`success_action_status`, `success_action_redirect`) are osp's to carry out: they name the
+/// client's bucket and osp's address, which the backend does not know.
+package struct PostObjectUpload: Sendable {
+    /// The form as the client sent it (up to the file's content).
+    package var form: PostObjectForm
+    /// The object key after `${filename}` was replaced.
+    package var key: String
+    /// The client's policy (its size range goes on to the backend).
+    package var policy: PostPolicy
+    /// The bucket as the client named it.
+    package var clientBucket: String
+
+    package init(form: PostObjectForm, key: String, policy: PostPolicy, clientBucket: String) {
+        self.form = form
+        self.key = key
+        self.policy = policy
+        self.clientBucket = clientBucket
+    }
+
+    /// How long the backend's copy of the policy is valid: long enough for a slow upload to start.
+    static let backendPolicyLifetimeSeconds: Int64 = 15 * 60
+
+    /// Form fields osp does not pass on: the client's signature and policy, its success handling,
+    /// the key (rewritten), and fields S3 ignores.
+    private static let withheldFields: Set<String> = PostPolicySignature.fieldNames.union([
+        "policy", "x-amz-security-token", "key", "bucket", "success_action_status", "success_action_redirect", "redirect",
+    ])
+
+    /// The key a form names: its `key` field with `${filename}` replaced by the file's name.
+    package static func key(of form: PostObjectForm) throws(S3Error) -> String {
+        guard let template = form.value(of: "key") else {
+            throw S3Error(.invalidArgument, "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.")
+        }
+        let key = template.replacing("${filename}", with: form.fileName)
+        guard !key.isEmpty, key.utf8.count <= 1024 else {
+            throw S3Error(.invalidArgument, "The key of a POST form must be 1 to 1024 bytes long.")
+        }
+        return key
+    }
+
+    /// The backend request's head and the form's new beginning (fields and the file part's head).
+    /// - Parameter clientHead: the client's request (its content type and length are reused).
+    package func backendRequest(
+        clientHead: HTTPRequestHead,
+        bucket: BucketRoute,
+        backendBucket: String,
+        credentials: BackendCredentials,
+        keyCache: SigningKeyCache,
+        now: AmzDate
+    ) throws(S3Error) -> (head: HTTPRequestHead, preamble: ByteBuffer) {
+        let dateStamp = now.dateStamp
+        let credential = credentials.accessKey + "/" + dateStamp + "/" + bucket.region + "/s3/aws4_request"
+        var fields: [(String, String)] = [("key", self.key)]
+        for field in self.form.fields {
+            let name = field.lowercasedName
+            if Self.withheldFields.contains(name) || name.hasPrefix("x-ignore-") { continue }
+            fields.append((field.name, field.value))
+        }
+        if let token = credentials.sessionToken { fields.append(("x-amz-security-token", token)) }
+        fields.append(("x-amz-algorithm", "AWS4-HMAC-SHA256"))
+        fields.append(("x-amz-credential", credential))
+        fields.append(("x-amz-date", now.amzDate))
+
+        // Every field pinned to what osp checked; the bucket to the backend's name.
+        var conditions: [OPAJSON] = [.object(["bucket": .string(backendBucket)])]
+        for (name, value) in fields {
+            conditions.append(.array([.string("eq"), .string("$" + name), .string(value)]))
+        }
+        if let range = self.policy.contentLengthRange {
+            conditions.append(.array([.string("content-length-range"), .int(range.min), .int(range.max)]))
+        }
+        let expiration = AmzDate(secondsSinceEpoch: min(self.policy.expiration.secondsSinceEpoch, now.secondsSinceEpoch + Self.backendPolicyLifetimeSeconds))
+        let document = OPAJSON.object(["expiration": .string(Self.iso8601(expiration)), "conditions": .array(conditions)])
+        let policy = Base64.encode(document.encoded())
+        let signature = PostPolicySignature.sigV4Signature(
+            policy: policy, secretKey: credentials.secretKey, dateStamp: dateStamp, region: bucket.region, service: "s3", keyCache: keyCache)
+        fields.append(("policy", policy))
+        fields.append(("x-amz-signature", signature))
+
+        // What osp writes must not hold the client's boundary: `${filename}` or a value could
+        // otherwise make a delimiter a lenient parser (or any, after substitution) would split at.
+        for (_, value) in fields where PostObjectFormReader.find(self.form.delimiter, in: Array(value.utf8)) != nil {
+            throw S3Error(.invalidArgument, "A field of the POST form, or its key with ${filename} replaced, contains the form's boundary.")
+        }
+        var preamble = ByteBuffer()
+        for (name, value) in fields {
+            preamble.writeBytes(self.form.delimiter)
+            preamble.writeString("\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n")
+            preamble.writeString(value)
+            preamble.writeString("\r\n")
+        }
+        preamble.writeBytes(self.form.filePartHead)
+
+        let endpoint = BackendEndpoint(bucket)
+        let (hostname, path) = UpstreamRequestBuilder.address(bucket: bucket, backendBucket: backendBucket, rawKeyPath: "")
+        var headers = HTTPHeaders()
+        headers.add(name: "host", value: endpoint.hostHeader(for: hostname))
+        headers.add(name: "connection", value: "keep-alive")
+        headers.add(name: "content-type", value: clientHead.headers.first(name: "content-type") ?? "")
+        if let text = clientHead.headers.first(name: "content-length") {
+            guard let length = Int(text), length >= self.form.preambleLength else {
+                throw S3Error(.incompleteBody, "The request body is shorter than its form.")
+            }
+            headers.add(name: "content-length", value: String(length - self.form.preambleLength + preamble.readableBytes))
+        } else {
+            headers.add(name: "transfer-encoding", value: "chunked")
+        }
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
+        return (head, preamble)
+    }
+
+    /// What the client gets for the backend's success: S3's answer to the form's
+    /// `success_action_redirect` (303 to it, with bucket, key and ETag) or `success_action_status`
+    /// (200, 201 with a `PostResponse` document, or the default 204), naming the client's bucket.
+    /// - Parameter location: the object's URL at osp, for the 201 document.
+    func clientResponse(backendHead: HTTPResponseHead, location: String) -> (head: HTTPResponseHead, body: ByteBuffer?) {
+        var headers = HTTPHeaders()
+        for (name, value) in backendHead.headers {
+            let lower = name.lowercased()
+            if ["content-length", "content-type", "location", "connection", "keep-alive", "transfer-encoding"].contains(lower) { continue }
+            headers.add(name: name, value: value)
+        }
+        let etag = backendHead.headers.first(name: "etag") ?? ""
+        if let redirect = self.form.value(of: "success_action_redirect") ?? self.form.value(of: "redirect"),
+            redirect.hasPrefix("http://") || redirect.hasPrefix("https://")
+        {
+            let encode = { (text: String) in SigV4Canonical.uriEncode(text, encodeSlash: true) }
+            let query = "bucket=" + encode(self.clientBucket) + "&key=" + encode(self.key) + "&etag=" + encode(etag)
+            headers.add(name: "location", value: redirect + (redirect.contains("?") ? "&" : "?") + query)
+            headers.add(name: "content-length", value: "0")
+            return (HTTPResponseHead(version: .http1_1, status: .seeOther, headers: headers), nil)
+        }
+        switch self.form.value(of: "success_action_status") {
+        case "200":
+            headers.add(name: "content-length", value: "0")
+            return (HTTPResponseHead(version: .http1_1, status: .ok, headers: headers), nil)
+        case "201":
+            var body = ByteBuffer()
+            body.writeStaticString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse><Location>")
+            body.writeXMLEscaped(location)
+            body.writeStaticString("</Location><Bucket>")
+            body.writeXMLEscaped(self.clientBucket)
+            body.writeStaticString("</Bucket><Key>")
+            body.writeXMLEscaped(self.key)
+            body.writeStaticString("</Key><ETag>")
+            body.writeXMLEscaped(etag)
+            body.writeStaticString("</ETag></PostResponse>")
+            headers.add(name: "content-type", value: "application/xml")
+            headers.add(name: "content-length", value: String(body.readableBytes))
+            return (HTTPResponseHead(version: .http1_1, status: .created, headers: headers), body)
+        default:
+            return (HTTPResponseHead(version: .http1_1, status: .noContent, headers: headers), nil)
+        }
+    }
+
+    /// `2026-12-01T17:00:00Z`.
+    static func iso8601(_ date: AmzDate) -> String {
+        let basic = Array(date.amzDate.utf8)  // 20261201T170000Z
+        var out = Array(basic[0..<4]) + [UInt8(ascii: "-")] + Array(basic[4..<6]) + [UInt8(ascii: "-")] + Array(basic[6..<8])
+        out += [UInt8(ascii: "T")] + Array(basic[9..<11]) + [UInt8(ascii: ":")] + Array(basic[11..<13]) + [UInt8(ascii: ":")]
+        out += Array(basic[13..<15]) + [UInt8(ascii: "Z")]
+        return String(decoding: out, as: UTF8.self)
+    }
+}
