@@ -16,6 +16,8 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case config = "config"
     /// Request heads through `S3RequestRouter` (bucket, key, operation, `x-amz-copy-source`).
     case router = "router"
+    /// Browser form uploads (POST Object): the form read before the file, and re-issued for the backend.
+    case postForm = "post-form"
 
     /// Runs one input. Returns whether the input was accepted or refused; traps on a bug.
     @discardableResult
@@ -28,6 +30,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .deleteObjects: return DeleteObjectsFuzzing.run(input)
         case .config: return ConfigFuzzing.run(input)
         case .router: return RouterFuzzing.run(input)
+        case .postForm: return PostFormFuzzing.run(input)
         }
     }
 

@@ -12,6 +12,7 @@ Run by hand when the seeds should change (needs botocore: integration/requiremen
 is committed.   python3 integration/fuzz/make_seeds.py
 """
 
+import base64
 import calendar
 import datetime
 import hashlib
@@ -285,6 +286,41 @@ def delete_objects():
           "&#233;&#x65E5;</Key><VersionId>v&#49;</VersionId></Object><Object><Key>a+b c</Key></Object></Delete>")
 
 
+def post_form():
+    """Browser form uploads: a boundary line, then the multipart body a page submits."""
+    def form(boundary, fields, file=("photo.jpg", b"\xff\xd8 file bytes \r\n-- not a boundary\r\n"), after=()):
+        body = b""
+        for name, value in fields:
+            body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").encode()
+        if file is not None:
+            body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file[0]}\"\r\n"
+                     "Content-Type: image/jpeg\r\n\r\n").encode() + file[1] + b"\r\n"
+        for name, value in after:
+            body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").encode()
+        return boundary.encode() + b"\n" + body + f"--{boundary}--\r\n".encode()
+
+    # The AWS documentation's SigV4 POST example (sigv4-post-example): its policy and signature.
+    policy = ("eyAiZXhwaXJhdGlvbiI6ICIyMDE1LTEyLTMwVDEyOjAwOjAwLjAwMFoiLA0KICAiY29uZGl0aW9ucyI6IFsNCiAgICB7ImJ1Y2tldCI6ICJzaWd2NGV4YW1wbGVidWNrZXQifSwNCiAgICBbInN0YXJ0cy13aXRoIiwgIiRrZXkiLCAidXNlci91c2VyMS8iXSwNCiAgICB7ImFjbCI6ICJwdWJsaWMtcmVhZCJ9LA0KICAgIHsic3VjY2Vzc19hY3Rpb25fcmVkaXJlY3QiOiAiaHR0cDovL3NpZ3Y0ZXhhbXBsZWJ1Y2tldC5zMy5hbWF6b25hd3MuY29tL3N1Y2Nlc3NmdWxfdXBsb2FkLmh0bWwifSwNCiAgICBbInN0YXJ0cy13aXRoIiwgIiRDb250ZW50LVR5cGUiLCAiaW1hZ2UvIl0sDQogICAgeyJ4LWFtei1tZXRhLXV1aWQiOiAiMTQzNjUxMjM2NTEyNzQifSwNCiAgICB7IngtYW16LXNlcnZlci1zaWRlLWVuY3J5cHRpb24iOiAiQUVTMjU2In0sDQogICAgWyJzdGFydHMtd2l0aCIsICIkeC1hbXotbWV0YS10YWciLCAiIl0sDQoNCiAgICB7IngtYW16LWNyZWRlbnRpYWwiOiAiQUtJQUlPU0ZPRE5ON0VYQU1QTEUvMjAxNTEyMjkvdXMtZWFzdC0xL3MzL2F3czRfcmVxdWVzdCJ9LA0KICAgIHsieC1hbXotYWxnb3JpdGhtIjogIkFXUzQtSE1BQy1TSEEyNTYifSwNCiAgICB7IngtYW16LWRhdGUiOiAiMjAxNTEyMjlUMDAwMDAwWiIgfQ0KICBdDQp9")
+    aws_fields = [
+        ("key", "user/user1/${filename}"), ("acl", "public-read"),
+        ("success_action_redirect", "http://sigv4examplebucket.s3.amazonaws.com/successful_upload.html"),
+        ("Content-Type", "image/jpeg"), ("x-amz-meta-uuid", "14365123651274"), ("x-amz-server-side-encryption", "AES256"),
+        ("X-Amz-Credential", "AKIAIOSFODNN7EXAMPLE/20151229/us-east-1/s3/aws4_request"),
+        ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"), ("X-Amz-Date", "20151229T000000Z"), ("x-amz-meta-tag", ""),
+        ("Policy", policy), ("X-Amz-Signature", "8afdbf4008c03f22c2cd3cdb72e4afbb1f6a588f3255ac628749a66d7f09699e"),
+    ]
+    write("post-form", "aws-sigv4-example", form("----WebKitFormBoundary7MA4YWxkTrZu0gW", aws_fields))
+    v2_policy = base64.b64encode(b'{"expiration": "2013-05-24T00:15:00Z", "conditions": [{"bucket": "photos"}, '
+                                 b'["starts-with", "$key", "u/"], ["content-length-range", 0, 1048576]]}').decode()
+    v2_signature = base64.b64encode(hmac.new(SECRET_KEY.encode(), v2_policy.encode(), hashlib.sha1).digest()).decode()
+    v2_fields = [("key", "u/a b.txt"), ("AWSAccessKeyId", ACCESS_KEY), ("policy", v2_policy), ("signature", v2_signature)]
+    write("post-form", "sigv2", form("a5f8e2c0b3d94f0e9c6a1b2c3d4e5f60", v2_fields))
+    write("post-form", "fields-after-file", form("b", [("key", "k")], after=[("key", "elsewhere")]))
+    write("post-form", "empty-file-quoted-names", form("x", [("x-ignore-note", "a;b=\"c\""), ("key", "${filename}")],
+                                                      file=("C:\\dir\\name.txt", b"")))
+    write("post-form", "no-file", form("b", [("key", "k"), ("policy", "e30=")], file=None))
+
+
 def config():
     write("config", "readme", """server:
   bind: 127.0.0.1
@@ -353,6 +389,7 @@ if __name__ == "__main__":
     sigv2()
     aws_chunked()
     delete_objects()
+    post_form()
     config()
     router()
     for target in sorted(os.listdir(CORPUS)):
