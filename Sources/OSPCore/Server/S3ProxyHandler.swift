@@ -669,7 +669,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     /// signature, its policy and the policy engine have all said yes (`formCollected`).
     private func collectForm(contentType: String, exchange: Exchange, context: ChannelHandlerContext) {
         do {
-            exchange.formReader = try PostObjectFormReader(contentType: contentType)
+            exchange.form = FormExchange(reader: try PostObjectFormReader(contentType: contentType))
         } catch {
             self.authenticationFinished(.failure(error), exchange: exchange)
             return
@@ -684,8 +684,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private func readForm(_ buffer: ByteBuffer, exchange: Exchange) {
         do {
-            guard case .complete(let form, let remainder) = try exchange.formReader!.append(buffer) else { return }
-            exchange.formReader = nil
+            guard let state = exchange.form, case .complete(let form, let remainder) = try state.reader!.append(buffer) else { return }
+            state.reader = nil
             if !remainder.isEmpty { exchange.pendingBody.append(ByteBuffer(bytes: remainder)) }
             // The file's content waits (reads held) until the form is decided.
             self.state = .authenticating
@@ -749,7 +749,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             }
             route.key = key
             exchange.route = route
-            exchange.formUpload = PostObjectUpload(form: form, key: key, policy: policy, clientBucket: clientBucket)
+            exchange.form?.upload = PostObjectUpload(form: form, key: key, policy: policy, clientBucket: clientBucket)
             authenticated = AuthenticatedRequest(
                 identity: signer, authentication: .postPolicy(signature), payloadMode: .unsigned, clientChunkSigning: nil)
         } catch {
@@ -779,7 +779,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 keyCache: self.gateway.keyCache,
                 now: AmzDate.now()
             )
-            exchange.formTail = PostObjectFormTail(delimiter: upload.form.delimiter, unscanned: preamble.readableBytes)
+            exchange.form?.tail = PostObjectFormTail(delimiter: upload.form.delimiter, unscanned: preamble.readableBytes)
             exchange.pendingBody.insert(preamble, at: 0)
             self.connect(UpstreamRequest(head: head, endpoint: BackendEndpoint(target.bucket), chunkedBody: .decoded), authenticated: authenticated, exchange: exchange)
         } catch {
@@ -860,7 +860,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         exchange: Exchange
     ) {
         exchange.trace?.end(result)
-        if let upload = exchange.formUpload {
+        if let upload = exchange.form?.upload {
             self.forwardForm(upload, result, target, authenticated, exchange: exchange)
             return
         }
@@ -985,9 +985,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private func forwardBody(_ buffer: ByteBuffer, exchange: Exchange) {
         guard let upstream = exchange.upstream else { return }
-        if exchange.formTail != nil {
+        if let form = exchange.form, form.tail != nil {
             do {
-                try exchange.formTail!.scan(buffer)
+                try form.tail!.scan(buffer)
             } catch {
                 self.abortUpload(error, exchange: exchange)
                 return
@@ -1013,7 +1013,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private func finishRequestBody(_ exchange: Exchange) {
         guard let upstream = exchange.upstream, !exchange.requestForwarded else { return }
         do {
-            try exchange.formTail?.finish()
+            try exchange.form?.tail?.finish()
         } catch {
             self.abortUpload(error, exchange: exchange)
             return
@@ -1293,12 +1293,12 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
             }
             let closes = self.closesAfterResponse(exchange)
             var response = head
-            if let upload = exchange.formUpload, (200..<300).contains(head.status.code) {
+            if let form = exchange.form, let upload = form.upload, (200..<300).contains(head.status.code) {
                 // The form's success answer is osp's to give (its bucket, osp's address); the
                 // backend's own success body, if any, is not passed on.
                 let answer = upload.clientResponse(backendHead: head, location: self.formObjectLocation(upload, exchange: exchange))
                 response = answer.head
-                exchange.formResponseBody = answer.body ?? ByteBuffer()
+                form.responseBody = answer.body ?? ByteBuffer()
             }
             // The backend's head goes out as it came when it is already right for this client
             // (HTTP/1.1, nothing hop-by-hop but `Connection: keep-alive`): rewriting it copies it.
@@ -1321,7 +1321,7 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
                 }
                 return
             }
-            if exchange.formResponseBody != nil { return }
+            if exchange.form?.responseBody != nil { return }
             exchange.bytesOut += buffer.readableBytes
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable {
@@ -1339,7 +1339,7 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
                 aggregate.complete(aggregate.status, aggregate.body)
                 return
             }
-            if let body = exchange.formResponseBody, body.readableBytes > 0 {
+            if let body = exchange.form?.responseBody, body.readableBytes > 0 {
                 exchange.bytesOut += body.readableBytes
                 context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             }
@@ -1443,13 +1443,8 @@ private final class Exchange {
     var upstream: UpstreamConnection?
     var transcoder: AWSChunkedTranscoder?
     var aggregate: ResponseAggregate?
-    /// A browser form upload: its fields being read, then what was read and decided of it.
-    var formReader: PostObjectFormReader?
-    var formUpload: PostObjectUpload?
-    /// The form's file streaming to the backend, watched for what follows it.
-    var formTail: PostObjectFormTail?
-    /// The answer osp gives for the form's success instead of the backend's body (empty for none).
-    var formResponseBody: ByteBuffer?
+    /// A browser form upload's state (nil for every other request, which so stays as small).
+    var form: FormExchange?
     /// The request's spans; nil when tracing is off.
     var trace: RequestTrace?
 
@@ -1501,6 +1496,22 @@ private final class Exchange {
         self.expectsContinue = head.headers["expect"].contains { $0.lowercased() == "100-continue" }
         let length = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
         self.hasBody = length > 0 || head.headers.contains(name: "transfer-encoding")
+    }
+}
+
+/// What osp keeps of a browser form upload while it is read, decided and streamed.
+private final class FormExchange {
+    /// Reading the fields before the file; nil once they are in.
+    var reader: PostObjectFormReader?
+    /// The form as read and decided.
+    var upload: PostObjectUpload?
+    /// The file streaming to the backend, watched for what follows it.
+    var tail: PostObjectFormTail?
+    /// The answer osp gives for the form's success instead of the backend's body (empty for none).
+    var responseBody: ByteBuffer?
+
+    init(reader: PostObjectFormReader) {
+        self.reader = reader
     }
 }
 
