@@ -18,11 +18,13 @@ import pytest
 from conftest import ALIAS_BUCKET, REAL_BUCKET, REGION, SECOND_BACKEND_KEYS, _osp_env, _remember
 from osptest import processes
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, s3_client
+from osptest.forms import post_form
 from osptest.s3checks import exists_at_backend, stored_bytes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BOB_KEYS = ("AKIDBOBSTATIC01", "bob-static-secret-01")
 CAROL_KEYS = ("AKIDCAROLHTTP01", "carol-http-secret-01")
+CAROL_FORM_KEYS = ("AKIDCAROLFORM01", "carol-form-secret-01")  # another key of carol's, used by one test only
 
 
 def error(call) -> tuple[int, str]:
@@ -97,7 +99,8 @@ def test_each_principal_reaches_the_backend_under_its_own_identity(principal_osp
 @pytest.fixture(scope="module")
 def callouts(workdir):
     server = CalloutServer(workdir, {
-        "keys": {CAROL_KEYS[0]: {"secret_key": CAROL_KEYS[1], "principal": "carol"}},
+        "keys": {CAROL_KEYS[0]: {"secret_key": CAROL_KEYS[1], "principal": "carol"},
+                 CAROL_FORM_KEYS[0]: {"secret_key": CAROL_FORM_KEYS[1], "principal": "carol"}},
         "credentials": {ALIAS_BUCKET: {"principals": {
             "carol": {"access_key": SECOND_BACKEND_KEYS[0], "secret_key": SECOND_BACKEND_KEYS[1]},
             "alice": {"access_key": BACKEND_KEYS[0], "secret_key": BACKEND_KEYS[1]},
@@ -136,6 +139,37 @@ def test_unknown_key_from_the_secret_service_is_invalid_access_key_id(http_osp, 
     nobody = s3_client(http_osp.url, ("AKIDNOBODY00001", "whatever-secret"))
     assert error(lambda: nobody.list_objects_v2(Bucket=ALIAS_BUCKET)) == (403, "InvalidAccessKeyId")
     assert journal.journal() == []
+
+
+def test_a_form_signed_with_a_key_from_the_secret_service_goes_out_under_that_principals_identity(
+        http_osp, backend_s3, journal, prefix):
+    """A browser form's signer is looked up like any client's (here: a callout, as no request has used
+    the key before), and the form osp re-issues is signed with that principal's own backend credentials."""
+    key = f"{prefix}carol-form"
+    post = s3_client(http_osp.url, CAROL_FORM_KEYS).generate_presigned_post(
+        ALIAS_BUCKET, key, ExpiresIn=300)
+    response = post_form("127.0.0.1", http_osp.port, f"/{ALIAS_BUCKET}", post["fields"], ("c.txt", b"carol's form"),
+                         host_header=http_osp.host)
+    assert response.status == 204, response
+    (entry,) = [e for e in journal.journal() if e.get("method") == "POST"]
+    assert entry["access_key"] == SECOND_BACKEND_KEYS[0]
+    assert stored_bytes(backend_s3, REAL_BUCKET, key) == b"carol's form"
+
+
+def test_a_form_whose_signer_the_failing_secret_service_cannot_name_is_503_and_stores_nothing(
+        http_osp, callouts, backend_s3, journal, prefix):
+    key = f"{prefix}stranger-form"
+    post = s3_client(http_osp.url, ("AKIDSTRANGERFORM", "stranger-secret")).generate_presigned_post(
+        ALIAS_BUCKET, key, ExpiresIn=300)
+    callouts.mode("500")
+    try:
+        response = post_form("127.0.0.1", http_osp.port, f"/{ALIAS_BUCKET}", post["fields"], ("s.txt", b"x"),
+                             host_header=http_osp.host)
+    finally:
+        callouts.mode("normal")
+    assert (response.status, response.error_code) == (503, "ServiceUnavailable"), response
+    assert journal.journal() == []
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
 
 
 @pytest.mark.parametrize("mode", ["500", "garbage"])
