@@ -64,4 +64,25 @@ struct PolicyEngineTests {
         #expect(remote.conditions["CurrentTime"] == nil, "added when the engine is really asked (OPAInput)")
         #expect(remote.request.query == "list-type=2&prefix=team%2F&max-keys=5")
     }
+
+    /// A browser form upload is asked about as a PutObject of the key its form names, and a remote
+    /// engine can tell it from a signed request (MinIO's `authType` POST).
+    @Test func aFormUploadIsAskedAboutItsKeyAsPOST() {
+        let route = S3Route(
+            bucket: "photos", key: "uploads/cat.jpg", rawKeyPath: "", addressing: .path,
+            operation: S3Operation(name: "PostObject", action: "s3:PutObject")
+        )
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/photos", headers: ["Content-Type": "multipart/form-data; boundary=b"])
+        let identity = ClientIdentity(accessKey: "AK", secretKey: "SK", principal: "alice")
+        let question = Authorizer(engine: DenyAllPolicy(reason: "remote")).questions(
+            PolicyView(
+                route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
+                authentication: .postPolicy(.sigV2(accessKey: "AK", signature: "c2ln")), sourceIP: nil, secureTransport: false
+            )
+        )[0]
+        #expect(question.action == "s3:PutObject")
+        #expect(question.bucket == "photos" && question.key == "uploads/cat.jpg")
+        #expect(question.conditions["authType"] == "POST")
+        #expect(question.conditions["signatureversion"] == "AWS")
+    }
 }
