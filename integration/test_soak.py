@@ -29,7 +29,8 @@ def test_plan_is_reproducible_and_covers_the_edges():
         assert 0 in sizes and 64 * MiB in sizes, mode
     sizes = sorted(p.size for p in first)
     assert sum(1 for s in sizes if s < 64 * 1024) > 40, "log-uniform: many small objects"
-    assert sum(1 for s in sizes if MiB <= s < 64 * MiB) > 40, "log-uniform: many in the MiB range"
+    # Log-uniform over 1 B..64 MiB puts 6/26 (23 %) of the drawn sizes in [1 MiB, 64 MiB).
+    assert sum(1 for s in sizes if MiB <= s < 64 * MiB) > len(sizes) // 6, "log-uniform: many in the MiB range"
 
 
 def test_soak_every_upload_mode_with_concurrent_readers_loses_and_corrupts_nothing(osp, backend, prefix, capsys):

@@ -40,6 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, force_trailer_checksums, s3_client  # noqa: E402
 from s3client import signer as sig  # noqa: E402
+from osptest.forms import post_form  # noqa: E402
 from s3client.http import send_prepared  # noqa: E402
 
 MiB = 1 << 20
@@ -71,6 +72,7 @@ def _mode(name: str, description: str, *kinds: str) -> UploadMode:
 HEX_KIND = "sha256-hex"
 CHECKSUM_HEADER = "+x-amz-checksum-header"
 PRESIGNED_KIND = "presigned-query(UNSIGNED-PAYLOAD)"
+FORM_KIND = "post-policy-form(AWS4-HMAC-SHA256)"
 
 MODES: dict[str, UploadMode] = {m.name: m for m in (
     _mode("put-hex", "boto3 put_object, defaults (payload sha256 + CRC32 header over http)",
@@ -89,6 +91,8 @@ MODES: dict[str, UploadMode] = {m.name: m for m in (
           sig.SIGNED_CHUNKS_TRAILER),
     _mode("presigned-put", "boto3 generate_presigned_url + a plain HTTP PUT",
           PRESIGNED_KIND),
+    _mode("post-form", "boto3 generate_presigned_post + the form a browser submits (POST Object)",
+          FORM_KIND),
     _mode("multipart", "boto3 create/upload_part/complete, parts as boto3 sends them",
           HEX_KIND + CHECKSUM_HEADER),
     _mode("multipart-chunked", "boto3 create/complete, parts from s3client in rotating aws-chunked modes",
@@ -370,6 +374,8 @@ class Uploader:
             self._signed_put(plan.mode, key, body, payload, plan.chunk_size)
         elif plan.mode == "presigned-put":
             self._presigned_put(key, body)
+        elif plan.mode == "post-form":
+            self._post_form(key, body)
         elif plan.mode == "multipart":
             self._multipart(plan, body, chunked=False)
         elif plan.mode == "multipart-chunked":
@@ -402,6 +408,15 @@ class Uploader:
                 raise UploadFailed(f"HTTP {response.status}")  # never the URL: it carries a signature
         finally:
             connection.close()
+
+    def _post_form(self, key: str, body: bytes) -> None:
+        post = self._client("post-form").generate_presigned_post(self.endpoints.bucket, key, ExpiresIn=900)
+        if post["fields"].get("x-amz-algorithm") == "AWS4-HMAC-SHA256":
+            self.ledger.observe_kind("post-form", FORM_KIND)
+        response = post_form(*self.endpoints.osp_address, urlsplit(post["url"]).path, post["fields"],
+                             ("object.bin", body), timeout=HTTP_TIMEOUT)
+        if response.status != 204:
+            raise UploadFailed(f"HTTP {response.status} {response.error_code or ''}")  # never the fields: signed
 
     def _multipart(self, plan: ObjectPlan, body: bytes, chunked: bool) -> None:
         client = self._client(plan.mode)
