@@ -160,6 +160,25 @@ def test_a_form_posted_virtual_host_style_reaches_a_virtual_host_backend(osp, os
     assert stored_bytes(backend_s3, REAL_BUCKET, key) == FILE_BODY
 
 
+def test_a_page_posting_the_form_with_its_origin_gets_the_buckets_cors_headers(osp, osp_s3, backend_s3, prefix):
+    """A page that uploads with XHR/fetch reads the answer only if it carries the bucket's CORS headers:
+    osp passes the request's `Origin` on, so the bucket's rules answer for that origin (without it
+    this backend answers `*`)."""
+    origin = "https://uploader.example"
+    osp_s3.put_bucket_cors(Bucket=ALIAS_BUCKET, CORSConfiguration={"CORSRules": [{
+        "AllowedOrigins": [origin], "AllowedMethods": ["POST"], "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"]}]})
+    try:
+        key = f"{prefix}from-page.bin"
+        post = osp_s3.generate_presigned_post(ALIAS_BUCKET, key, ExpiresIn=300)
+        response = post_form("127.0.0.1", osp.port, f"/{ALIAS_BUCKET}", post["fields"], ("page.bin", FILE_BODY),
+                             host_header=osp.host, headers=[("Origin", origin)])
+    finally:
+        osp_s3.delete_bucket_cors(Bucket=ALIAS_BUCKET)
+    assert response.status == 204, response
+    assert response.headers.get("access-control-allow-origin") == origin, response.headers
+    assert stored_bytes(backend_s3, REAL_BUCKET, key) == FILE_BODY
+
+
 def test_content_type_and_metadata_fields_are_stored_with_the_object(osp, osp_s3, backend_s3, prefix):
     """`Content-Type` and `x-amz-meta-*` fields (named in the policy) become the object's headers."""
     key = f"{prefix}typed.txt"

@@ -286,6 +286,25 @@ struct PostObjectUploadTests {
         expectS3Error(.accessDenied) { try backendPolicy.check(backendForm, bucket: "photos", now: Self.now) }
     }
 
+    @Test("of the client's headers only Origin and User-Agent reach the backend: none the form's signer did not allow")
+    func clientHeaders() throws {
+        let (upload, body) = try Self.upload([("key", "k")], policy: PostPolicy(expiration: Self.now, conditions: []))
+        var clientHead = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/photos")
+        clientHead.headers.add(name: "Content-Type", value: contentType)
+        clientHead.headers.add(name: "Content-Length", value: String(body.count))
+        clientHead.headers.add(name: "Origin", value: "https://page.example")
+        clientHead.headers.add(name: "User-Agent", value: "browser")
+        clientHead.headers.add(name: "x-amz-acl", value: "public-read")
+        clientHead.headers.add(name: "x-amz-meta-sneaky", value: "1")
+        clientHead.headers.add(name: "Authorization", value: "AWS4-HMAC-SHA256 whatever")
+        let (head, _) = try upload.backendRequest(
+            clientHead: clientHead, bucket: Self.bucket, backendBucket: "real-photos",
+            credentials: BackendCredentials(accessKey: "B", secretKey: "s"), keyCache: SigningKeyCache(), now: Self.now)
+        #expect(head.headers["origin"] == ["https://page.example"])
+        #expect(head.headers["user-agent"] == ["browser"])
+        #expect(head.headers.map { $0.name.lowercased() }.sorted() == ["connection", "content-length", "content-type", "host", "origin", "user-agent"])
+    }
+
     @Test("a client that streams its form chunked gets it forwarded chunked")
     func chunked() throws {
         let (upload, _) = try Self.upload([("key", "k")], policy: PostPolicy(expiration: Self.now, conditions: []))

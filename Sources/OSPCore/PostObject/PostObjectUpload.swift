@@ -25,6 +25,9 @@ package struct PostObjectUpload: Sendable {
         self.clientBucket = clientBucket
     }
 
+    /// The client's request headers the backend's form request carries (lower case).
+    private static let forwardedHeaders = ["origin", "user-agent"]
+
     /// How long the backend's copy of the policy is valid: long enough for a slow upload to start.
     static let backendPolicyLifetimeSeconds: Int64 = 15 * 60
 
@@ -105,6 +108,13 @@ package struct PostObjectUpload: Sendable {
         headers.add(name: "host", value: endpoint.hostHeader(for: hostname))
         headers.add(name: "connection", value: "keep-alive")
         headers.add(name: "content-type", value: clientHead.headers.first(name: "content-type") ?? "")
+        // Of the client's other headers only what says who is asking: `Origin`, so the bucket's CORS
+        // rules answer a page's upload (its script reads the answer only with them). Never `x-amz-*`
+        // or the like: a backend that honoured them on a form would let the browser set what the
+        // form's signer did not allow.
+        for name in Self.forwardedHeaders {
+            for value in clientHead.headers[name] { headers.add(name: name, value: value) }
+        }
         if let text = clientHead.headers.first(name: "content-length") {
             guard let length = Int(text), length >= self.form.preambleLength else {
                 throw S3Error(.incompleteBody, "The request body is shorter than its form.")
