@@ -29,7 +29,7 @@ from osptest import processes
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, s3_client
 from osptest.forms import encode_form, flip_base64, flip_hex, post_form, post_form_chunked
 from osptest.s3checks import assert_osp_error, data, exists_at_backend, stored_bytes
-from s3client.http import Response, parse_response
+from s3client.http import Response, parse_response, read_until
 
 pytestmark = pytest.mark.usefixtures("osp")
 
@@ -387,19 +387,6 @@ def _complete(received: bytes) -> bool:
     return len(rest) >= int(response.headers["content-length"])
 
 
-def _read_until_complete(sock: socket.socket, received: bytes, deadline: float) -> bytes:
-    while not _complete(received) and time.monotonic() < deadline:
-        sock.settimeout(max(deadline - time.monotonic(), 0.01))
-        try:
-            piece = sock.recv(65536)
-        except (socket.timeout, ConnectionResetError):
-            break
-        if not piece:
-            break
-        received += piece
-    return received
-
-
 def _post_with_expect(server, target: str, fields: dict, file: tuple, timeout: float = 30) -> tuple[bytes, Response]:
     """Send the head with `Expect: 100-continue`, wait (bounded) for the first answer, send the body
     only if that answer is 100 Continue, and return (the first answer's status line, the final response)."""
@@ -409,12 +396,12 @@ def _post_with_expect(server, target: str, fields: dict, file: tuple, timeout: f
     deadline = time.monotonic() + timeout
     with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
         sock.sendall(head)
-        received = _read_until_complete(sock, b"", deadline)
+        received = read_until(sock, b"", deadline, _complete)
         first_line = received.split(b"\r\n", 1)[0]
         if first_line.startswith(b"HTTP/1.1 100"):
             received = received.partition(b"\r\n\r\n")[2]
             sock.sendall(body)
-            received = _read_until_complete(sock, received, deadline)
+            received = read_until(sock, received, deadline, _complete)
     return first_line, parse_response(received)
 
 

@@ -5,6 +5,7 @@ import http.client
 import socket
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 
 TIMEOUT = 30
@@ -110,15 +111,26 @@ def send_raw_once(host: str, port: int, data: bytes, timeout: float = TIMEOUT, q
             sock.sendall(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # answered and closed before all was written; the answer may still be readable
-        while (remaining := deadline - time.monotonic()) > 0:
-            sock.settimeout(min(remaining, quiet) if _complete(received) else remaining)
-            try:
-                piece = sock.recv(65536)
-            except (socket.timeout, ConnectionResetError):
-                break
-            if not piece:
-                break
-            received += piece
+        return read_until(sock, b"", deadline, _complete, quiet=quiet)
+
+
+def read_until(sock: socket.socket, received: bytes, deadline: float, done: Callable[[bytes], bool],
+               quiet: float | None = None) -> bytes:
+    """Read from `sock` onto `received` until `done(received)` holds — then, with `quiet`, on until
+    nothing more arrives for `quiet` seconds (so an unwanted second answer would show) — or until
+    the peer closes or resets, or `deadline` (`time.monotonic()`) passes."""
+    while (remaining := deadline - time.monotonic()) > 0:
+        complete = done(received)
+        if complete and quiet is None:
+            break
+        sock.settimeout(min(remaining, quiet) if complete else remaining)
+        try:
+            piece = sock.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not piece:
+            break
+        received += piece
     return received
 
 
