@@ -71,6 +71,22 @@ cmp "$work/big.bin" "$work/big.back" && echo "24 MiB multipart upload read back 
 url=$(aws --endpoint-url "http://127.0.0.1:$OSP_PORT" s3 presign s3://proxy-bucket01/team/demo/hello.txt --expires-in 60)
 echo "presigned GET: $(curl -sf "$url")"
 
+echo "== a browser form upload (S3 POST Object): boto3's generate_presigned_post, submitted as a page would"
+python3 - "$OSP_PORT" <<'PY'
+import sys
+
+import boto3
+import urllib3
+
+s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}")
+post = s3.generate_presigned_post("proxy-bucket01", "team/demo/${filename}", ExpiresIn=60,
+                                  Conditions=[["starts-with", "$key", "team/demo/"], ["content-length-range", 0, 1024]])
+body, content_type = urllib3.encode_multipart_formdata({**post["fields"], "file": ("form.txt", b"sent by a web form\n")})
+answer = urllib3.request("POST", post["url"], body=body, headers={"Content-Type": content_type}, timeout=30)
+print(f"POST {post['url']} (key team/demo/${{filename}}, file form.txt) -> {answer.status}")
+PY
+osp s3 cp s3://proxy-bucket01/team/demo/form.txt -
+
 echo "== stored at the backend under the real bucket name, no chunk framing:"
 backend s3 cp s3://real-bucket01/team/demo/hello.txt -
 
