@@ -13,9 +13,11 @@ import pytest
 from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember
 from osptest import processes
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, botocore_signed, s3_client
+from osptest.forms import post_form
 from osptest.s3checks import exists_at_backend, stored_bytes
 
 BOB_KEYS = ("AKIDBOB00000001", "bob-secret-0001")
+CAROL_KEYS = ("AKIDCAROL000001", "carol-secret-0001")
 
 
 def _config(port: int, backend_port: int) -> str:
@@ -28,12 +30,14 @@ buckets:
 keystore:
   - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
   - {{access_key: {BOB_KEYS[0]}, secret_key: {BOB_KEYS[1]}, principal: bob}}
+  - {{access_key: {CAROL_KEYS[0]}, secret_key: {CAROL_KEYS[1]}, principal: carol}}
 authorization:
   backend: rules
   rules:
     - {{principals: [alice], buckets: [{ALIAS_BUCKET}], prefix: "team/", actions: [read, write, list, delete], effect: allow}}
     - {{principals: [alice], buckets: [{ALIAS_BUCKET}], prefix: "team/secret/", actions: ["*"], effect: deny}}
     - {{principals: [alice], buckets: [{OPEN_BUCKET}], actions: ["*"], effect: allow}}
+    - {{principals: [carol], buckets: [{ALIAS_BUCKET}], prefix: "uploads/", actions: ["s3:PutObject", "s3:GetObject"], effect: allow}}
 """
 
 
@@ -112,6 +116,47 @@ def test_copy_between_allowed_keys_works(alice, backend_s3, prefix):
     alice.put_object(Bucket=ALIAS_BUCKET, Key=f"team/{prefix}src", Body=b"copy me")
     alice.copy_object(Bucket=ALIAS_BUCKET, Key=f"team/{prefix}dst", CopySource={"Bucket": ALIAS_BUCKET, "Key": f"team/{prefix}src"})
     assert stored_bytes(backend_s3, REAL_BUCKET, f"team/{prefix}dst") == b"copy me"
+
+
+@pytest.fixture(scope="module")
+def carol(policy_osp):
+    return s3_client(policy_osp.url, CAROL_KEYS)
+
+
+def test_a_put_object_grant_stores_objects_but_sets_no_acl_and_no_tags(carol, policy_osp, backend_s3, journal, prefix):
+    """As in AWS, an ACL (`x-amz-acl`, `x-amz-grant-*`) set with a write needs `s3:PutObjectAcl`, and
+    tags (`x-amz-tagging`) `s3:PutObjectTagging`: carol, granted `s3:PutObject` alone, stores objects
+    but cannot make one public or tag it — not with PutObject, CreateMultipartUpload, CopyObject
+    or a browser form. Each refusal reaches nothing."""
+    plain = f"uploads/{prefix}plain"
+    carol.put_object(Bucket=ALIAS_BUCKET, Key=plain, Body=b"plain")
+    assert stored_bytes(backend_s3, REAL_BUCKET, plain) == b"plain"
+    journal.reset()
+    key = f"uploads/{prefix}public"
+    attempts = {
+        "put acl": lambda: carol.put_object(Bucket=ALIAS_BUCKET, Key=key, Body=b"x", ACL="public-read"),
+        "put grant": lambda: carol.put_object(Bucket=ALIAS_BUCKET, Key=key, Body=b"x",
+                                              GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"'),
+        "put tags": lambda: carol.put_object(Bucket=ALIAS_BUCKET, Key=key, Body=b"x", Tagging="team=a"),
+        "multipart acl": lambda: carol.create_multipart_upload(Bucket=ALIAS_BUCKET, Key=key, ACL="public-read"),
+        "copy acl": lambda: carol.copy_object(Bucket=ALIAS_BUCKET, Key=key, ACL="public-read",
+                                              CopySource={"Bucket": ALIAS_BUCKET, "Key": plain}),
+    }
+    for name, attempt in attempts.items():
+        assert refused(attempt) == "AccessDenied", name
+    post = carol.generate_presigned_post(ALIAS_BUCKET, key, ExpiresIn=300, Fields={"acl": "public-read"},
+                                         Conditions=[{"acl": "public-read"}])
+    form = post_form("127.0.0.1", policy_osp.port, f"/{ALIAS_BUCKET}", post["fields"], ("f", b"x"),
+                     host_header=policy_osp.host)
+    assert (form.status, form.error_code) == (403, "AccessDenied"), form
+    assert journal.journal() == []
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
+
+
+def test_the_write_group_sets_acls_and_tags(alice, backend_s3, prefix):
+    key = f"team/{prefix}tagged"
+    alice.put_object(Bucket=ALIAS_BUCKET, Key=key, Body=b"tagged", ACL="private", Tagging="team=a")
+    assert backend_s3.get_object_tagging(Bucket=REAL_BUCKET, Key=key)["TagSet"] == [{"Key": "team", "Value": "a"}]
 
 
 def test_a_principal_without_grants_is_refused_everything(bob, journal):

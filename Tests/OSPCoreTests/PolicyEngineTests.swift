@@ -85,4 +85,32 @@ struct PolicyEngineTests {
         #expect(question.conditions["authType"] == "POST")
         #expect(question.conditions["signatureversion"] == "AWS")
     }
+
+    /// A write that also sets an ACL or tags asks for those permissions too, as AWS does; it is then
+    /// no longer a one-question request, so the in-memory hot path steps aside for `authorizeNow`.
+    @Test func aWriteThatSetsAnACLOrTagsAsksForThosePermissionsToo() {
+        var route = S3Route(
+            bucket: "data", key: "up/a.txt", rawKeyPath: "/up/a.txt", addressing: .path,
+            operation: S3Operation(name: "PutObject", action: "s3:PutObject")
+        )
+        route.alsoSets = [.acl, .tagging]
+        let head = HTTPRequestHead(version: .http1_1, method: .PUT, uri: "/data/up/a.txt", headers: ["x-amz-acl": "public-read", "x-amz-tagging": "a=b"])
+        let identity = ClientIdentity(accessKey: "AK", secretKey: "SK", principal: "carol")
+        func decide(_ actions: [String]) -> (local: AuthorizationVerdict?, all: AuthorizationVerdict?, asked: [String]) {
+            let authorizer = Authorizer(engine: RulesPolicy(grants: [
+                Grant(principals: ["carol"], buckets: ["data"], prefix: "up/", actions: actions, effect: .allow)
+            ]))
+            let questions = authorizer.questions(
+                PolicyView(route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
+                           authentication: .anonymous, sourceIP: nil, secureTransport: false))
+            return (authorizer.localVerdict(route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri)),
+                    authorizer.authorizeNow(questions), questions.map(\.action))
+        }
+        let putOnly = decide(["s3:PutObject"])
+        #expect(putOnly.asked == ["s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectTagging"])
+        #expect(putOnly.local == nil)
+        #expect(putOnly.all == .deny(reason: "no grant"))
+        #expect(decide(["s3:PutObject", "s3:PutObjectAcl"]).all != .allow, "tags still need their own permission")
+        #expect(decide(["write"]).all == .allow)
+    }
 }

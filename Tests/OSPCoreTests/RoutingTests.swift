@@ -514,3 +514,34 @@ struct RoutingDotSegmentTests {
         #expect(DotSegmentKeys.hasDotSegment(key) == expected)
     }
 }
+
+@Suite("Routing: what a write also sets")
+struct ObjectSettingsTests {
+    @Test(
+        "an object write that sets an ACL or tags says so (each needs its own permission); nothing else does",
+        arguments: [
+            ("PUT", "/b/k", [("x-amz-acl", "public-read")], ObjectSettings.acl),
+            ("PUT", "/b/k", [("X-Amz-Grant-Full-Control", "id=x")], .acl),
+            ("PUT", "/b/k", [("x-amz-tagging", "a=b"), ("x-amz-grant-read", "uri=y")], [.acl, .tagging]),
+            ("PUT", "/b/k", [("x-amz-tagging", "a=b")], .tagging),
+            ("PUT", "/b/k", [("x-amz-acl", "private"), ("x-amz-copy-source", "/b/src")], .acl),
+            ("POST", "/b/k?uploads", [("x-amz-acl", "public-read")], .acl),
+            ("PUT", "/b/k", [("x-amz-meta-acl", "public-read")], []),
+            ("PUT", "/b/k?partNumber=1&uploadId=u", [("x-amz-acl", "public-read")], []),
+            ("GET", "/b/k", [("x-amz-acl", "public-read")], []),
+            ("PUT", "/b/k?acl", [("x-amz-acl", "public-read")], []),
+        ] as [(String, String, [(String, String)], ObjectSettings)])
+    func settings(method: String, target: String, headers: [(String, String)], expected: ObjectSettings) throws {
+        let route = try routed(method, target, headers: headers)
+        #expect(route.alsoSets == expected)
+        #expect(route.asksOneQuestion == (expected.isEmpty && route.copySource == nil))
+    }
+
+    @Test("a form sets an ACL with its acl or x-amz-grant-* fields, tags with its tagging field")
+    func formFields() {
+        #expect(ObjectSettings(formField: { ["acl": "public-read"][$0] }) == .acl)
+        let fields = ["x-amz-grant-read": "id=x", "tagging": "<Tagging/>"]
+        #expect(ObjectSettings(formField: { fields[$0] }) == [.acl, .tagging])
+        #expect(ObjectSettings(formField: { ["key": "k", "x-amz-meta-acl": "x"][$0] }) == [])
+    }
+}

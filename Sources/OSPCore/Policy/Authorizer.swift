@@ -32,7 +32,8 @@ public struct Authorizer: Sendable {
         self.decisions = self.inMemory == nil ? DecisionCache(cache) : nil
     }
 
-    /// What the policy is asked for this request (one question, two for a copy).
+    /// What the policy is asked for this request: one question, plus one about a copy's source and
+    /// one per setting a write also makes (`s3:PutObjectAcl`, `s3:PutObjectTagging`).
     func questions(_ request: PolicyView) -> [AuthorizationRequest] {
         let conditions: [String: String]
         let context: RequestContext
@@ -41,7 +42,13 @@ public struct Authorizer: Sendable {
         } else {
             (conditions, context) = self.fullInputs(request)
         }
-        var questions = [Self.question(route: request.route, identity: request.identity, conditions: conditions, context: context)]
+        let main = Self.question(route: request.route, identity: request.identity, conditions: conditions, context: context)
+        var questions = [main]
+        for action in request.route.alsoSets.actions {
+            var setting = main
+            setting.action = action
+            questions.append(setting)
+        }
         if let source = request.route.copySource {
             var sourceConditions = conditions
             sourceConditions.removeValue(forKey: "prefix")
@@ -70,9 +77,9 @@ public struct Authorizer: Sendable {
 
     /// For an engine that decides in memory: the verdict for a request that asks one question,
     /// without the array of questions (the per-request hot path of `rules`). nil for remote engines
-    /// and for copies, which `questions` and `authorizeNow` decide.
+    /// and for requests that ask more than one question, which `questions` and `authorizeNow` decide.
     func localVerdict(route: S3Route, identity: ClientIdentity, head: HTTPRequestHead, target: RequestTarget) -> AuthorizationVerdict? {
-        guard let local = self.inMemory, route.copySource == nil else { return nil }
+        guard let local = self.inMemory, route.asksOneQuestion else { return nil }
         let decision: PolicyDecision
         if let rules = self.rules {
             // What `ruleInputs` would put in the question, read in place.
@@ -188,10 +195,11 @@ public struct Authorizer: Sendable {
 
     /// For a remote engine with a warm decision cache: the verdict for a request, found by its
     /// question's key alone (`decisionKey`) — the policy hot path builds no question. nil when the
-    /// engine decides in memory, the cache has no answer, or the request asks two questions (a copy
-    /// also asks about its source): then `questions` and `authorizeNow`/`authorize` decide.
+    /// engine decides in memory, the cache has no answer, or the request asks more than one question
+    /// (a copy's source, an ACL or tags set with the write): then `questions` and
+    /// `authorizeNow`/`authorize` decide.
     func cachedVerdict(_ request: PolicyView) -> AuthorizationVerdict? {
-        guard let decisions = self.decisions, request.route.copySource == nil else { return nil }
+        guard let decisions = self.decisions, request.route.asksOneQuestion else { return nil }
         let query = RequestQuery(rawQuery: request.forwardedQuery)
         let key = self.decisionKey(request, query: query)
         switch decisions.cachedDecision(key, objectKey: request.route.key, acrossKeys: { self.decisionKey(request, query: query, acrossKeys: true) }) {

@@ -115,6 +115,9 @@ public struct S3RequestRouter: Sendable {
             return
         }
         route.operation = row.operation
+        if method == "PUT" || method == "POST", ObjectSettings.writeOperations.contains(row.operation.name) {
+            route.alsoSets = ObjectSettings(headers: headers)
+        }
         if let versionAction = row.versionAction, query.contains("versionId") {
             route.operation.action = versionAction
         }
