@@ -543,5 +543,7 @@ struct ObjectSettingsTests {
         let fields = ["x-amz-grant-read": "id=x", "tagging": "<Tagging/>"]
         #expect(ObjectSettings(formField: { fields[$0] }) == [.acl, .tagging])
         #expect(ObjectSettings(formField: { ["key": "k", "x-amz-meta-acl": "x"][$0] }) == [])
+        // Fields named like the headers count too: fail closed on a backend that reads them.
+        #expect(ObjectSettings(formField: { ["x-amz-acl": "public-read", "x-amz-tagging": "a=b"][$0] }) == [.acl, .tagging])
     }
 }

@@ -63,11 +63,12 @@ public struct ObjectSettings: OptionSet, Sendable, Hashable {
         if headers.contains(name: "x-amz-tagging") { self.insert(.tagging) }
     }
 
-    /// What a form's fields set besides the file (`acl`, `x-amz-grant-*`, `tagging`).
+    /// What a form's fields set besides the file: `acl` or `tagging`, or a field named like one of
+    /// the headers (which some backends may read from a form too).
     init(formField: (String) -> String?) {
         self = []
-        if formField("acl") != nil || Self.aclNames.dropFirst().contains(where: { formField($0) != nil }) { self.insert(.acl) }
-        if formField("tagging") != nil { self.insert(.tagging) }
+        if formField("acl") != nil || Self.aclNames.contains(where: { formField($0) != nil }) { self.insert(.acl) }
+        if formField("tagging") != nil || formField("x-amz-tagging") != nil { self.insert(.tagging) }
     }
 
     /// The actions these settings need, in a fixed order.
