@@ -218,7 +218,7 @@ struct PostPolicyTests {
         #expect(PostPolicy.date("2026-12-01T12:00:00.123Z") == AmzDate(iso8601Basic: "20261201T120000Z"))
         #expect(PostPolicy.date("2026-12-01T12:00:00.Z") == nil)
         #expect(PostPolicy.date("2026-12-01 12:00:00Z") == nil)
-        #expect(PostObjectUpload.iso8601(AmzDate(iso8601Basic: "20261201T120000Z")!) == "2026-12-01T12:00:00Z")
+        #expect(PostPolicy.iso8601(AmzDate(iso8601Basic: "20261201T120000Z")!) == "2026-12-01T12:00:00Z")
     }
 }
 

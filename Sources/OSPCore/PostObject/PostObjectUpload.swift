@@ -81,7 +81,7 @@ package struct PostObjectUpload: Sendable {
             conditions.append(.array([.string("content-length-range"), .int(range.min), .int(range.max)]))
         }
         let expiration = AmzDate(secondsSinceEpoch: min(self.policy.expiration.secondsSinceEpoch, now.secondsSinceEpoch + Self.backendPolicyLifetimeSeconds))
-        let document = OPAJSON.object(["expiration": .string(Self.iso8601(expiration)), "conditions": .array(conditions)])
+        let document = OPAJSON.object(["expiration": .string(PostPolicy.iso8601(expiration)), "conditions": .array(conditions)])
         let policy = Base64.encode(document.encoded())
         let signature = PostPolicySignature.sigV4Signature(
             policy: policy, secretKey: credentials.secretKey, dateStamp: dateStamp, region: bucket.region, service: "s3", keyCache: keyCache)
@@ -169,14 +169,5 @@ package struct PostObjectUpload: Sendable {
         default:
             return (HTTPResponseHead(version: .http1_1, status: .noContent, headers: headers), nil)
         }
-    }
-
-    /// `2026-12-01T17:00:00Z`.
-    static func iso8601(_ date: AmzDate) -> String {
-        let basic = Array(date.amzDate.utf8)  // 20261201T170000Z
-        var out = Array(basic[0..<4]) + [UInt8(ascii: "-")] + Array(basic[4..<6]) + [UInt8(ascii: "-")] + Array(basic[6..<8])
-        out += [UInt8(ascii: "T")] + Array(basic[9..<11]) + [UInt8(ascii: ":")] + Array(basic[11..<13]) + [UInt8(ascii: ":")]
-        out += Array(basic[13..<15]) + [UInt8(ascii: "Z")]
-        return String(decoding: out, as: UTF8.self)
     }
 }

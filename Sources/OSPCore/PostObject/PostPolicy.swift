@@ -107,6 +107,15 @@ package struct PostPolicy: Sendable, Equatable {
         return AmzDate(iso8601Basic: String(decoding: basic, as: UTF8.self))
     }
 
+    /// `2026-12-01T17:00:00Z`: how a policy's expiration is written (`date` reads it back).
+    static func iso8601(_ date: AmzDate) -> String {
+        let basic = Array(date.amzDate.utf8)  // 20261201T170000Z
+        var out = Array(basic[0..<4]) + [UInt8(ascii: "-")] + Array(basic[4..<6]) + [UInt8(ascii: "-")] + Array(basic[6..<8])
+        out += [UInt8(ascii: "T")] + Array(basic[9..<11]) + [UInt8(ascii: ":")] + Array(basic[11..<13]) + [UInt8(ascii: ":")]
+        out += Array(basic[13..<15]) + [UInt8(ascii: "Z")]
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Holds the form to the policy, as S3 does: not expired; every condition met by the form
     /// (`bucket` by the bucket the form was posted to); every field but the signature's own
     /// covered by some condition.
