@@ -71,7 +71,7 @@ public struct RequestVerifier: Sendable {
             // A form's signature covers its policy, not the request: `PostPolicySignature` checks it.
             throw S3Error(.internalError, "A POST policy is not verified as a request signature.")
         case .anonymous:
-            throw S3Error(.accessDenied, "Anonymous access is not allowed")
+            throw S3Error.anonymousAccessDenied
         }
     }
 

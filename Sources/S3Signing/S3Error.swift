@@ -75,6 +75,9 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
+    /// A request (or form) that carries no credentials: osp allows no anonymous access.
+    public static let anonymousAccessDenied = S3Error(.accessDenied, "Anonymous access is not allowed")
+
     public var description: String { "\(code.rawValue): \(message)" }
 }
 

@@ -83,7 +83,7 @@ public struct Authenticator: Sendable {
             return .unverified(authentication)
         }
         guard let accessKey = authentication.accessKey else {
-            return .done(.failure(S3Error(.accessDenied, "Anonymous access is not allowed")))
+            return .done(.failure(S3Error.anonymousAccessDenied))
         }
         guard let identity = self.secrets.identityNow(forAccessKey: accessKey) else {
             return .lookUp(authentication, accessKey: accessKey)

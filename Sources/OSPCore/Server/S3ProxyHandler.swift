@@ -701,7 +701,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         let signature: PostPolicySignature
         do {
             guard let parsed = try PostPolicySignature.parse(field: form.value(of:)) else {
-                throw S3Error(.accessDenied, "Anonymous access is not allowed")
+                throw S3Error.anonymousAccessDenied
             }
             signature = parsed
         } catch {
