@@ -129,7 +129,7 @@ public struct Authenticator: Sendable {
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
-        let anonymous = ClientIdentity(accessKey: "", secretKey: "", principal: "anonymous")
+        let anonymous = ClientIdentity.anonymous
         guard let accessKey = authentication.accessKey else {
             return eventLoop.makeSucceededFuture(
                 AuthenticatedRequest(identity: anonymous, authentication: authentication, payloadMode: payloadMode, clientChunkSigning: nil)

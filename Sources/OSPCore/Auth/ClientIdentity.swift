@@ -15,6 +15,10 @@ public struct ClientIdentity: Sendable, Equatable {
         self.principal = principal
         self.groups = groups
     }
+
+    /// Who an unverified request is taken for in development mode (`skip_signature_validation`)
+    /// when its key is unknown.
+    static let anonymous = ClientIdentity(accessKey: "", secretKey: "", principal: "anonymous")
 }
 
 extension ClientIdentity: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {

@@ -730,7 +730,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         let authenticated: AuthenticatedRequest
         do {
             let skipSignatures = self.gateway.authenticator.skipSignatureValidation
-            guard let signer = identity ?? (skipSignatures ? ClientIdentity(accessKey: "", secretKey: "", principal: "anonymous") : nil) else {
+            guard let signer = identity ?? (skipSignatures ? ClientIdentity.anonymous : nil) else {
                 throw S3Error(.invalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
             }
             guard let policyText = form.value(of: "policy") else {
