@@ -15,12 +15,6 @@ enum PostFormFuzzing {
     static let bucket = BucketRoute(name: "photos", host: "backend.local", port: 9000, backendBucket: "real-photos")
     static let keyCache = SigningKeyCache()
     static let now = AmzDate(iso8601Basic: "20130524T000000Z")!
-    /// What osp does not pass on from the client's form (the backend's form has its own signature
-    /// fields, and the resolved key).
-    static let withheld: Set<String> = [
-        "key", "bucket", "policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature", "x-amz-security-token",
-        "awsaccesskeyid", "signature", "success_action_status", "success_action_redirect", "redirect",
-    ]
 
     static func run(_ input: [UInt8]) -> FuzzOutcome {
         guard let newline = input.firstIndex(of: UInt8(ascii: "\n")) else { return .refused("no boundary line") }
@@ -80,7 +74,7 @@ enum PostFormFuzzing {
         invariant(backendForm.fileName == form.fileName && backendForm.filePartHead == form.filePartHead, "the backend reads another file part")
         for field in form.fields {
             let name = field.lowercasedName
-            if withheld.contains(name) || name.hasPrefix("x-ignore-") {
+            if PostObjectUpload.withheldFields.contains(name) || name.hasPrefix("x-ignore-") {
                 invariant(name == "key" || (backendForm.value(of: name) == nil) == !["x-amz-algorithm", "x-amz-credential", "x-amz-date", "policy", "x-amz-signature"].contains(name),
                     "field \(field.name) of the client's reached the backend")
             } else {

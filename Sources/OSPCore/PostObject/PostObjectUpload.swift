@@ -33,7 +33,7 @@ package struct PostObjectUpload: Sendable {
 
     /// Form fields osp does not pass on: the client's signature and policy, its success handling,
     /// the key (rewritten), and fields S3 ignores.
-    private static let withheldFields: Set<String> = PostPolicySignature.fieldNames.union([
+    package static let withheldFields: Set<String> = PostPolicySignature.fieldNames.union([
         "policy", "x-amz-security-token", "key", "bucket", "success_action_status", "success_action_redirect", "redirect",
     ])
 
