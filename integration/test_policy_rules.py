@@ -5,6 +5,7 @@ everything in open-bucket. bob has a key but no grant at all.
 """
 from __future__ import annotations
 
+import datetime
 import socket
 
 import botocore.exceptions
@@ -38,6 +39,7 @@ authorization:
     - {{principals: [alice], buckets: [{ALIAS_BUCKET}], prefix: "team/secret/", actions: ["*"], effect: deny}}
     - {{principals: [alice], buckets: [{OPEN_BUCKET}], actions: ["*"], effect: allow}}
     - {{principals: [carol], buckets: [{ALIAS_BUCKET}], prefix: "uploads/", actions: ["s3:PutObject", "s3:GetObject"], effect: allow}}
+    - {{principals: [carol], buckets: [{OPEN_BUCKET}], actions: ["s3:CreateBucket"], effect: allow}}
 """
 
 
@@ -123,11 +125,12 @@ def carol(policy_osp):
     return s3_client(policy_osp.url, CAROL_KEYS)
 
 
-def test_a_put_object_grant_stores_objects_but_sets_no_acl_and_no_tags(carol, policy_osp, backend_s3, journal, prefix):
-    """As in AWS, an ACL (`x-amz-acl`, `x-amz-grant-*`) set with a write needs `s3:PutObjectAcl`, and
-    tags (`x-amz-tagging`) `s3:PutObjectTagging`: carol, granted `s3:PutObject` alone, stores objects
-    but cannot make one public or tag it — not with PutObject, CreateMultipartUpload, CopyObject
-    or a browser form. Each refusal reaches nothing."""
+def test_a_put_object_grant_stores_objects_but_sets_no_acl_tags_or_lock(carol, policy_osp, backend_s3, journal, prefix):
+    """As in AWS, an ACL (`x-amz-acl`, `x-amz-grant-*`) set with a write needs `s3:PutObjectAcl`,
+    tags (`x-amz-tagging`) `s3:PutObjectTagging`, a retention period `s3:PutObjectRetention` and a
+    legal hold `s3:PutObjectLegalHold`: carol, granted `s3:PutObject` alone, stores objects but cannot
+    make one public, tag it or lock it against deletion — not with PutObject,
+    CreateMultipartUpload, CopyObject or a browser form. Each refusal reaches nothing."""
     plain = f"uploads/{prefix}plain"
     carol.put_object(Bucket=ALIAS_BUCKET, Key=plain, Body=b"plain")
     assert stored_bytes(backend_s3, REAL_BUCKET, plain) == b"plain"
@@ -141,6 +144,11 @@ def test_a_put_object_grant_stores_objects_but_sets_no_acl_and_no_tags(carol, po
         "multipart acl": lambda: carol.create_multipart_upload(Bucket=ALIAS_BUCKET, Key=key, ACL="public-read"),
         "copy acl": lambda: carol.copy_object(Bucket=ALIAS_BUCKET, Key=key, ACL="public-read",
                                               CopySource={"Bucket": ALIAS_BUCKET, "Key": plain}),
+        "put retention": lambda: carol.put_object(Bucket=ALIAS_BUCKET, Key=key, Body=b"x", ObjectLockMode="COMPLIANCE",
+                                                  ObjectLockRetainUntilDate=datetime.datetime(2099, 1, 1)),
+        "put legal hold": lambda: carol.put_object(Bucket=ALIAS_BUCKET, Key=key, Body=b"x", ObjectLockLegalHoldStatus="ON"),
+        "multipart legal hold": lambda: carol.create_multipart_upload(Bucket=ALIAS_BUCKET, Key=key,
+                                                                      ObjectLockLegalHoldStatus="ON"),
     }
     for name, attempt in attempts.items():
         assert refused(attempt) == "AccessDenied", name
@@ -151,6 +159,27 @@ def test_a_put_object_grant_stores_objects_but_sets_no_acl_and_no_tags(carol, po
     assert (form.status, form.error_code) == (403, "AccessDenied"), form
     assert journal.journal() == []
     assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
+
+
+def test_a_create_bucket_grant_creates_only_plain_buckets(carol, journal):
+    """CreateBucket that sets the bucket's ACL needs `s3:PutBucketAcl`, one that enables Object Lock
+    `s3:PutBucketObjectLockConfiguration` and `s3:PutBucketVersioning`, one that chooses object
+    ownership `s3:PutBucketOwnershipControls`, as in AWS: carol, granted `s3:CreateBucket` alone, is
+    refused each with nothing forwarded, while her plain CreateBucket reaches the backend."""
+    attempts = {
+        "acl": dict(ACL="public-read-write"),
+        "grant": dict(GrantWrite='uri="http://acs.amazonaws.com/groups/global/AllUsers"'),
+        "object lock": dict(ObjectLockEnabledForBucket=True),
+        "ownership": dict(ObjectOwnership="ObjectWriter"),
+    }
+    for name, extra in attempts.items():
+        assert refused(lambda: carol.create_bucket(Bucket=OPEN_BUCKET, **extra)) == "AccessDenied", name
+    assert journal.journal() == []
+    try:
+        carol.create_bucket(Bucket=OPEN_BUCKET)
+    except botocore.exceptions.ClientError as error:  # the bucket exists: the backend's answer, not osp's
+        assert error.response["Error"]["Code"] != "AccessDenied", error.response
+    assert [(e["method"], e["path"]) for e in journal.journal()] == [("PUT", f"/{OPEN_BUCKET}")]
 
 
 def test_the_write_group_sets_acls_and_tags(alice, backend_s3, prefix):

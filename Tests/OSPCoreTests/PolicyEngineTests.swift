@@ -113,4 +113,32 @@ struct PolicyEngineTests {
         #expect(decide(["s3:PutObject", "s3:PutObjectAcl"]).all != .allow, "tags still need their own permission")
         #expect(decide(["write"]).all == .allow)
     }
+
+    /// CreateBucket that makes the bucket public, lockable or changes who owns its objects asks for
+    /// those permissions too; `s3:CreateBucket` alone creates only a plain bucket.
+    @Test func createBucketThatSetsMoreAsksForThosePermissionsToo() throws {
+        let head = HTTPRequestHead(version: .http1_1, method: .PUT, uri: "/fresh", headers: [
+            "x-amz-acl": "public-read", "x-amz-bucket-object-lock-enabled": "true",
+        ])
+        let route = try S3RequestRouter(virtualHostDomains: []).route(
+            method: "PUT", rawPath: "/fresh", rawQuery: "", host: "127.0.0.1", headers: head.headers
+        )
+        let identity = ClientIdentity(accessKey: "AK", secretKey: "SK", principal: "dave")
+        func decide(_ actions: [String]) -> (verdict: AuthorizationVerdict?, asked: [String]) {
+            let authorizer = Authorizer(engine: RulesPolicy(grants: [
+                Grant(principals: ["dave"], buckets: ["fresh"], prefix: "", actions: actions, effect: .allow)
+            ]))
+            let questions = authorizer.questions(
+                PolicyView(route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
+                           authentication: .anonymous, sourceIP: nil, secureTransport: false))
+            #expect(authorizer.localVerdict(route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri)) == nil)
+            return (authorizer.authorizeNow(questions), questions.map(\.action))
+        }
+        let createOnly = decide(["s3:CreateBucket"])
+        #expect(createOnly.asked == ["s3:CreateBucket", "s3:PutBucketAcl", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning"])
+        #expect(createOnly.verdict == .deny(reason: "no grant"))
+        #expect(decide(["s3:CreateBucket", "s3:PutBucketAcl", "s3:PutBucketObjectLockConfiguration"]).verdict != .allow,
+                "enabling Object Lock also turns versioning on, which needs its own permission")
+        #expect(decide(["s3:CreateBucket", "s3:PutBucketAcl", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning"]).verdict == .allow)
+    }
 }

@@ -516,34 +516,70 @@ struct RoutingDotSegmentTests {
 }
 
 @Suite("Routing: what a write also sets")
-struct ObjectSettingsTests {
+struct WriteSettingsTests {
     @Test(
-        "an object write that sets an ACL or tags says so (each needs its own permission); nothing else does",
+        "an object write that sets an ACL, tags, a retention or a legal hold says so (each needs its own permission); nothing else does",
         arguments: [
-            ("PUT", "/b/k", [("x-amz-acl", "public-read")], ObjectSettings.acl),
+            ("PUT", "/b/k", [("x-amz-acl", "public-read")], WriteSettings.acl),
             ("PUT", "/b/k", [("X-Amz-Grant-Full-Control", "id=x")], .acl),
             ("PUT", "/b/k", [("x-amz-tagging", "a=b"), ("x-amz-grant-read", "uri=y")], [.acl, .tagging]),
             ("PUT", "/b/k", [("x-amz-tagging", "a=b")], .tagging),
             ("PUT", "/b/k", [("x-amz-acl", "private"), ("x-amz-copy-source", "/b/src")], .acl),
             ("POST", "/b/k?uploads", [("x-amz-acl", "public-read")], .acl),
+            ("PUT", "/b/k", [("x-amz-object-lock-mode", "COMPLIANCE"), ("x-amz-object-lock-retain-until-date", "2099-01-01T00:00:00Z")], .retention),
+            ("PUT", "/b/k", [("x-amz-object-lock-retain-until-date", "2099-01-01T00:00:00Z")], .retention),
+            ("POST", "/b/k?uploads", [("x-amz-object-lock-legal-hold", "ON")], .legalHold),
+            ("PUT", "/b/k", [("x-amz-object-lock-legal-hold", "OFF"), ("x-amz-copy-source", "/b/src")], .legalHold),
             ("PUT", "/b/k", [("x-amz-meta-acl", "public-read")], []),
             ("PUT", "/b/k?partNumber=1&uploadId=u", [("x-amz-acl", "public-read")], []),
             ("GET", "/b/k", [("x-amz-acl", "public-read")], []),
             ("PUT", "/b/k?acl", [("x-amz-acl", "public-read")], []),
-        ] as [(String, String, [(String, String)], ObjectSettings)])
-    func settings(method: String, target: String, headers: [(String, String)], expected: ObjectSettings) throws {
+            ("PUT", "/b/k?retention", [("x-amz-object-lock-mode", "GOVERNANCE")], []),
+        ] as [(String, String, [(String, String)], WriteSettings)])
+    func objectSettings(method: String, target: String, headers: [(String, String)], expected: WriteSettings) throws {
         let route = try routed(method, target, headers: headers)
         #expect(route.alsoSets == expected)
         #expect(route.asksOneQuestion == (expected.isEmpty && route.copySource == nil))
     }
 
+    @Test(
+        "CreateBucket that sets the bucket's ACL, enables Object Lock or chooses object ownership says so; a plain one does not",
+        arguments: [
+            ([("x-amz-acl", "public-read")], WriteSettings.bucketACL),
+            ([("x-amz-grant-write", "id=x"), ("x-amz-grant-read-acp", "id=x")], .bucketACL),
+            ([("x-amz-bucket-object-lock-enabled", "true")], .bucketObjectLock),
+            ([("x-amz-object-ownership", "ObjectWriter")], .bucketOwnership),
+            ([("x-amz-acl", "private"), ("x-amz-bucket-object-lock-enabled", "true"), ("x-amz-object-ownership", "BucketOwnerEnforced")],
+             [.bucketACL, .bucketObjectLock, .bucketOwnership]),
+            ([("x-amz-tagging", "a=b"), ("x-amz-object-lock-legal-hold", "ON")], []),
+            ([], []),
+        ] as [([(String, String)], WriteSettings)])
+    func bucketSettings(headers: [(String, String)], expected: WriteSettings) throws {
+        let route = try routed("PUT", "/newbucket", headers: headers)
+        #expect(route.operation.name == "CreateBucket")
+        #expect(route.alsoSets == expected)
+        // The ACL of an existing bucket is its own operation, which asks s3:PutBucketAcl itself.
+        #expect(try routed("PUT", "/newbucket?acl", headers: headers).alsoSets == [])
+    }
+
+    @Test("each setting names the permission AWS asks for it, in a fixed order")
+    func actions() {
+        #expect(WriteSettings([.legalHold, .acl, .retention, .tagging]).actions
+            == ["s3:PutObjectAcl", "s3:PutObjectTagging", "s3:PutObjectRetention", "s3:PutObjectLegalHold"])
+        #expect(WriteSettings([.bucketOwnership, .bucketObjectLock, .bucketACL]).actions
+            == ["s3:PutBucketAcl", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning", "s3:PutBucketOwnershipControls"])
+        #expect(WriteSettings().actions == [])
+    }
+
     @Test("a form sets an ACL with its acl or x-amz-grant-* fields, tags with its tagging field")
     func formFields() {
-        #expect(ObjectSettings(formField: { ["acl": "public-read"][$0] }) == .acl)
+        #expect(WriteSettings(formField: { ["acl": "public-read"][$0] }) == .acl)
         let fields = ["x-amz-grant-read": "id=x", "tagging": "<Tagging/>"]
-        #expect(ObjectSettings(formField: { fields[$0] }) == [.acl, .tagging])
-        #expect(ObjectSettings(formField: { ["key": "k", "x-amz-meta-acl": "x"][$0] }) == [])
+        #expect(WriteSettings(formField: { fields[$0] }) == [.acl, .tagging])
+        #expect(WriteSettings(formField: { ["key": "k", "x-amz-meta-acl": "x"][$0] }) == [])
         // Fields named like the headers count too: fail closed on a backend that reads them.
-        #expect(ObjectSettings(formField: { ["x-amz-acl": "public-read", "x-amz-tagging": "a=b"][$0] }) == [.acl, .tagging])
+        #expect(WriteSettings(formField: { ["x-amz-acl": "public-read", "x-amz-tagging": "a=b"][$0] }) == [.acl, .tagging])
+        #expect(WriteSettings(formField: { ["x-amz-object-lock-mode": "COMPLIANCE", "x-amz-object-lock-legal-hold": "ON"][$0] })
+            == [.retention, .legalHold])
     }
 }

@@ -33,7 +33,7 @@ public struct Authorizer: Sendable {
     }
 
     /// What the policy is asked for this request: one question, plus one about a copy's source and
-    /// one per setting a write also makes (`s3:PutObjectAcl`, `s3:PutObjectTagging`).
+    /// one per setting a write also makes (`s3:PutObjectAcl`, `s3:PutBucketAcl`, … see `WriteSettings`).
     func questions(_ request: PolicyView) -> [AuthorizationRequest] {
         let conditions: [String: String]
         let context: RequestContext

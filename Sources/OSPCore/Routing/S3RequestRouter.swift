@@ -115,8 +115,8 @@ public struct S3RequestRouter: Sendable {
             return
         }
         route.operation = row.operation
-        if method == "PUT" || method == "POST", ObjectSettings.writeOperations.contains(row.operation.name) {
-            route.alsoSets = ObjectSettings(headers: headers)
+        if method == "PUT" || method == "POST" {
+            route.alsoSets = WriteSettings(operation: row.operation.name, headers: headers)
         }
         if let versionAction = row.versionAction, query.contains("versionId") {
             route.operation.action = versionAction

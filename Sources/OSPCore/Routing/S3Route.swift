@@ -15,8 +15,8 @@ public struct S3Route: Sendable, Equatable {
     public var operation: S3Operation
     /// The object read by CopyObject and UploadPartCopy; it needs `copySource.action` (s3:GetObject).
     public var copySource: CopySource?
-    /// What an object write also sets (an ACL, tags), each needing its own permission, as in AWS.
-    public var alsoSets: ObjectSettings = []
+    /// What a write also sets (an ACL, tags, a lock), each needing its own permission, as in AWS.
+    public var alsoSets: WriteSettings = []
 
     /// Whether the policy is asked one question only (no copy source, nothing else set): the hot
     /// paths of in-memory rules and of the decision cache answer such requests without a list.
@@ -39,36 +39,76 @@ public struct S3Route: Sendable, Equatable {
     }
 }
 
-/// Besides its data, what a write (PutObject, CopyObject, CreateMultipartUpload, a form upload)
-/// sets on the object — each a permission of its own in AWS: `s3:PutObjectAcl` for an ACL
-/// (`x-amz-acl`, `x-amz-grant-*`), `s3:PutObjectTagging` for tags (`x-amz-tagging`). A principal
-/// allowed only `s3:PutObject` may store objects but not make them public nor tag them.
-public struct ObjectSettings: OptionSet, Sendable, Hashable {
+/// Besides its data, what a write sets — each a permission of its own in AWS, asked besides the
+/// write's own action.
+///
+/// An object write (PutObject, CopyObject, CreateMultipartUpload, a form upload) may set an ACL
+/// (`x-amz-acl`, `x-amz-grant-*`: `s3:PutObjectAcl`), tags (`x-amz-tagging`: `s3:PutObjectTagging`),
+/// a retention period (`x-amz-object-lock-mode`, `x-amz-object-lock-retain-until-date`:
+/// `s3:PutObjectRetention`) or a legal hold (`x-amz-object-lock-legal-hold`: `s3:PutObjectLegalHold`).
+/// CreateBucket may set the bucket's ACL (`s3:PutBucketAcl`), enable Object Lock
+/// (`x-amz-bucket-object-lock-enabled`: `s3:PutBucketObjectLockConfiguration` and
+/// `s3:PutBucketVersioning`) or choose object ownership (`x-amz-object-ownership`:
+/// `s3:PutBucketOwnershipControls`). So a principal allowed only `s3:PutObject` may store objects but
+/// not make them public, tag them, or lock them against deletion for years; one allowed only
+/// `s3:CreateBucket` may not create a public or locked bucket. A header is counted whatever its value:
+/// deciding which values are harmless is the backend's business, asking is osp's.
+public struct WriteSettings: OptionSet, Sendable, Hashable {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    public static let acl = ObjectSettings(rawValue: 1)
-    public static let tagging = ObjectSettings(rawValue: 2)
+    public static let acl = WriteSettings(rawValue: 1 << 0)
+    public static let tagging = WriteSettings(rawValue: 1 << 1)
+    public static let retention = WriteSettings(rawValue: 1 << 2)
+    public static let legalHold = WriteSettings(rawValue: 1 << 3)
+    public static let bucketACL = WriteSettings(rawValue: 1 << 4)
+    public static let bucketObjectLock = WriteSettings(rawValue: 1 << 5)
+    public static let bucketOwnership = WriteSettings(rawValue: 1 << 6)
 
     /// The operations that write an object and may set more than its data.
-    static let writeOperations: Set<String> = ["PutObject", "CopyObject", "CreateMultipartUpload", "PostObject"]
+    static let objectWrites: Set<String> = ["PutObject", "CopyObject", "CreateMultipartUpload", "PostObject"]
 
-    /// Request headers (or form fields) that set an ACL.
-    static let aclNames = ["x-amz-acl", "x-amz-grant-read", "x-amz-grant-read-acp", "x-amz-grant-write-acp", "x-amz-grant-full-control"]
+    /// Request headers (or form fields) that set an ACL (`x-amz-grant-write` is a bucket's only; on an
+    /// object write S3 refuses it, so counting it there costs nothing).
+    static let aclNames = [
+        "x-amz-acl", "x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp", "x-amz-grant-write-acp", "x-amz-grant-full-control"]
+    /// Request headers (or form fields) that set an object's retention period.
+    static let retentionNames = ["x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date"]
+    static let legalHoldName = "x-amz-object-lock-legal-hold"
 
-    /// What a write's headers set besides the data.
-    init(headers: HTTPHeaders) {
-        self = []
-        if Self.aclNames.contains(where: { headers.contains(name: $0) }) { self.insert(.acl) }
-        if headers.contains(name: "x-amz-tagging") { self.insert(.tagging) }
+    /// What the headers of `operation` set besides its data; `[]` for operations that set nothing
+    /// else (their headers carry no settings of another permission).
+    init(operation: String, headers: HTTPHeaders) {
+        if operation == "CreateBucket" {
+            var settings: WriteSettings = []
+            if Self.aclNames.contains(where: { headers.contains(name: $0) }) { settings.insert(.bucketACL) }
+            if headers.contains(name: "x-amz-bucket-object-lock-enabled") { settings.insert(.bucketObjectLock) }
+            if headers.contains(name: "x-amz-object-ownership") { settings.insert(.bucketOwnership) }
+            self = settings
+        } else if Self.objectWrites.contains(operation) {
+            self = Self(objectField: { headers.contains(name: $0) })
+        } else {
+            self = []
+        }
     }
 
     /// What a form's fields set besides the file: `acl` or `tagging`, or a field named like one of
     /// the headers (which some backends may read from a form too).
     init(formField: (String) -> String?) {
-        self = []
-        if formField("acl") != nil || Self.aclNames.contains(where: { formField($0) != nil }) { self.insert(.acl) }
-        if formField("tagging") != nil || formField("x-amz-tagging") != nil { self.insert(.tagging) }
+        var settings = Self(objectField: { formField($0) != nil })
+        if formField("acl") != nil { settings.insert(.acl) }
+        if formField("tagging") != nil { settings.insert(.tagging) }
+        self = settings
+    }
+
+    /// The object settings named by headers (or form fields) for which `isPresent` holds.
+    private init(objectField isPresent: (String) -> Bool) {
+        var settings: WriteSettings = []
+        if Self.aclNames.contains(where: isPresent) { settings.insert(.acl) }
+        if isPresent("x-amz-tagging") { settings.insert(.tagging) }
+        if Self.retentionNames.contains(where: isPresent) { settings.insert(.retention) }
+        if isPresent(Self.legalHoldName) { settings.insert(.legalHold) }
+        self = settings
     }
 
     /// The actions these settings need, in a fixed order.
@@ -76,6 +116,14 @@ public struct ObjectSettings: OptionSet, Sendable, Hashable {
         var actions: [String] = []
         if self.contains(.acl) { actions.append("s3:PutObjectAcl") }
         if self.contains(.tagging) { actions.append("s3:PutObjectTagging") }
+        if self.contains(.retention) { actions.append("s3:PutObjectRetention") }
+        if self.contains(.legalHold) { actions.append("s3:PutObjectLegalHold") }
+        if self.contains(.bucketACL) { actions.append("s3:PutBucketAcl") }
+        if self.contains(.bucketObjectLock) {
+            actions.append("s3:PutBucketObjectLockConfiguration")
+            actions.append("s3:PutBucketVersioning")
+        }
+        if self.contains(.bucketOwnership) { actions.append("s3:PutBucketOwnershipControls") }
         return actions
     }
 }

@@ -748,7 +748,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 throw S3RequestRouter.dotSegment
             }
             route.key = key
-            route.alsoSets = ObjectSettings(formField: form.value(of:))
+            route.alsoSets = WriteSettings(formField: form.value(of:))
             exchange.route = route
             exchange.form?.upload = PostObjectUpload(form: form, key: key, policy: policy, clientBucket: clientBucket)
             authenticated = AuthenticatedRequest(
