@@ -20,6 +20,8 @@ public enum S3ErrorCode: String, Sendable {
     case malformedXML = "MalformedXML"
     case missingContentLength = "MissingContentLength"
     case entityTooLarge = "EntityTooLarge"
+    /// A POST form's file under its policy's `content-length-range`.
+    case entityTooSmall = "EntityTooSmall"
     /// A POST form's fields before the file exceed what is read before deciding.
     case maxPostPreDataLengthExceeded = "MaxPostPreDataLengthExceeded"
     /// A POST form that is not multipart/form-data as S3 reads it.
@@ -41,7 +43,7 @@ public enum S3ErrorCode: String, Sendable {
             return 403
         case .authorizationHeaderMalformed, .authorizationQueryParametersError, .missingSecurityHeader,
             .invalidArgument, .invalidRequest, .invalidURI, .invalidBucketName, .xAmzContentSHA256Mismatch,
-            .incompleteBody, .invalidChunkSizeError, .malformedXML, .entityTooLarge,
+            .incompleteBody, .invalidChunkSizeError, .malformedXML, .entityTooLarge, .entityTooSmall,
             .maxPostPreDataLengthExceeded, .malformedPOSTRequest, .invalidPolicyDocument,
             .requestHeaderSectionTooLarge, .badRequest:
             return 400

@@ -37,7 +37,18 @@ enum PostFormFuzzing {
         invariant(Set(form.fields.map(\.lowercasedName)).count == form.fields.count, "a field twice")
         let tailWhole = tail(remainder, delimiter: form.delimiter, piece: max(remainder.count, 1))
         let tailPieces = tail(remainder, delimiter: form.delimiter, piece: 1 + remainder.count % 7)
-        invariant(tailWhole == tailPieces, "the file's end read whole (\(tailWhole ?? "closed")) and in pieces (\(tailPieces ?? "closed")) differ")
+        invariant(tailWhole.refusal == tailPieces.refusal,
+                  "the file's end read whole (\(tailWhole.refusal ?? "closed")) and in pieces (\(tailPieces.refusal ?? "closed")) differ")
+        if tailWhole.refusal == nil {
+            // Closed: the first delimiter after the file part's head is the close, and the file is
+            // what precedes its CRLF — counted the same however the reads fell.
+            // (When the delimiter follows the part's head at once, the head's CRLF is the
+            // delimiter's and the file is empty.)
+            let close = remainder.indices.first { remainder[$0...].starts(with: form.delimiter) }
+            let expected = close.map { Int64(max(0, $0 - 2)) }
+            invariant(expected == tailWhole.fileBytes, "counted a \(tailWhole.fileBytes)-byte file, not \(expected ?? -1)")
+            invariant(tailPieces.fileBytes == tailWhole.fileBytes, "the file's size read in pieces differs")
+        }
 
         if let policyText = form.value(of: "policy"), let policy = try? PostPolicy(base64: policyText) {
             _ = try? policy.check(form, bucket: "photos", now: now)
@@ -100,8 +111,9 @@ enum PostFormFuzzing {
         return count
     }
 
-    /// How the form after the file ends, read in pieces: nil when it closes, else the refusal.
-    private static func tail(_ bytes: [UInt8], delimiter: [UInt8], piece: Int) -> String? {
+    /// How the form after the file ends, read in pieces: no refusal when it closes, and the size
+    /// counted for the file.
+    private static func tail(_ bytes: [UInt8], delimiter: [UInt8], piece: Int) -> (refusal: String?, fileBytes: Int64) {
         var tail = PostObjectFormTail(delimiter: delimiter, unscanned: 0)
         var index = 0
         do {
@@ -111,9 +123,9 @@ enum PostFormFuzzing {
                 index = end
             }
             try tail.finish()
-            return nil
+            return (nil, tail.fileBytes)
         } catch {
-            return error.code.rawValue
+            return (error.code.rawValue, tail.fileBytes)
         }
     }
 

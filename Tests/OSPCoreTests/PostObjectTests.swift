@@ -163,6 +163,10 @@ struct PostPolicyTests {
              {"x-amz-algorithm": "AWS4-HMAC-SHA256"}]}
             """)
         #expect(policy.contentLengthRange! == (1, 100))
+        let twoRanges = try Self.policy("""
+            {"expiration": "2026-12-01T12:05:00Z", "conditions": [["content-length-range", 1, 100], ["content-length-range", 50, 500]]}
+            """)
+        #expect(twoRanges.contentLengthRange! == (50, 100), "every range holds: their intersection")
         let good: [(String, String)] = [
             ("key", "user/a.png"), ("content-type", "image/png"), ("x-amz-meta-tag", "anything"), ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
             ("policy", "…"), ("x-amz-signature", "…"), ("x-ignore-me", "ignored"),
@@ -432,6 +436,63 @@ struct PostObjectFormTailTests {
     func unclosed() {
         #expect(Self.scan("data without an end", split: 4) == "MalformedPOSTRequest")
         #expect(Self.scan("data\r\n------osp-test", split: 8) == "MalformedPOSTRequest")
+    }
+
+    /// Scans `text` in reads of `chunk` bytes against `range`: the file's counted size, and the
+    /// refusal with the index of the read that raised it (`finish` counts as one past the last).
+    static func sized(_ text: String, chunk: Int, range: (min: Int64, max: Int64)?, unscanned: Int = 0)
+        -> (size: Int64, refusal: (code: String, read: Int)?)
+    {
+        var tail = PostObjectFormTail(delimiter: delimiter, unscanned: unscanned, sizeRange: range)
+        let bytes = Array(text.utf8)
+        let reads = stride(from: 0, to: bytes.count, by: chunk).map { bytes[$0..<min($0 + chunk, bytes.count)] }
+        for (index, read) in reads.enumerated() {
+            do { try tail.scan(ByteBuffer(bytes: read)) } catch { return (tail.fileBytes, (error.code.rawValue, index)) }
+        }
+        do { try tail.finish() } catch { return (tail.fileBytes, (error.code.rawValue, reads.count)) }
+        return (tail.fileBytes, nil)
+    }
+
+    @Test("the file's size is counted exactly, however the reads split it and whatever it holds", arguments: [1, 2, 3, 5, 17, 1000])
+    func size(chunk: Int) {
+        let fields = "------osp-test\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n"
+        for content in ["", "x", "\r", "\r\n", "ab\r\n--\r\n------osp-tes\r\n", String(repeating: "\r\n-", count: 40)] {
+            let text = fields + content + "\r\n------osp-test--\r\nepilogue"
+            let result = Self.sized(text, chunk: chunk, range: nil, unscanned: fields.utf8.count)
+            #expect(result.refusal == nil)
+            #expect(result.size == Int64(content.utf8.count), "\(content.debugDescription) in reads of \(chunk)")
+        }
+        // The delimiter right after the part's head: the head's CRLF is the delimiter's, the file empty.
+        let bare = Self.sized("------osp-test--\r\n", chunk: chunk, range: (0, 0))
+        #expect(bare.size == 0 && bare.refusal == nil)
+    }
+
+    @Test("a file the policy's content-length-range allows passes at both ends of the range", arguments: [1, 4, 1000])
+    func sizeWithinRange(chunk: Int) {
+        for content in ["12345", "1234567890"] {
+            let result = Self.sized(content + "\r\n------osp-test--\r\n", chunk: chunk, range: (5, 10))
+            #expect(result.refusal == nil, "\(content.utf8.count) bytes in reads of \(chunk)")
+        }
+    }
+
+    @Test("a file over the range is EntityTooLarge, under it EntityTooSmall: refused at the latest with the read that closes the form, never after it")
+    func sizeOutsideRange() {
+        for chunk in [1, 3, 8, 1000] {
+            for (content, code) in [("12345678901", "EntityTooLarge"), ("1234", "EntityTooSmall"), ("", "EntityTooSmall")] {
+                let text = content + "\r\n------osp-test--\r\n"
+                let result = Self.sized(text, chunk: chunk, range: (5, 10))
+                let closing = (content.utf8.count + 2 + Self.delimiter.count + 1) / chunk  // the read holding the close's last "-"
+                #expect(result.refusal?.code == code, "\(content.utf8.count) bytes in reads of \(chunk)")
+                #expect((result.refusal?.read ?? .max) <= closing, "\(content.utf8.count) bytes in reads of \(chunk)")
+            }
+        }
+        // A large file is refused while it streams, long before its end.
+        let big = String(repeating: "x", count: 10_000) + "\r\n------osp-test--\r\n"
+        let result = Self.sized(big, chunk: 100, range: (0, 1000))
+        #expect(result.refusal?.code == "EntityTooLarge")
+        #expect(result.refusal?.read == 10)
+        // Ranges that do not overlap allow no file at all.
+        #expect(Self.sized("abc\r\n------osp-test--", chunk: 1000, range: (5, 2)).refusal?.code == "EntityTooLarge")
     }
 
     @Test("osp's own fields in front are not scanned")

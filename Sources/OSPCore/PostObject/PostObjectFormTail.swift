@@ -17,6 +17,11 @@ import S3Signing
 /// wherever `--boundary` occurs), so the boundary may appear in the file only as the strict close,
 /// `CRLF--boundary--`; anywhere else the form is refused. No encoder puts its boundary in content.
 ///
+/// The file's size is counted as it passes and held to the policy's `content-length-range`: a file
+/// past the maximum is refused (`EntityTooLarge`) with the read that carries it past, one under the
+/// minimum (`EntityTooSmall`) with the read that closes the form — in both cases before the backend
+/// has the whole form, so whatever the backend makes of the range, nothing is stored.
+///
 /// Each byte is looked at about once (`memchr` for the boundary's first `-`, then a compare); a
 /// few bytes are held across reads when a read ends inside what may be the boundary.
 package struct PostObjectFormTail: Sendable {
@@ -32,13 +37,22 @@ package struct PostObjectFormTail: Sendable {
     private var before: [UInt8] = [0x0D, 0x0A]
     /// The form's closing delimiter has passed; what follows is epilogue, which no backend reads.
     package private(set) var isClosed = false
+    /// Bytes known to be the file's (scanned and not held); its size once the form is closed.
+    package private(set) var fileBytes: Int64 = 0
+    /// The smallest and largest file the policy allows, inclusive (`min > max` allows none).
+    private let minimumSize: Int64
+    private let maximumSize: Int64
 
     /// - Parameters:
     ///   - delimiter: `--boundary`, as the form reader found it.
     ///   - unscanned: how many bytes at the start are osp's own (passed through unscanned).
-    package init(delimiter: [UInt8], unscanned: Int) {
+    ///   - sizeRange: the file sizes the policy's `content-length-range` allows, if it has one; an
+    ///     empty range (`min > max`) allows none.
+    package init(delimiter: [UInt8], unscanned: Int, sizeRange: (min: Int64, max: Int64)? = nil) {
         self.needle = delimiter
         self.unscanned = unscanned
+        self.minimumSize = sizeRange?.min ?? 0
+        self.maximumSize = sizeRange?.max ?? .max
     }
 
     /// Looks at the next bytes of the body.
@@ -62,16 +76,25 @@ package struct PostObjectFormTail: Sendable {
             result = bytes.withUnsafeBytes { Self.scan($0, needle: self.needle, before: context) }
             window = bytes
         }
+        let scanned = Int64(window?.count ?? view.count)
         switch result {
-        case .closed:
+        case .closed(let at):
+            // The CRLF before the delimiter is the delimiter's, not the file's; when it is the
+            // part head's own (the delimiter right after the head), the file is empty.
+            self.fileBytes = max(0, self.fileBytes + Int64(at) - 2)
             self.held = []
             self.isClosed = true
+            try self.checkSize()
         case .clear(let lastTwo):
+            self.fileBytes += scanned
             self.held = []
             self.before = lastTwo
+            try self.checkSize()
         case .hold(let from, let beforeHeld):
+            self.fileBytes += Int64(from)
             self.held = window.map { Array($0[from...]) } ?? Array(view.dropFirst(from))
             self.before = beforeHeld
+            try self.checkSize()
         case .misplacedBoundary:
             throw S3Error(.invalidArgument, "POST form fields after the file are not accepted (or the file holds the form's boundary); put every field before the file.")
         }
@@ -84,9 +107,23 @@ package struct PostObjectFormTail: Sendable {
         }
     }
 
+    /// The file so far within the policy's maximum, and once closed not under its minimum. Until the
+    /// close, the last two bytes counted may turn out to be the CRLF that starts the delimiter, so a
+    /// file is refused early only when it is over by more than that (otherwise with the close, which
+    /// is then not forwarded either).
+    private func checkSize() throws(S3Error) {
+        let certain = self.isClosed ? self.fileBytes : self.fileBytes - 2
+        if certain > self.maximumSize {
+            throw S3Error(.entityTooLarge, "Your proposed upload exceeds the maximum allowed size")
+        }
+        if self.isClosed, self.fileBytes < self.minimumSize {
+            throw S3Error(.entityTooSmall, "Your proposed upload is smaller than the minimum allowed size")
+        }
+    }
+
     private enum ScanResult {
-        /// `CRLF--boundary--`: the form's close.
-        case closed
+        /// `CRLF--boundary--` at `at` (the delimiter's `--`; the CRLF is just before): the form's close.
+        case closed(at: Int)
         /// No boundary; the two bytes the scanned bytes end with.
         case clear(lastTwo: [UInt8])
         /// What may be the boundary starts at `from` and runs to the end; `beforeHeld` precede it.
@@ -117,7 +154,7 @@ package struct PostObjectFormTail: Sendable {
             }
             let strictClose = preceding(index, 2) == 0x0D && preceding(index, 1) == 0x0A
                 && bytes[after] == UInt8(ascii: "-") && bytes[after + 1] == UInt8(ascii: "-")
-            return strictClose ? .closed : .misplacedBoundary
+            return strictClose ? .closed(at: index) : .misplacedBoundary
         }
         return .clear(lastTwo: [preceding(count, 2), preceding(count, 1)])
     }

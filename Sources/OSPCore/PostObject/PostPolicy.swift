@@ -24,10 +24,15 @@ package struct PostPolicy: Sendable, Equatable {
     package var expiration: AmzDate
     package var conditions: [Condition]
 
-    /// The file size range the signer set, passed on to the backend (which counts the bytes).
+    /// The file sizes the signer allows: every `content-length-range` holds, so their intersection
+    /// (empty, `min > max`, when they do not overlap). osp counts the file against it and passes it on
+    /// to the backend, which counts too.
     var contentLengthRange: (min: Int64, max: Int64)? {
-        for case .contentLengthRange(let min, let max) in self.conditions { return (min, max) }
-        return nil
+        var range: (min: Int64, max: Int64)?
+        for case .contentLengthRange(let min, let max) in self.conditions {
+            range = range.map { (Swift.max($0.min, min), Swift.min($0.max, max)) } ?? (min, max)
+        }
+        return range
     }
 
     /// Fields a form may carry without a condition of their own (S3's rule; `awsaccesskeyid`

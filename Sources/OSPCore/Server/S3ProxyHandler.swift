@@ -780,7 +780,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 keyCache: self.gateway.keyCache,
                 now: AmzDate.now()
             )
-            exchange.form?.tail = PostObjectFormTail(delimiter: upload.form.delimiter, unscanned: preamble.readableBytes)
+            exchange.form?.tail = PostObjectFormTail(
+                delimiter: upload.form.delimiter, unscanned: preamble.readableBytes, sizeRange: upload.policy.contentLengthRange
+            )
             exchange.pendingBody.insert(preamble, at: 0)
             self.connect(UpstreamRequest(head: head, endpoint: BackendEndpoint(target.bucket), chunkedBody: .decoded), authenticated: authenticated, exchange: exchange)
         } catch {
