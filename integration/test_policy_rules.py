@@ -182,6 +182,22 @@ def test_a_create_bucket_grant_creates_only_plain_buckets(carol, journal):
     assert [(e["method"], e["path"]) for e in journal.journal()] == [("PUT", f"/{OPEN_BUCKET}")]
 
 
+def test_the_delete_group_does_not_bypass_governance_retention(alice, backend_s3, journal, prefix):
+    """As in AWS, a delete that overrides governance-mode retention (`x-amz-bypass-governance-retention`)
+    needs `s3:BypassGovernanceRetention`, which `delete` does not include: alice may delete under
+    `team/` but not with the bypass — DeleteObject and DeleteObjects refused, nothing forwarded."""
+    key = f"team/{prefix}governed"
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key=key, Body=b"kept")
+    journal.reset()
+    assert refused(lambda: alice.delete_object(Bucket=ALIAS_BUCKET, Key=key, BypassGovernanceRetention=True)) == "AccessDenied"
+    assert refused(lambda: alice.delete_objects(Bucket=ALIAS_BUCKET, Delete={"Objects": [{"Key": key}]},
+                                                BypassGovernanceRetention=True)) == "AccessDenied"
+    assert journal.journal() == []
+    assert stored_bytes(backend_s3, REAL_BUCKET, key) == b"kept"
+    alice.delete_objects(Bucket=ALIAS_BUCKET, Delete={"Objects": [{"Key": key}]})
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
+
+
 def test_the_write_group_sets_acls_and_tags(alice, backend_s3, prefix):
     key = f"team/{prefix}tagged"
     alice.put_object(Bucket=ALIAS_BUCKET, Key=key, Body=b"tagged", ACL="private", Tagging="team=a")

@@ -515,7 +515,7 @@ struct RoutingDotSegmentTests {
     }
 }
 
-@Suite("Routing: what a write also sets")
+@Suite("Routing: what a write also sets, and what a delete overrides")
 struct WriteSettingsTests {
     @Test(
         "an object write that sets an ACL, tags, a retention or a legal hold says so (each needs its own permission); nothing else does",
@@ -535,6 +535,13 @@ struct WriteSettingsTests {
             ("GET", "/b/k", [("x-amz-acl", "public-read")], []),
             ("PUT", "/b/k?acl", [("x-amz-acl", "public-read")], []),
             ("PUT", "/b/k?retention", [("x-amz-object-lock-mode", "GOVERNANCE")], []),
+            ("PUT", "/b/k?retention", [("x-amz-bypass-governance-retention", "true")], .governanceBypass),
+            ("DELETE", "/b/k", [("x-amz-bypass-governance-retention", "true")], .governanceBypass),
+            ("DELETE", "/b/k?versionId=v1", [("X-Amz-Bypass-Governance-Retention", "false")], .governanceBypass),
+            ("POST", "/b?delete", [("x-amz-bypass-governance-retention", "true")], .governanceBypass),
+            ("DELETE", "/b/k", [], []),
+            ("PUT", "/b/k", [("x-amz-bypass-governance-retention", "true")], []),
+            ("GET", "/b/k", [("x-amz-bypass-governance-retention", "true")], []),
         ] as [(String, String, [(String, String)], WriteSettings)])
     func objectSettings(method: String, target: String, headers: [(String, String)], expected: WriteSettings) throws {
         let route = try routed(method, target, headers: headers)
@@ -568,6 +575,7 @@ struct WriteSettingsTests {
             == ["s3:PutObjectAcl", "s3:PutObjectTagging", "s3:PutObjectRetention", "s3:PutObjectLegalHold"])
         #expect(WriteSettings([.bucketOwnership, .bucketObjectLock, .bucketACL]).actions
             == ["s3:PutBucketAcl", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning", "s3:PutBucketOwnershipControls"])
+        #expect(WriteSettings.governanceBypass.actions == ["s3:BypassGovernanceRetention"])
         #expect(WriteSettings().actions == [])
     }
 

@@ -56,7 +56,7 @@ enum ActionPattern: Sendable, Equatable {
     /// What the group names grant. HeadObject is authorized as `s3:GetObject`, multipart create,
     /// upload, complete and copy as `s3:PutObject`. `write` also lists the parts of an upload (a
     /// resumed upload needs them) but does not set retention or legal holds: those lock objects and
-    /// are granted by name.
+    /// are granted by name, as is `s3:BypassGovernanceRetention`, which `delete` does not include.
     static let groups: [String: [String]] = [
         "read": [
             "s3:GetObject", "s3:GetObjectVersion",

@@ -115,7 +115,7 @@ public struct S3RequestRouter: Sendable {
             return
         }
         route.operation = row.operation
-        if method == "PUT" || method == "POST" {
+        if method != "GET" && method != "HEAD" {
             route.alsoSets = WriteSettings(operation: row.operation.name, headers: headers)
         }
         if let versionAction = row.versionAction, query.contains("versionId") {

@@ -51,8 +51,11 @@ public struct S3Route: Sendable, Equatable {
 /// `s3:PutBucketVersioning`) or choose object ownership (`x-amz-object-ownership`:
 /// `s3:PutBucketOwnershipControls`). So a principal allowed only `s3:PutObject` may store objects but
 /// not make them public, tag them, or lock them against deletion for years; one allowed only
-/// `s3:CreateBucket` may not create a public or locked bucket. A header is counted whatever its value:
-/// deciding which values are harmless is the backend's business, asking is osp's.
+/// `s3:CreateBucket` may not create a public or locked bucket. And a delete or retention change that
+/// overrides governance-mode retention (`x-amz-bypass-governance-retention` on DeleteObject,
+/// DeleteObjects, PutObjectRetention) needs `s3:BypassGovernanceRetention`, so `delete` rights alone
+/// do not remove locked objects. A header is counted whatever its value: deciding which values are
+/// harmless is the backend's business, asking is osp's.
 public struct WriteSettings: OptionSet, Sendable, Hashable {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
@@ -64,9 +67,12 @@ public struct WriteSettings: OptionSet, Sendable, Hashable {
     public static let bucketACL = WriteSettings(rawValue: 1 << 4)
     public static let bucketObjectLock = WriteSettings(rawValue: 1 << 5)
     public static let bucketOwnership = WriteSettings(rawValue: 1 << 6)
+    public static let governanceBypass = WriteSettings(rawValue: 1 << 7)
 
     /// The operations that write an object and may set more than its data.
     static let objectWrites: Set<String> = ["PutObject", "CopyObject", "CreateMultipartUpload", "PostObject"]
+    /// The operations that may override governance-mode retention.
+    static let governedChanges: Set<String> = ["DeleteObject", "DeleteObjects", "PutObjectRetention"]
 
     /// Request headers (or form fields) that set an ACL (`x-amz-grant-write` is a bucket's only; on an
     /// object write S3 refuses it, so counting it there costs nothing).
@@ -87,6 +93,8 @@ public struct WriteSettings: OptionSet, Sendable, Hashable {
             self = settings
         } else if Self.objectWrites.contains(operation) {
             self = Self(objectField: { headers.contains(name: $0) })
+        } else if Self.governedChanges.contains(operation), headers.contains(name: "x-amz-bypass-governance-retention") {
+            self = .governanceBypass
         } else {
             self = []
         }
@@ -124,6 +132,7 @@ public struct WriteSettings: OptionSet, Sendable, Hashable {
             actions.append("s3:PutBucketVersioning")
         }
         if self.contains(.bucketOwnership) { actions.append("s3:PutBucketOwnershipControls") }
+        if self.contains(.governanceBypass) { actions.append("s3:BypassGovernanceRetention") }
         return actions
     }
 }

@@ -650,12 +650,20 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
         let view = self.policyView(authenticated, route: route, exchange: exchange, context: context)
         guard let base = self.gateway.authorizer.questions(view).first else { return }
-        let questions = request.objects.map { object in
+        // Each key is a delete of its own; one that bypasses governance retention asks for that too.
+        let bypasses = route.alsoSets.contains(.governanceBypass)
+        var questions: [AuthorizationRequest] = []
+        questions.reserveCapacity(request.objects.count * (bypasses ? 2 : 1))
+        for object in request.objects {
             var question = base
             question.action = object.versionId == nil ? "s3:DeleteObject" : "s3:DeleteObjectVersion"
             question.key = object.key
             if let version = object.versionId { question.conditions["versionid"] = version }
-            return question
+            questions.append(question)
+            if bypasses {
+                question.action = "s3:BypassGovernanceRetention"
+                questions.append(question)
+            }
         }
         self.state = .authenticating
         self.authorize(questions, authenticated, exchange: exchange)
