@@ -7,6 +7,9 @@ test_hostile_http.py.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 
 from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET
@@ -25,6 +28,10 @@ def good(osp) -> sig.RequestSigner:
 
 def signer_with(osp, access_key: str, secret: str) -> sig.RequestSigner:
     return sig.RequestSigner(sig.Credentials(access_key, secret), osp.host)
+
+
+def sha256_hex(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
 
 
 def to_osp(osp, request: sig.PreparedRequest):
@@ -60,12 +67,70 @@ def test_tampered_presign_is_signature_does_not_match(osp, good, backend_s3, jou
     assert journal.journal() == []
 
 
-def test_body_changed_after_signing_never_reaches_the_backend_as_an_object(osp, good, backend_s3, journal, prefix):
-    request = good.prepare("PUT", f"/{ALIAS_BUCKET}/{prefix}k", body=b"original")
-    request.body = b"tampered"
-    response = to_osp(osp, request)
-    assert response.status == 400 and response.error_code == "XAmzContentSHA256Mismatch", response
+def backend_puts(journal) -> list[dict]:
+    return [entry for entry in journal.journal() if entry["method"] == "PUT"]
+
+
+@pytest.mark.parametrize("size", [8, 3 << 20])
+def test_body_changed_after_signing_is_refused_by_osp_before_the_backend_has_it(osp, good, backend_s3, journal,
+                                                                               prefix, size):
+    """The signature covers `x-amz-content-sha256`, not the body: osp hashes the body as it streams
+    and judges the read that completes it before forwarding that read, so a swapped body is 400
+    XAmzContentSHA256Mismatch and the backend never receives a whole request to judge (its journal
+    has no PUT) — whether or not it would have checked the hash itself."""
+    original = data(size, "original")
+    request = good.prepare("PUT", f"/{ALIAS_BUCKET}/{prefix}k", body=original)
+    request.body = original[:-1] + b"!"  # the same length, the last byte changed
+    journal.reset()
+    assert_s3_error(to_osp(osp, request), 400, "XAmzContentSHA256Mismatch")
+    # A large body has partly gone through when its last read is judged: the backend saw the
+    # connection end inside it.
+    assert [entry["error"] for entry in backend_puts(journal)] in ([], ["IncompleteBody"])
     assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}k")
+
+
+def test_a_chunked_body_changed_after_signing_is_refused_before_its_end_is_forwarded(osp, good, backend_s3,
+                                                                                    journal, prefix):
+    """A body of unknown length (`Transfer-Encoding: chunked`) is judged when it ends, before the end
+    goes to the backend."""
+    request = good.prepare("PUT", f"/{ALIAS_BUCKET}/{prefix}k", body=b"original body")
+    headers = [(n, v) for n, v in request.headers if n.lower() != "content-length"]
+    headers.append(("Transfer-Encoding", "chunked"))
+    head = f"PUT {request.target} HTTP/1.1\r\n" + "".join(f"{n}: {v}\r\n" for n, v in headers) + "\r\n"
+    body = b"8\r\ntampered\r\n5\r\n body\r\n0\r\n\r\n"
+    journal.reset()
+    answer = send_raw("127.0.0.1", osp.port, head.encode() + body)
+    assert parse_status(answer) == 400 and b"<Code>XAmzContentSHA256Mismatch</Code>" in answer, answer
+    assert [entry["error"] for entry in backend_puts(journal)] in ([], ["IncompleteBody"])
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}k")
+    # The same request with the signed body goes on (and the backend, like S3, wants a
+    # Content-Length for a PUT: its 411 shows the request reached it whole).
+    signed_body = b"8\r\noriginal\r\n5\r\n body\r\n0\r\n\r\n"
+    assert parse_status(send_raw("127.0.0.1", osp.port, head.encode() + signed_body)) == 411
+    assert len(backend_puts(journal)) >= 1
+
+
+def test_a_request_without_a_body_that_signs_the_hash_of_one_is_refused(osp, good, journal, prefix):
+    request = good.prepare("GET", f"/{ALIAS_BUCKET}/{prefix}k", payload_mode=sha256_hex(b"a body"))
+    assert_s3_error(to_osp(osp, request), 400, "XAmzContentSHA256Mismatch")
+    assert journal.journal() == []
+
+
+def test_delete_objects_whose_key_list_was_changed_after_signing_deletes_nothing(osp, good, backend_s3, journal, prefix):
+    """DeleteObjects is judged key by key from its body, so the body is checked before anything else:
+    a key list swapped under a signed request is refused and nothing reaches the backend."""
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key=f"{prefix}keep", Body=b"keep")
+    signed = f"<Delete><Object><Key>{prefix}gone</Key></Object></Delete>".encode()
+    swapped = f"<Delete><Object><Key>{prefix}keep</Key></Object></Delete>".encode()
+    assert len(signed) == len(swapped)
+    md5 = base64.b64encode(hashlib.md5(swapped).digest()).decode()
+    request = good.prepare("POST", f"/{ALIAS_BUCKET}", query=[("delete", "")], body=signed,
+                           unsigned_headers={"Content-MD5": md5})
+    request.body = swapped
+    journal.reset()
+    assert_s3_error(to_osp(osp, request), 400, "XAmzContentSHA256Mismatch")
+    assert journal.journal() == []
+    assert exists_at_backend(backend_s3, REAL_BUCKET, f"{prefix}keep")
 
 
 @pytest.mark.parametrize("header, original, changed", [

@@ -643,6 +643,12 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         for buffer in exchange.pendingBody { body.append(contentsOf: buffer.readableBytesView) }
         let request: DeleteObjectsRequest
         do {
+            // The keys are judged from the body, so the body must be the one that was signed.
+            if case .signed(let sha256Hex) = authenticated.payloadMode {
+                var check = PayloadHashCheck(sha256Hex: sha256Hex, declaredLength: nil)
+                try check.consume(ByteBuffer(bytes: body))
+                try check.finish()
+            }
             request = try DeleteObjectsRequest(xml: body)
         } catch {
             self.refuse(error)
@@ -900,6 +906,18 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private func connect(_ upstream: UpstreamRequest, authenticated: AuthenticatedRequest, exchange: Exchange) {
         exchange.upstreamRequest = upstream
+        if case .signed(let sha256Hex) = authenticated.payloadMode {
+            // The backend gets this hash re-signed with its own key: osp checks the body against it
+            // on the way (a request without a body, at once).
+            if exchange.hasBody {
+                let chunked = exchange.head.headers.contains(name: "transfer-encoding")
+                let length = chunked ? nil : exchange.head.headers.first(name: "content-length").flatMap { Int64($0) }
+                exchange.payloadCheck = PayloadHashCheck(sha256Hex: sha256Hex, declaredLength: length)
+            } else if !PayloadHashCheck.matchesEmptyBody(sha256Hex: sha256Hex) {
+                self.refuse(PayloadHashCheck.mismatch)
+                return
+            }
+        }
         if authenticated.payloadMode.isStreaming {
             // Checked before the backend hears of the request: a malformed or impossible length is
             // refused here, not passed on for the backend to judge.
@@ -996,6 +1014,14 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     private func forwardBody(_ buffer: ByteBuffer, exchange: Exchange) {
         guard let upstream = exchange.upstream else { return }
+        if exchange.payloadCheck != nil {
+            do {
+                try exchange.payloadCheck!.consume(buffer)
+            } catch {
+                self.abortUpload(error, exchange: exchange)
+                return
+            }
+        }
         if let form = exchange.form, form.tail != nil {
             do {
                 try form.tail!.scan(buffer)
@@ -1025,6 +1051,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         guard let upstream = exchange.upstream, !exchange.requestForwarded else { return }
         do {
             try exchange.form?.tail?.finish()
+            try exchange.payloadCheck?.finish()
         } catch {
             self.abortUpload(error, exchange: exchange)
             return
@@ -1453,6 +1480,8 @@ private final class Exchange {
     var upstreamRequest: UpstreamRequest?
     var upstream: UpstreamConnection?
     var transcoder: AWSChunkedTranscoder?
+    /// The body's hash against its `x-amz-content-sha256`, when that is a SHA-256.
+    var payloadCheck: PayloadHashCheck?
     var aggregate: ResponseAggregate?
     /// A browser form upload's state (nil for every other request, which so stays as small).
     var form: FormExchange?
