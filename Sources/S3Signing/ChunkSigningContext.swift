@@ -21,7 +21,7 @@ public struct ChunkSigningContext: @unchecked Sendable {
     private let trailerPrefix: [UInt8]
 
     /// Hex SHA-256 of the empty string: the fifth line of every chunk's string to sign.
-    static let emptySHA256Hex: [UInt8] = Array("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".utf8)
+    static let emptySHA256Hex: [UInt8] = Array(PayloadHashCheck.emptyBodySHA256.utf8)
 
     public init(signingKey: SymmetricKey, amzDate: String, scope: String, seedSignature: String) {
         self.signingKey = signingKey

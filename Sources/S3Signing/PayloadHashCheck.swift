@@ -32,9 +32,13 @@ public struct PayloadHashCheck {
         self.declaredLength = declaredLength
     }
 
-    /// Whether a request that has no body at all carries the hash of the empty body.
+    /// The SHA-256 of no bytes, which every request without a body that signs its payload carries.
+    public static let emptyBodySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+    /// Whether a request that has no body at all carries the hash of the empty body (a public
+    /// value: no need to compare in constant time).
     public static func matchesEmptyBody(sha256Hex: String) -> Bool {
-        SHA256.hash(data: [UInt8]()).withUnsafeBytes { constantTimeEqualsHex(digest: $0, provided: sha256Hex) }
+        sha256Hex.equalsLowercaseASCII(Self.emptyBodySHA256)
     }
 
     /// Hashes the next read of the body. When it completes the declared length the whole body is

@@ -56,6 +56,7 @@ struct PayloadHashCheckTests {
         #expect(PayloadHashCheck.matchesEmptyBody(sha256Hex: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"))
         #expect(PayloadHashCheck.matchesEmptyBody(sha256Hex: "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"))
         #expect(!PayloadHashCheck.matchesEmptyBody(sha256Hex: Self.hex))
+        #expect(PayloadHashCheck.emptyBodySHA256 == SHA256.hash(data: [UInt8]()).map { String(format: "%02x", $0) }.joined())
         #expect(PayloadHashCheck.mismatch.code.httpStatus == 400)
     }
 }

@@ -1461,7 +1461,7 @@ extension S3ProxyHandler: UpstreamExchangeDelegate {
 }
 
 /// SHA-256 of the empty body, the payload hash of bodyless requests osp makes itself.
-private let emptyBodySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+private let emptyBodySHA256 = PayloadHashCheck.emptyBodySHA256
 
 /// One request in flight on a client connection, from head to the end of its response.
 private final class Exchange {
