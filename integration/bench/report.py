@@ -360,7 +360,7 @@ def policy_section(p, meta, pconns, pwrk, pwrk_err):
         for name in ("rules", "opa", "control"):
             r = ratio(med[name], med["allow-all"])
             mine = pwrk.get((c, name), {})
-            per_round = [mine[k][0] / base[k][0] for k in mine if k in base and base[k][0] > 0]
+            per_round = paired_ratios(mine, base)
             span = (f" (rounds: median {statistics.median(per_round):.2f}, {min(per_round):.2f}–{max(per_round):.2f})"
                     if len(per_round) > 1 else "")
             ratio_cells.append(f"{fmt(r, 3)}{span}")
@@ -381,6 +381,11 @@ def policy_section(p, meta, pconns, pwrk, pwrk_err):
             p("")
             p("**A backend did not decide as configured: the policy ratios above do not measure what they claim.**")
     return results
+
+
+def paired_ratios(mine, base):
+    """Per round, a backend's rate over allow-all's (rounds both were measured in)."""
+    return [mine[k][0] / base[k][0] for k in mine if k in base and base[k][0] > 0]
 
 
 def paired_estimate(ratios, resamples=4000, seed=0):
@@ -426,7 +431,7 @@ def ab_section(p, meta, pconns, abwrk, abwrk_err):
             cpus.append(fmt(statistics.median(cu)) if cu else "?")
         for name in ("rules", "opa", "control"):
             mine = abwrk.get((c, name), {})
-            per_round = [mine[k][0] / base[k][0] for k in mine if k in base and base[k][0] > 0]
+            per_round = paired_ratios(mine, base)
             if len(per_round) < 2:
                 ratio_cells.append("n/a")
                 continue
