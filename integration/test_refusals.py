@@ -77,7 +77,7 @@ def test_body_changed_after_signing_is_refused_by_osp_before_the_backend_has_it(
     """The signature covers `x-amz-content-sha256`, not the body: osp hashes the body as it streams
     and judges the read that completes it before forwarding that read, so a swapped body is 400
     XAmzContentSHA256Mismatch and the backend never receives a whole request to judge (its journal
-    has no PUT) — whether or not it would have checked the hash itself."""
+    has no PUT, or one cut off inside its body) — whether or not it would have checked the hash."""
     original = data(size, "original")
     request = good.prepare("PUT", f"/{ALIAS_BUCKET}/{prefix}k", body=original)
     request.body = original[:-1] + b"!"  # the same length, the last byte changed
