@@ -614,9 +614,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.refuse(S3Error(.invalidRequest, "DeleteObjects with an aws-chunked body is not supported."))
             return
         }
-        if let length = exchange.head.headers.first(name: "content-length").flatMap({ Int($0) }),
-            length > DeleteObjectsRequest.maximumBodyBytes
-        {
+        if let length = exchange.declaredLength, length > DeleteObjectsRequest.maximumBodyBytes {
             self.refuse(S3Error(.malformedXML, "The DeleteObjects request body is too large."))
             return
         }
@@ -910,9 +908,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             // The backend gets this hash re-signed with its own key: osp checks the body against it
             // on the way (a request without a body, at once).
             if exchange.hasBody {
-                let chunked = exchange.head.headers.contains(name: "transfer-encoding")
-                let length = chunked ? nil : exchange.head.headers.first(name: "content-length").flatMap { Int64($0) }
-                exchange.payloadCheck = PayloadHashCheck(sha256Hex: sha256Hex, declaredLength: length)
+                exchange.payloadCheck = PayloadHashCheck(sha256Hex: sha256Hex, declaredLength: exchange.declaredLength)
             } else if !PayloadHashCheck.matchesEmptyBody(sha256Hex: sha256Hex) {
                 self.refuse(PayloadHashCheck.mismatch)
                 return
@@ -1470,8 +1466,14 @@ private final class Exchange {
     let target: RequestTarget
     let keepAlive: Bool
     let expectsContinue: Bool
+    /// Whether the body comes chunked (`Transfer-Encoding`), its length unknown until its end.
+    let isChunked: Bool
+    /// The body's length as `Content-Length` declares it, read once here for every use; nil when
+    /// the body is chunked or the head declares none (NIO's decoder has already refused a head
+    /// with both, or with a malformed or repeated length).
+    let declaredLength: Int64?
     /// Whether the request carries a body (Content-Length > 0 or chunked transfer).
-    let hasBody: Bool
+    var hasBody: Bool { self.isChunked || (self.declaredLength ?? 0) > 0 }
 
     var route: S3Route?
     var principal: String?
@@ -1534,8 +1536,8 @@ private final class Exchange {
         self.target = RequestTarget(uri: head.uri)
         self.keepAlive = head.isKeepAlive
         self.expectsContinue = head.headers["expect"].contains { $0.lowercased() == "100-continue" }
-        let length = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
-        self.hasBody = length > 0 || head.headers.contains(name: "transfer-encoding")
+        self.isChunked = head.headers.contains(name: "transfer-encoding")
+        self.declaredLength = self.isChunked ? nil : head.headers.first(name: "content-length").flatMap { Int64($0) }
     }
 }
 
