@@ -31,6 +31,8 @@ public enum S3ErrorCode: String, Sendable {
     case requestHeaderSectionTooLarge = "RequestHeaderSectionTooLarge"
     case noSuchBucket = "NoSuchBucket"
     case methodNotAllowed = "MethodNotAllowed"
+    /// A copy's `x-amz-copy-source-if-*` condition did not hold.
+    case preconditionFailed = "PreconditionFailed"
     case notImplemented = "NotImplemented"
     case internalError = "InternalError"
     case badGateway = "BadGateway"
@@ -53,6 +55,8 @@ public enum S3ErrorCode: String, Sendable {
             return 404
         case .methodNotAllowed:
             return 405
+        case .preconditionFailed:
+            return 412
         case .notImplemented:
             return 501
         case .internalError:

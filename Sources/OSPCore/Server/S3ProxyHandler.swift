@@ -41,6 +41,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         case connecting
         /// Streaming the request body to the backend and its response back.
         case forwarding
+        /// Copying between buckets on two backends (`CrossBackendCopy`); the request has no body.
+        case copying
         /// osp answered the request itself (an error, or ListBuckets) and discards the rest of its body.
         case answered
         /// The client connection is gone or going.
@@ -118,7 +120,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         switch self.state {
         case .idle, .answered, .collectingBody, .collectingForm:
             return false
-        case .authenticating, .connecting, .closed:
+        case .authenticating, .connecting, .copying, .closed:
             return true
         case .forwarding:
             guard let upstream = self.exchange?.upstream else { return true }
@@ -200,6 +202,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             // and the connection cannot be reused.
             exchange.upstream?.discard()
             exchange.upstream = nil
+            exchange.copy?.cancel()
         }
         self.exchange = nil
         context.fireChannelInactive()
@@ -252,13 +255,14 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 self.state = .closed
                 self.closeAfterResponseWritten(context)
             }
-        case .authenticating, .connecting, .forwarding, .collectingBody, .collectingForm, .answered:
+        case .authenticating, .connecting, .forwarding, .copying, .collectingBody, .collectingForm, .answered:
             guard let exchange = self.exchange, !exchange.requestEnded else {
                 // Complete: its response still goes out, then the connection closes.
                 return
             }
             exchange.upstream?.discard()
             exchange.upstream = nil
+            exchange.copy?.cancel()
             context.close(promise: nil)
         }
     }
@@ -446,7 +450,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         guard let exchange = self.exchange else { return }
         exchange.bytesIn += buffer.readableBytes
         switch self.state {
-        case .authenticating, .connecting:
+        case .authenticating, .connecting, .copying:
             exchange.pendingBody.append(buffer)
         case .collectingBody:
             exchange.pendingBody.append(buffer)
@@ -467,7 +471,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         guard let exchange = self.exchange else { return }
         exchange.requestEnded = true
         switch self.state {
-        case .authenticating, .connecting:
+        case .authenticating, .connecting, .copying:
             break
         case .collectingBody:
             self.deleteObjectsBodyCollected(exchange)
@@ -834,7 +838,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 return
             }
             guard BackendEndpoint(sourceRoute) == BackendEndpoint(bucket) else {
-                self.refuse(S3Error(.invalidRequest, "Copying between buckets on different backends is not supported"))
+                self.copyBetweenBackends(source, from: sourceRoute, to: bucket, clientBucket: clientBucket, authenticated, exchange: exchange)
                 return
             }
             copySourceHeader = source.headerValue(backendBucket: sourceRoute.backendBucketName(for: source.bucket))
@@ -1082,6 +1086,160 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
     }
 
+    // MARK: - Copies between backends
+
+    /// CopyObject or UploadPartCopy from a bucket on another backend: no backend reads another's
+    /// bucket, so osp reads the source and writes the destination itself (`CrossBackendCopy`),
+    /// each side signed with its own backend's authorization. The policy has allowed both the
+    /// write and the source's read, as for any copy. A copy has no body: one is refused, and the
+    /// signed hash must be the empty body's (what `connect` checks for other requests).
+    private func copyBetweenBackends(
+        _ copySource: CopySource, from sourceBucket: BucketRoute, to bucket: BucketRoute, clientBucket: String,
+        _ authenticated: AuthenticatedRequest, exchange: Exchange
+    ) {
+        if exchange.hasBody {
+            self.refuse(S3Error(.invalidRequest, "A copy request has no body."))
+            return
+        }
+        if case .signed(let sha256Hex) = authenticated.payloadMode, !PayloadHashCheck.matchesEmptyBody(sha256Hex: sha256Hex) {
+            self.refuse(PayloadHashCheck.mismatch)
+            return
+        }
+        let principal = authenticated.identity.principal
+        self.resolveBackendAuthorization(for: sourceBucket, principal: principal, exchange: exchange) { sourceAuthorization in
+            self.resolveBackendAuthorization(for: bucket, principal: principal, exchange: exchange) { destinationAuthorization in
+                let source = CopyEnd(bucket: sourceBucket, clientBucket: copySource.bucket, authorization: sourceAuthorization)
+                let destination = CopyEnd(bucket: bucket, clientBucket: clientBucket, authorization: destinationAuthorization)
+                self.startCopy(copySource, from: source, to: destination, authenticated, exchange: exchange)
+            }
+        }
+    }
+
+    /// One side of a copy between backends: the bucket and what signs for it.
+    private struct CopyEnd {
+        var bucket: BucketRoute
+        var clientBucket: String
+        var authorization: BackendAuthorization
+    }
+
+    /// A bucket's backend authorization: at once when it is at hand, else once fetched. A failure
+    /// refuses the request.
+    private func resolveBackendAuthorization(
+        for bucket: BucketRoute, principal: String, exchange: Exchange, then use: @escaping (BackendAuthorization) -> Void
+    ) {
+        guard let context = self.context else { return }
+        let resolved: (Result<BackendAuthorization, any Error>) -> Void = { result in
+            switch result {
+            case .success(let authorization): use(authorization)
+            case .failure(let error): self.refuse(error)
+            }
+        }
+        if let result = self.gateway.backendAuthorization.authorizationNow(for: bucket, principal: principal) {
+            resolved(result)
+            return
+        }
+        self.gateway.backendAuthorization.authorization(
+            for: bucket, principal: principal, trace: exchange.trace?.calloutHeaders() ?? .none, on: context.eventLoop
+        ).assumeIsolated().whenComplete { result in
+            guard self.exchange === exchange, self.state == .authenticating else { return }
+            resolved(result)
+        }
+    }
+
+    private func startCopy(
+        _ copySource: CopySource, from source: CopyEnd, to destination: CopyEnd, _ authenticated: AuthenticatedRequest,
+        exchange: Exchange
+    ) {
+        guard let context = self.context, let route = exchange.route else { return }
+        let clientHeaders = exchange.head.headers
+        let keyCache = self.gateway.keyCache
+        let sourceRequest: UpstreamRequest
+        do {
+            // The key re-encoded as S3 encodes a path, whatever encoding the header used.
+            let keyPath = "/" + SigV4Canonical.uriEncode(copySource.key, encodeSlash: false)
+            let query = copySource.versionId.map { "versionId=" + SigV4Canonical.uriEncode($0, encodeSlash: true) } ?? ""
+            sourceRequest = try UpstreamRequestBuilder.build(
+                clientHead: HTTPRequestHead(
+                    version: .http1_1, method: .GET, uri: keyPath, headers: CopyBetweenBackends.sourceHeaders(clientHeaders)),
+                target: RequestTarget(rawPath: keyPath, rawQuery: query),
+                route: S3Route(
+                    bucket: copySource.bucket, key: copySource.key, rawKeyPath: keyPath, addressing: .path,
+                    operation: S3Operation(name: "GetObject", action: copySource.action)),
+                authentication: .anonymous,
+                payloadMode: .signed(sha256Hex: emptyBodySHA256),
+                bucket: source.bucket,
+                backendBucket: source.bucket.backendBucketName(for: source.clientBucket),
+                copySourceHeader: nil,
+                authorization: source.authorization,
+                keyCache: keyCache,
+                forwardedQuery: query,
+                now: AmzDate.now()
+            )
+        } catch {
+            self.refuse(error)
+            return
+        }
+        let operation = route.operation.name
+        let forwardedQuery = exchange.forwardedQuery(authenticated.authentication)
+        let copy = CrossBackendCopy(
+            pool: self.pool,
+            sourceRequest: sourceRequest,
+            readsRange: CopyBetweenBackends.readsRange(clientHeaders),
+            destinationRequest: { sourceHead throws(S3Error) in
+                var head = exchange.head
+                head.headers = try CopyBetweenBackends.destinationHeaders(clientHeaders, operation: operation, source: sourceHead)
+                return try UpstreamRequestBuilder.build(
+                    clientHead: head,
+                    target: exchange.target,
+                    route: route,
+                    authentication: authenticated.authentication,
+                    payloadMode: .unsigned,
+                    bucket: destination.bucket,
+                    backendBucket: destination.bucket.backendBucketName(for: destination.clientBucket),
+                    copySourceHeader: nil,
+                    authorization: destination.authorization,
+                    keyCache: keyCache,
+                    forwardedQuery: forwardedQuery,
+                    now: AmzDate.now()
+                )
+            },
+            completion: { outcome in
+                guard self.exchange === exchange, self.state == .copying else { return }
+                exchange.copy = nil
+                self.copyFinished(outcome, operation: operation, exchange: exchange)
+            }
+        )
+        exchange.copy = copy
+        self.state = .copying
+        if exchange.expectsContinue && !exchange.sentContinue {
+            exchange.sentContinue = true
+            context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
+        copy.start()
+    }
+
+    private func copyFinished(_ outcome: CrossBackendCopy.Outcome, operation: String, exchange: Exchange) {
+        guard let context = self.context else { return }
+        switch outcome {
+        case .copied(let source, let destination):
+            exchange.upstreamStatus = Int(destination.status.code)
+            let (headers, body) = CopyBetweenBackends.response(
+                operation: operation, source: source, destination: destination,
+                lastModified: ListAllMyBucketsResult.iso8601(AmzDate.now()), allocator: context.channel.allocator)
+            self.answer(.ok, headers, body, exchange: exchange)
+        case .backendAnswered(let head, let body):
+            // The backend's refusal, as it gave it (its framing headers are osp's to set).
+            exchange.upstreamStatus = Int(head.status.code)
+            var headers = head.headers
+            for name in ["content-length", "transfer-encoding"] + Self.hopByHopResponseHeaders where headers.contains(name: name) {
+                headers.remove(name: name)
+            }
+            self.answer(head.status, headers, body, exchange: exchange)
+        case .failed(let error):
+            self.refuse(error)
+        }
+    }
+
     // MARK: - Responding
 
     /// Answers the current request with osp's own S3 error. If the request body has not been
@@ -1094,6 +1252,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             upstream.discard()
             exchange.upstream = nil
         }
+        exchange.copy?.cancel()
+        exchange.copy = nil
         if !exchange.requestEnded && exchange.hasBody {
             exchange.mustCloseClient = true
         }
@@ -1131,6 +1291,31 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             // A bodyless request whose `.end` is still on its way: finish when it arrives.
             self.resumeClientReads()
         }
+    }
+
+    /// Answers the current request with a whole response osp holds: its own result, or a
+    /// backend's answer it read whole. Framing (`Content-Length`, `Connection`) is set here.
+    private func answer(_ status: HTTPResponseStatus, _ headers: HTTPHeaders, _ body: ByteBuffer, exchange: Exchange) {
+        guard let context = self.context else { return }
+        var headers = headers
+        headers.add(name: "content-length", value: String(body.readableBytes))
+        if !headers.contains(name: "x-amz-request-id") {
+            headers.add(name: "x-amz-request-id", value: exchange.requestID)
+        }
+        if self.closesAfterResponse(exchange) {
+            headers.add(name: "connection", value: "close")
+        }
+        exchange.status = Int(status.code)
+        exchange.responseStarted = true
+        exchange.responseEnded = true
+        self.state = .answered
+        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if exchange.head.method != .HEAD {
+            exchange.bytesOut += body.readableBytes
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        self.writeResponseEnd(context)
+        if exchange.requestEnded { self.finishExchange() } else { self.resumeClientReads() }
     }
 
     private func writeResponseEnd(_ context: ChannelHandlerContext) {
@@ -1234,24 +1419,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             var listing = listing
             listing.keep(visibility)
             let body = listing.xml(allocator: context.channel.allocator)
-            var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: "application/xml")
-            headers.add(name: "content-length", value: String(body.readableBytes))
-            headers.add(name: "x-amz-request-id", value: exchange.requestID)
-            if self.closesAfterResponse(exchange) {
-                headers.add(name: "connection", value: "close")
-            }
-            exchange.status = 200
-            exchange.responseStarted = true
-            exchange.responseEnded = true
-            self.state = .answered
-            context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            if exchange.head.method != .HEAD {
-                exchange.bytesOut += body.readableBytes
-                context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            }
-            self.writeResponseEnd(context)
-            if exchange.requestEnded { self.finishExchange() } else { self.resumeClientReads() }
+            self.answer(.ok, ["content-type": "application/xml"], body, exchange: exchange)
         }
         var listing = ListAllMyBucketsResult(
             ownerID: authenticated.identity.principal,
@@ -1485,6 +1653,8 @@ private final class Exchange {
     /// The body's hash against its `x-amz-content-sha256`, when that is a SHA-256.
     var payloadCheck: PayloadHashCheck?
     var aggregate: ResponseAggregate?
+    /// A copy between two backends in flight (nil for every other request).
+    var copy: CrossBackendCopy?
     /// A browser form upload's state (nil for every other request, which so stays as small).
     var form: FormExchange?
     /// The request's spans; nil when tracing is off.
