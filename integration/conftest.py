@@ -123,6 +123,12 @@ def bearer_backend(iam_server, workdir):
         processes.stop(backend.process)
 
 
+@pytest.fixture(scope="session")
+def ibm_backend_s3(bearer_backend):
+    """boto3 straight to the bearer backend with its SigV4 keys: reads what osp stored there."""
+    return s3_client(bearer_backend.url, BACKEND_KEYS)
+
+
 @pytest.fixture
 def bearer_journal(bearer_backend) -> BackendAdmin:
     """The bearer backend's journal, emptied at the start of the test."""

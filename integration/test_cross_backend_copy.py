@@ -27,11 +27,21 @@ import pytest
 
 from conftest import ALIAS_BUCKET, IBM_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember
 from osptest import processes
-from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, IAM_API_KEY, AwsCli, BackendAdmin, s3_client
+from osptest.clients import CLIENT_KEYS, IAM_API_KEY, AwsCli, BackendAdmin, s3_client
 from osptest.s3checks import data, exists_at_backend, stored_bytes
 
 # ibm-bucket01 again, reached with SigV4 keys instead of a bearer token: two HMAC ends.
 SIGV4_OTHER = "sigv4-other"
+
+
+def _serve(config: str, port: int, workdir: str, name: str):
+    """One osp for a fixture's lifetime, always stopped."""
+    server = processes.start_osp(config, port, workdir, {**_osp_env(), "IBM_API_KEY": IAM_API_KEY}, name)
+    _remember(server.process)
+    try:
+        yield server
+    finally:
+        processes.stop(server.process)
 
 
 @pytest.fixture(scope="module")
@@ -48,30 +58,12 @@ buckets:
 keystore:
   - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
 """
-    server = processes.start_osp(config, port, workdir, {**_osp_env(), "IBM_API_KEY": IAM_API_KEY}, "osp-copy")
-    _remember(server.process)
-    try:
-        yield server
-    finally:
-        processes.stop(server.process)
+    yield from _serve(config, port, workdir, "osp-copy")
 
 
 @pytest.fixture(scope="module")
 def client(copy_osp):
     return s3_client(copy_osp.url, CLIENT_KEYS)
-
-
-@pytest.fixture(scope="module")
-def other_s3(bearer_backend):
-    """boto3 straight to the bearer backend with its SigV4 keys: reads what osp stored there."""
-    return s3_client(bearer_backend.url, BACKEND_KEYS)
-
-
-@pytest.fixture
-def other_journal(bearer_backend) -> BackendAdmin:
-    admin = BackendAdmin(bearer_backend.url)
-    admin.reset()
-    return admin
 
 
 def _writes(journal: BackendAdmin, key: str) -> list[dict]:
@@ -82,13 +74,13 @@ def _code(error: botocore.exceptions.ClientError) -> tuple[int, str]:
     return error.response["ResponseMetadata"]["HTTPStatusCode"], error.response["Error"]["Code"]
 
 
-def test_copy_to_a_bearer_backend_copies_bytes_metadata_and_content_headers(client, backend_s3, other_s3, prefix):
+def test_copy_to_a_bearer_backend_copies_bytes_metadata_and_content_headers(client, backend_s3, ibm_backend_s3, prefix):
     body = data(70_000, "to-ibm")
     backend_s3.put_object(Bucket=REAL_BUCKET, Key=f"{prefix}src", Body=body, ContentType="text/csv",
                           CacheControl="max-age=60", Metadata={"team": "blue", "run": "7"})
     answer = client.copy_object(Bucket=IBM_BUCKET, Key=f"{prefix}dst", CopySource={"Bucket": ALIAS_BUCKET, "Key": f"{prefix}src"})
 
-    stored = other_s3.get_object(Bucket=IBM_BUCKET, Key=f"{prefix}dst")
+    stored = ibm_backend_s3.get_object(Bucket=IBM_BUCKET, Key=f"{prefix}dst")
     assert stored["Body"].read() == body
     assert stored["ContentType"] == "text/csv"
     assert stored["CacheControl"] == "max-age=60"
@@ -97,9 +89,9 @@ def test_copy_to_a_bearer_backend_copies_bytes_metadata_and_content_headers(clie
     assert answer["CopyObjectResult"]["LastModified"].year >= 2026
 
 
-def test_copy_back_with_replace_sets_the_requests_metadata(client, backend_s3, other_s3, prefix):
+def test_copy_back_with_replace_sets_the_requests_metadata(client, backend_s3, ibm_backend_s3, prefix):
     body = data(1234, "from-ibm")
-    other_s3.put_object(Bucket=IBM_BUCKET, Key=f"{prefix}src", Body=body, ContentType="text/plain", Metadata={"old": "1"})
+    ibm_backend_s3.put_object(Bucket=IBM_BUCKET, Key=f"{prefix}src", Body=body, ContentType="text/plain", Metadata={"old": "1"})
     client.copy_object(Bucket=ALIAS_BUCKET, Key=f"{prefix}dst", CopySource={"Bucket": IBM_BUCKET, "Key": f"{prefix}src"},
                        MetadataDirective="REPLACE", ContentType="application/json", Metadata={"new": "2"})
 
@@ -109,32 +101,32 @@ def test_copy_back_with_replace_sets_the_requests_metadata(client, backend_s3, o
     assert stored["Metadata"] == {"new": "2"}
 
 
-def test_keys_with_awkward_characters_and_an_empty_object_copy(client, backend_s3, other_s3, prefix):
+def test_keys_with_awkward_characters_and_an_empty_object_copy(client, backend_s3, ibm_backend_s3, prefix):
     for key, body in [(f"{prefix}a b+c(1)=&;@,$!'*.txt", b"awkward"), (f"{prefix}déjà vu/ü", b"unicode"), (f"{prefix}empty", b"")]:
         backend_s3.put_object(Bucket=REAL_BUCKET, Key=key, Body=body)
         client.copy_object(Bucket=SIGV4_OTHER, Key=key + "-copy", CopySource={"Bucket": ALIAS_BUCKET, "Key": key})
-        assert stored_bytes(other_s3, IBM_BUCKET, key + "-copy") == body
+        assert stored_bytes(ibm_backend_s3, IBM_BUCKET, key + "-copy") == body
 
 
-def test_a_large_object_streams_between_two_sigv4_backends(client, backend_s3, other_s3, prefix):
+def test_a_large_object_streams_between_two_sigv4_backends(client, backend_s3, ibm_backend_s3, prefix):
     body = data(24 << 20, "large")
     backend_s3.put_object(Bucket=REAL_BUCKET, Key=f"{prefix}big", Body=body)
     client.copy_object(Bucket=SIGV4_OTHER, Key=f"{prefix}big", CopySource={"Bucket": ALIAS_BUCKET, "Key": f"{prefix}big"})
-    stored = stored_bytes(other_s3, IBM_BUCKET, f"{prefix}big")
+    stored = stored_bytes(ibm_backend_s3, IBM_BUCKET, f"{prefix}big")
     assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(body).hexdigest()
 
 
-def test_aws_cli_copies_across_backends_with_ranged_part_copies(copy_osp, backend_s3, other_s3, workdir, prefix):
+def test_aws_cli_copies_across_backends_with_ranged_part_copies(copy_osp, backend_s3, ibm_backend_s3, workdir, prefix):
     """20 MiB is above the cli's 8 MiB threshold: CreateMultipartUpload, three UploadPartCopy
     with `x-amz-copy-source-range`, CompleteMultipartUpload — all through osp."""
     body = data(20 << 20, "cli")
     backend_s3.put_object(Bucket=REAL_BUCKET, Key=f"{prefix}cli", Body=body)
     cli = AwsCli(copy_osp.url, CLIENT_KEYS, workdir)
     cli("s3", "cp", f"s3://{ALIAS_BUCKET}/{prefix}cli", f"s3://{IBM_BUCKET}/{prefix}cli")
-    assert stored_bytes(other_s3, IBM_BUCKET, f"{prefix}cli") == body
+    assert stored_bytes(ibm_backend_s3, IBM_BUCKET, f"{prefix}cli") == body
 
 
-def test_upload_part_copy_with_a_range_copies_exactly_that_range(client, backend_s3, other_s3, prefix):
+def test_upload_part_copy_with_a_range_copies_exactly_that_range(client, backend_s3, ibm_backend_s3, prefix):
     body = data(6 << 20, "parts")
     backend_s3.put_object(Bucket=REAL_BUCKET, Key=f"{prefix}src", Body=body)
     upload = client.create_multipart_upload(Bucket=IBM_BUCKET, Key=f"{prefix}dst")["UploadId"]
@@ -147,15 +139,15 @@ def test_upload_part_copy_with_a_range_copies_exactly_that_range(client, backend
         {"PartNumber": 1, "ETag": first["CopyPartResult"]["ETag"]},
         {"PartNumber": 2, "ETag": second["CopyPartResult"]["ETag"]},
     ]})
-    assert stored_bytes(other_s3, IBM_BUCKET, f"{prefix}dst") == body
+    assert stored_bytes(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst") == body
 
 
-def test_a_missing_source_is_no_such_key_and_nothing_is_written(client, other_s3, other_journal, prefix):
+def test_a_missing_source_is_no_such_key_and_nothing_is_written(client, ibm_backend_s3, bearer_journal, prefix):
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         client.copy_object(Bucket=IBM_BUCKET, Key=f"{prefix}dst", CopySource={"Bucket": ALIAS_BUCKET, "Key": f"{prefix}absent"})
     assert _code(refused.value) == (404, "NoSuchKey")
-    assert not exists_at_backend(other_s3, IBM_BUCKET, f"{prefix}dst")
-    assert _writes(other_journal, f"{prefix}dst") == []
+    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst")
+    assert _writes(bearer_journal, f"{prefix}dst") == []
 
 
 PAST = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
@@ -170,30 +162,30 @@ OTHER_ETAG = '"0123456789abcdef0123456789abcdef"'
     ("CopySourceIfUnmodifiedSince", PAST, FUTURE),
 ])
 def test_a_failed_copy_condition_is_precondition_failed_and_nothing_is_written(
-        condition, failing, holding, client, backend_s3, other_s3, other_journal, prefix):
+        condition, failing, holding, client, backend_s3, ibm_backend_s3, bearer_journal, prefix):
     etag = backend_s3.put_object(Bucket=REAL_BUCKET, Key=f"{prefix}src", Body=b"conditional")["ETag"]
     source = {"Bucket": ALIAS_BUCKET, "Key": f"{prefix}src"}
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         client.copy_object(Bucket=IBM_BUCKET, Key=f"{prefix}dst", CopySource=source,
                            **{condition: etag if failing == "etag" else failing})
     assert _code(refused.value) == (412, "PreconditionFailed")
-    assert _writes(other_journal, f"{prefix}dst") == []
+    assert _writes(bearer_journal, f"{prefix}dst") == []
     client.copy_object(Bucket=IBM_BUCKET, Key=f"{prefix}dst", CopySource=source,
                        **{condition: etag if holding == "etag" else holding})
-    assert stored_bytes(other_s3, IBM_BUCKET, f"{prefix}dst") == b"conditional"
+    assert stored_bytes(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst") == b"conditional"
 
 
-def test_tags_that_cannot_be_carried_over_refuse_the_copy_unless_replaced(client, backend_s3, other_s3, other_journal, prefix):
+def test_tags_that_cannot_be_carried_over_refuse_the_copy_unless_replaced(client, backend_s3, ibm_backend_s3, bearer_journal, prefix):
     backend_s3.put_object(Bucket=REAL_BUCKET, Key=f"{prefix}src", Body=b"tagged", Tagging="tier=gold")
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         client.copy_object(Bucket=IBM_BUCKET, Key=f"{prefix}dst", CopySource={"Bucket": ALIAS_BUCKET, "Key": f"{prefix}src"})
     assert _code(refused.value) == (501, "NotImplemented")
-    assert _writes(other_journal, f"{prefix}dst") == []
+    assert _writes(bearer_journal, f"{prefix}dst") == []
 
     client.copy_object(Bucket=IBM_BUCKET, Key=f"{prefix}dst", CopySource={"Bucket": ALIAS_BUCKET, "Key": f"{prefix}src"},
                        TaggingDirective="REPLACE", Tagging="tier=silver")
-    assert stored_bytes(other_s3, IBM_BUCKET, f"{prefix}dst") == b"tagged"
-    assert other_s3.get_object_tagging(Bucket=IBM_BUCKET, Key=f"{prefix}dst")["TagSet"] == [{"Key": "tier", "Value": "silver"}]
+    assert stored_bytes(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst") == b"tagged"
+    assert ibm_backend_s3.get_object_tagging(Bucket=IBM_BUCKET, Key=f"{prefix}dst")["TagSet"] == [{"Key": "tier", "Value": "silver"}]
 
 
 def test_the_client_never_sees_either_backends_credentials(client, backend_s3, bearer_journal, prefix):
@@ -250,28 +242,25 @@ buckets:
 keystore:
   - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
 """
-    osp = processes.start_osp(config, port, workdir, _osp_env(), "osp-short-source")
-    _remember(osp.process)
     try:
-        yield osp
+        yield from _serve(config, port, workdir, "osp-short-source")
     finally:
-        processes.stop(osp.process)
         server.shutdown()
         server.server_close()
 
 
-def test_a_source_that_ends_early_is_502_and_the_destination_stores_nothing(short_source_osp, other_s3, prefix):
+def test_a_source_that_ends_early_is_502_and_the_destination_stores_nothing(short_source_osp, ibm_backend_s3, prefix):
     client = s3_client(short_source_osp.url, CLIENT_KEYS)
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         client.copy_object(Bucket=SIGV4_OTHER, Key=f"{prefix}dst", CopySource={"Bucket": "short-source", "Key": f"{prefix}cut"})
     assert _code(refused.value) == (502, "BadGateway")
-    assert not exists_at_backend(other_s3, IBM_BUCKET, f"{prefix}dst")
+    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst")
     # osp goes on serving copies from the same source backend.
     with pytest.raises(botocore.exceptions.ClientError):
         client.copy_object(Bucket=SIGV4_OTHER, Key=f"{prefix}dst", CopySource={"Bucket": "short-source", "Key": f"{prefix}cut"})
 
 
-def test_a_client_that_gives_up_mid_copy_leaves_a_whole_object_or_none(short_source_osp, other_s3, prefix):
+def test_a_client_that_gives_up_mid_copy_leaves_a_whole_object_or_none(short_source_osp, ibm_backend_s3, prefix):
     """A complete copy request is a server-side operation, as at S3: a client that stops waiting
     does not cut it (osp cannot tell a closed connection from a half-closed one still waiting for
     its answer before it writes). What must hold is that the destination never holds part of the
@@ -279,9 +268,9 @@ def test_a_client_that_gives_up_mid_copy_leaves_a_whole_object_or_none(short_sou
     impatient = s3_client(short_source_osp.url, CLIENT_KEYS, read_timeout=0.5)
     with pytest.raises(botocore.exceptions.ReadTimeoutError):
         impatient.copy_object(Bucket=SIGV4_OTHER, Key=f"{prefix}dst", CopySource={"Bucket": "short-source", "Key": f"{prefix}slow"})
-    assert not exists_at_backend(other_s3, IBM_BUCKET, f"{prefix}dst")  # mid-copy: nothing yet
+    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst")  # mid-copy: nothing yet
     time.sleep(SLOW_PAUSE + 1.5)
-    assert stored_bytes(other_s3, IBM_BUCKET, f"{prefix}dst") == b"q" * (1 << 18) + b"r" * (3 << 18)
+    assert stored_bytes(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst") == b"q" * (1 << 18) + b"r" * (3 << 18)
     s3_client(short_source_osp.url, CLIENT_KEYS).copy_object(
         Bucket=SIGV4_OTHER, Key=f"{prefix}again", CopySource={"Bucket": "short-source", "Key": f"{prefix}slow"})
-    assert stored_bytes(other_s3, IBM_BUCKET, f"{prefix}again") == b"q" * (1 << 18) + b"r" * (3 << 18)
+    assert stored_bytes(ibm_backend_s3, IBM_BUCKET, f"{prefix}again") == b"q" * (1 << 18) + b"r" * (3 << 18)

@@ -52,12 +52,6 @@ def fresh_osp(bearer_backend, iam_server, workdir, request):
         processes.stop(server.process)
 
 
-@pytest.fixture
-def ibm_backend_s3(bearer_backend):
-    """boto3 straight to the bearer backend with its SigV4 keys: reads what osp stored."""
-    return s3_client(bearer_backend.url, BACKEND_KEYS)
-
-
 def _client(osp):
     return s3_client(osp.url, CLIENT_KEYS)
 
