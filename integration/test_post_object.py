@@ -23,13 +23,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from conftest import (ALIAS_BUCKET, REAL_BUCKET, VHOST_BACKEND_BUCKET, VIRTUAL_HOST_DOMAIN, _osp_env, _remember,
-                      policy_osp_config)
+from conftest import (ALIAS_BUCKET, IBM_BUCKET, REAL_BUCKET, REGION, VHOST_BACKEND_BUCKET, VIRTUAL_HOST_DOMAIN, _osp_env,
+                      _remember, policy_osp_config)
 from osptest import processes
-from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, s3_client
+from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, IAM_API_KEY, s3_client
 from osptest.forms import encode_form, flip_base64, flip_hex, post_form, post_form_chunked
 from osptest.s3checks import assert_osp_error, data, exists_at_backend, stored_bytes
-from s3client.http import Response, parse_response, read_until
+from s3client.http import Response, parse_response, read_until, send
 
 pytestmark = pytest.mark.usefixtures("osp")
 
@@ -429,3 +429,128 @@ def test_expect_100_continue_does_not_let_a_badly_signed_form_through(osp, osp_s
     assert_osp_error(final, 403, "SignatureDoesNotMatch")
     assert journal.journal() == []
     assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
+
+
+# -- forms to a bucket reached with an IBM IAM token: the file goes on as a PUT ----------------------
+
+@pytest.fixture(scope="module")
+def iam_form_osp(bearer_backend, iam_server, workdir):
+    """osp with IBM_BUCKET on the bearer backend (IBM IAM api key: no key to sign a form policy)."""
+    port = processes.free_port()
+    config = f"""
+server: {{bind: 127.0.0.1, http_port: {port}, threads: 2}}
+buckets:
+  {IBM_BUCKET}: {{host: 127.0.0.1, port: {bearer_backend.port}, region: {REGION},
+                 api_key: "${{IBM_API_KEY}}", iam_endpoint: "{iam_server.url}"}}
+keystore:
+  - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
+"""
+    server = processes.start_osp(config, port, workdir, {**_osp_env(), "IBM_API_KEY": IAM_API_KEY}, "osp-iam-forms")
+    _remember(server.process)
+    try:
+        yield server
+    finally:
+        processes.stop(server.process)
+
+
+@pytest.fixture(scope="module")
+def iam_form_s3(iam_form_osp):
+    return s3_client(iam_form_osp.url, CLIENT_KEYS)
+
+
+def _iam_writes(bearer_journal, key: str) -> list[dict]:
+    return [e for e in bearer_journal.requests_for(key) if e["method"] in ("PUT", "POST")]
+
+
+def test_a_form_to_an_iam_bucket_is_stored_as_a_put_with_its_fields_as_headers(
+        iam_form_osp, iam_form_s3, ibm_backend_s3, bearer_journal, prefix):
+    """The file (which holds a boundary-like line) is stored byte for byte by one bearer-token PUT;
+    Content-Type and metadata fields are the object's headers; the client's bucket is in the 201."""
+    key = f"{prefix}form.bin"
+    post = iam_form_s3.generate_presigned_post(
+        IBM_BUCKET, key, ExpiresIn=300,
+        Fields={"Content-Type": "text/plain", "x-amz-meta-color": "blue", "success_action_status": "201"},
+        Conditions=[{"Content-Type": "text/plain"}, {"x-amz-meta-color": "blue"}, {"success_action_status": "201"}])
+    response = form_to(iam_form_osp, post)
+    assert response.status == 201, response
+    assert ET.fromstring(response.body).findtext("Bucket") == IBM_BUCKET
+    assert stored_bytes(ibm_backend_s3, IBM_BUCKET, key) == FILE_BODY
+    head = ibm_backend_s3.head_object(Bucket=IBM_BUCKET, Key=key)
+    assert (head["ContentType"], head["Metadata"]) == ("text/plain", {"color": "blue"})
+    (write,) = _iam_writes(bearer_journal, key)
+    assert (write["method"], write["auth"], write["verdict"]) == ("PUT", "bearer", "accepted"), write
+
+
+@pytest.mark.parametrize("size", [0, 1, 3 << 20])
+def test_files_of_any_size_reach_an_iam_bucket_whole(iam_form_osp, iam_form_s3, ibm_backend_s3, prefix, size):
+    key = f"{prefix}sized"
+    body = data(size, "iam form")
+    post = iam_form_s3.generate_presigned_post(IBM_BUCKET, key, ExpiresIn=300)
+    response = form_to(iam_form_osp, post, file=("f.bin", body), timeout=120)
+    assert response.status == 204, response
+    assert stored_bytes(ibm_backend_s3, IBM_BUCKET, key) == body
+
+
+def _raw_form(server, post: dict, body_edit, fields=None, file=("f.bin", FILE_BODY)) -> Response:
+    """The form as urllib3 encodes it, edited by `body_edit` before it is sent (Content-Length follows)."""
+    body, content_type = encode_form(post["fields"] if fields is None else fields, file)
+    body = body_edit(body)
+    target = urlsplit(post["url"]).path
+    return send("127.0.0.1", server.port, "POST", target,
+                [("Host", server.host), ("Content-Type", content_type), ("Content-Length", str(len(body)))], body)
+
+
+@pytest.mark.parametrize("edit, code", [
+    (lambda body: body[:-2], "MalformedPOSTRequest"),          # no CRLF after the close: the length is off
+    (lambda body: body + b"\r\n", "MalformedPOSTRequest"),     # an epilogue longer than the CRLF
+])
+def test_a_form_whose_close_is_not_where_its_length_says_stores_nothing(
+        iam_form_osp, iam_form_s3, ibm_backend_s3, bearer_journal, prefix, edit, code):
+    """The PUT's length comes from the form's Content-Length with the usual `--boundary--CRLF`
+    close; a form that ends otherwise is refused and its PUT never completes."""
+    key = f"{prefix}odd-close"
+    post = iam_form_s3.generate_presigned_post(IBM_BUCKET, key, ExpiresIn=300)
+    response = _raw_form(iam_form_osp, post, edit)
+    assert_osp_error(response, 400, code)
+    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, key)
+    assert [e for e in _iam_writes(bearer_journal, key) if e.get("verdict") == "accepted"] == []
+
+
+def test_fields_after_the_file_are_refused_before_the_put_completes(
+        iam_form_osp, iam_form_s3, ibm_backend_s3, bearer_journal, prefix):
+    key = f"{prefix}late-fields"
+    post = iam_form_s3.generate_presigned_post(IBM_BUCKET, key, ExpiresIn=300)
+    fields = list(post["fields"].items()) + [("file", ("f.bin", FILE_BODY)), ("x-amz-meta-late", "unchecked")]
+    response = form_to(iam_form_osp, post, fields=fields, file=None)
+    assert_osp_error(response, 400, "InvalidArgument")
+    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, key)
+    assert [e for e in _iam_writes(bearer_journal, key) if e.get("verdict") == "accepted"] == []
+
+
+def test_content_length_range_holds_for_a_put_too(iam_form_osp, iam_form_s3, ibm_backend_s3, bearer_journal, prefix):
+    key = f"{prefix}ranged"
+    post = iam_form_s3.generate_presigned_post(IBM_BUCKET, key, ExpiresIn=300, Conditions=[["content-length-range", 1, 100]])
+    response = form_to(iam_form_osp, post, file=("r.bin", data(101, "r")))
+    assert_osp_error(response, 400, "EntityTooLarge")
+    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, key)
+
+
+def test_what_a_put_cannot_carry_is_refused_with_nothing_sent(
+        iam_form_osp, iam_form_s3, ibm_backend_s3, bearer_journal, prefix):
+    """A form without Content-Length (411: the PUT needs its length first), tags (501: XML in a
+    form, a query string on a PUT), a field value that is no header value (400) — none reaches the
+    backend."""
+    key = f"{prefix}refused"
+    post = iam_form_s3.generate_presigned_post(IBM_BUCKET, key, ExpiresIn=300)
+    status, _ = post_form_chunked("127.0.0.1", iam_form_osp.port, f"/{IBM_BUCKET}", post["fields"], ("c.bin", FILE_BODY))
+    assert status == 411
+    tagging = "<Tagging><TagSet><Tag><Key>t</Key><Value>1</Value></Tag></TagSet></Tagging>"
+    tagged = iam_form_s3.generate_presigned_post(IBM_BUCKET, key, ExpiresIn=300, Fields={"tagging": tagging},
+                                                 Conditions=[{"tagging": tagging}])
+    assert_osp_error(form_to(iam_form_osp, tagged), 501, "NotImplemented")
+    injected = "text/plain\r\nx-amz-acl: public-read"
+    sneaky = iam_form_s3.generate_presigned_post(IBM_BUCKET, key, ExpiresIn=300, Fields={"Content-Type": injected},
+                                                 Conditions=[{"Content-Type": injected}])
+    assert_osp_error(form_to(iam_form_osp, sneaky), 400, "InvalidArgument")
+    assert _iam_writes(bearer_journal, key) == []
+    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, key)

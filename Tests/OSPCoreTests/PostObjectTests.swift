@@ -504,3 +504,97 @@ struct PostObjectFormTailTests {
         }
     }
 }
+
+@Suite("POST Object: a form as a PUT of its file (IBM IAM buckets)")
+struct PostObjectPutTests {
+    static let policy = PostPolicy(expiration: AmzDate(iso8601Basic: "20261201T130000Z")!, conditions: [])
+
+    static func put(_ fields: [(String, String)], file: String = "hello file") throws -> (HTTPRequestHead, Int64, [UInt8], PostObjectForm) {
+        let body = formBody(fields, file: ("a.txt", file))
+        let (form, _) = try #require(try read(body, chunk: 1 << 20))
+        let upload = PostObjectUpload(form: form, key: try PostObjectUpload.key(of: form), policy: Self.policy, clientBucket: "photos")
+        var clientHead = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/photos")
+        clientHead.headers.add(name: "Content-Type", value: contentType)
+        clientHead.headers.add(name: "Content-Length", value: String(body.count))
+        clientHead.headers.add(name: "Origin", value: "https://app.example")
+        clientHead.headers.add(name: "x-amz-acl", value: "public-read")
+        let (head, length) = try upload.putRequest(
+            clientHead: clientHead, bucket: PostObjectUploadTests.bucket, backendBucket: "real-photos", token: "TOKEN")
+        return (head, length, body, form)
+    }
+
+    @Test("object settings among the fields become headers; credentials, success handling and the client's own headers do not")
+    func headers() throws {
+        let (head, length, _, _) = try Self.put([
+            ("key", "u/${filename}"), ("Content-Type", "text/plain"), ("acl", "private"), ("x-amz-meta-color", "blue"),
+            ("x-amz-storage-class", "STANDARD_IA"), ("Cache-Control", "no-cache"), ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+            ("x-amz-credential", "CLIENT/20261201/us-east-1/s3/aws4_request"), ("x-amz-date", "20261201T115900Z"),
+            ("x-amz-security-token", "client-token"), ("policy", "Y2xpZW50"), ("x-amz-signature", "ab"),
+            ("success_action_status", "201"), ("x-ignore-x", "1"), ("submit", "Upload"),
+        ])
+        #expect(head.method == .PUT)
+        #expect(head.uri == "/u/a.txt")
+        #expect(length == Int64("hello file".utf8.count))
+        #expect(head.headers.map { "\($0.name): \($0.value)" } == [
+            "host: real-photos.backend.local:9000", "connection: keep-alive", "origin: https://app.example",
+            "Content-Type: text/plain", "x-amz-acl: private", "x-amz-meta-color: blue", "x-amz-storage-class: STANDARD_IA",
+            "Cache-Control: no-cache", "content-length: 10", "authorization: Bearer TOKEN",
+        ])
+    }
+
+    @Test("the file's length is the body's less the form around it, for every file size")
+    func length() throws {
+        for size in [0, 1, 2, 100, 5000] {
+            let file = String(repeating: "x", count: size)
+            let (_, length, _, _) = try Self.put([("key", "k")], file: file)
+            #expect(length == Int64(size))
+        }
+    }
+
+    @Test("what a PUT cannot carry is refused: no length, tags, a value that is no header value")
+    func refusals() throws {
+        expectS3Error(.notImplemented) { try Self.put([("key", "k"), ("tagging", "<Tagging/>")]) }
+        expectS3Error(.invalidArgument) { try Self.put([("key", "k"), ("Content-Type", "text/plain\r\nx-amz-acl: public-read")]) }
+        expectS3Error(.invalidArgument) { try Self.put([("key", "k"), ("x-amz-meta-a", "a\u{0}b")]) }
+        let body = formBody([("key", "k")])
+        let (form, _) = try #require(try read(body, chunk: 1 << 20))
+        let upload = PostObjectUpload(form: form, key: "k", policy: Self.policy, clientBucket: "photos")
+        expectS3Error(.missingContentLength) {
+            try upload.putRequest(
+                clientHead: HTTPRequestHead(version: .http1_1, method: .POST, uri: "/photos"),
+                bucket: PostObjectUploadTests.bucket, backendBucket: "real-photos", token: "T")
+        }
+    }
+
+    @Test("the stream passes exactly the file, its last byte only once the form has closed right after it")
+    func stream() throws {
+        for size in [0, 1, 2, 7, 300] {
+            let file = String((0..<size).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
+            let (_, length, body, form) = try Self.put([("key", "k")], file: file)
+            let rest = Array(body[form.preambleLength...])
+            for chunk in [1, 2, 3, 64, 1 << 20] {
+                var stream = PostObjectFileStream(length: length)
+                var tail = PostObjectFormTail(delimiter: form.delimiter, unscanned: 0)
+                var passed: [UInt8] = []
+                var index = 0
+                while index < rest.count {
+                    let piece = ByteBuffer(bytes: rest[index..<min(index + chunk, rest.count)])
+                    index += chunk
+                    try tail.scan(piece)
+                    passed += stream.take(piece).readableBytesView
+                    #expect(passed.count < max(1, size), "the PUT must not complete before the close (size \(size), chunk \(chunk))")
+                }
+                try tail.finish()
+                if let last = try stream.finish(fileBytes: tail.fileBytes) { passed += last.readableBytesView }
+                #expect(passed == Array(file.utf8), "size \(size), chunk \(chunk)")
+            }
+        }
+    }
+
+    @Test("a file that is not the length the PUT declared fails the stream")
+    func wrongLength() {
+        let stream = PostObjectFileStream(length: 10)
+        expectS3Error(.malformedPOSTRequest) { try stream.finish(fileBytes: 12) }
+        expectS3Error(.malformedPOSTRequest) { try stream.finish(fileBytes: 8) }
+    }
+}

@@ -127,6 +127,71 @@ package struct PostObjectUpload: Sendable {
         return (head, preamble)
     }
 
+    /// Form fields that set the object's own headers, and the header each becomes on a PUT; the
+    /// form's other `x-amz-*` fields (`x-amz-meta-*`, storage class, encryption, checksums, …) keep
+    /// their names.
+    static let headerFields: [String: String] = [
+        "content-type": "Content-Type", "cache-control": "Cache-Control", "content-disposition": "Content-Disposition",
+        "content-encoding": "Content-Encoding", "content-language": "Content-Language", "expires": "Expires",
+        "acl": "x-amz-acl",
+    ]
+
+    /// The form as a PutObject of its file, for a backend reached with an IBM IAM bearer token,
+    /// which has no key to sign a form policy with. The fields that are object settings become the
+    /// PUT's headers (the ones osp checked against the policy and showed the policy engine); the
+    /// file's length is the form's `Content-Length` less the fields and file head before it and
+    /// the close after it (`CRLF--boundary--CRLF`, as browsers, curl and the SDKs end a form) —
+    /// `PostObjectFileStream` holds the stream to exactly that.
+    ///
+    /// Refused: a form without `Content-Length` (411: the PUT needs the length before the file),
+    /// `tagging` (501: a form carries tags as XML, a PUT as a query string), and a field value that
+    /// could not be a header value (400).
+    package func putRequest(
+        clientHead: HTTPRequestHead,
+        bucket: BucketRoute,
+        backendBucket: String,
+        token: String
+    ) throws(S3Error) -> (head: HTTPRequestHead, fileLength: Int64) {
+        guard let text = clientHead.headers.first(name: "content-length"), let bodyLength = Int64(text) else {
+            throw S3Error(.missingContentLength, "A form upload to a bucket reached with an IBM IAM token needs a Content-Length.")
+        }
+        let close = Int64(2 + self.form.delimiter.count + 2 + 2)
+        let fileLength = bodyLength - Int64(self.form.preambleLength) - close
+        guard fileLength >= 0 else {
+            throw S3Error(.malformedPOSTRequest, "The body of your POST request is shorter than its form.")
+        }
+        let endpoint = BackendEndpoint(bucket)
+        let rawKeyPath = "/" + SigV4Canonical.uriEncode(self.key, encodeSlash: false)
+        let (hostname, path) = UpstreamRequestBuilder.address(bucket: bucket, backendBucket: backendBucket, rawKeyPath: rawKeyPath)
+        var headers = HTTPHeaders()
+        headers.add(name: "host", value: endpoint.hostHeader(for: hostname))
+        headers.add(name: "connection", value: "keep-alive")
+        for name in Self.forwardedHeaders {
+            for value in clientHead.headers[name] { headers.add(name: name, value: value) }
+        }
+        for field in self.form.fields {
+            let name = field.lowercasedName
+            if name == "tagging" {
+                throw S3Error(.notImplemented, "Tags on a form upload to a bucket reached with an IBM IAM token are not supported.")
+            }
+            let header: String
+            if let mapped = Self.headerFields[name] {
+                header = mapped
+            } else if name.hasPrefix("x-amz-"), !Self.withheldFields.contains(name) {
+                header = field.name
+            } else {
+                continue
+            }
+            guard field.value.utf8.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
+                throw S3Error(.invalidArgument, "The POST form field \(field.name) cannot be an object header.")
+            }
+            headers.add(name: header, value: field.value)
+        }
+        headers.add(name: "content-length", value: String(fileLength))
+        headers.add(name: "authorization", value: "Bearer " + token)
+        return (HTTPRequestHead(version: .http1_1, method: .PUT, uri: path, headers: headers), fileLength)
+    }
+
     /// What the client gets for the backend's success: S3's answer to the form's
     /// `success_action_redirect` (303 to it, with bucket, key and ETag) or `success_action_status`
     /// (200, 201 with a `PostResponse` document, or the default 204), naming the client's bucket.

@@ -776,7 +776,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         self.authenticationFinished(.success(authenticated), exchange: exchange)
     }
 
-    /// The allowed form goes to the backend re-issued under the backend's key, its file part behind.
+    /// The allowed form goes to the backend re-issued under the backend's key, its file part behind;
+    /// to a backend reached with an IBM IAM token (no key to sign a form with), as a PUT of its file.
     private func forwardForm(
         _ upload: PostObjectUpload,
         _ result: Result<BackendAuthorization, any Error>,
@@ -785,8 +786,22 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         exchange: Exchange
     ) {
         do {
-            guard case .signature(let credentials) = try result.get() else {
-                throw S3Error(.notImplemented, "Browser form uploads to a bucket reached with an IBM IAM token are not supported.")
+            let credentials: BackendCredentials
+            switch try result.get() {
+            case .signature(let keys):
+                credentials = keys
+            case .bearer(let token):
+                let (head, fileLength) = try upload.putRequest(
+                    clientHead: exchange.head,
+                    bucket: target.bucket,
+                    backendBucket: target.bucket.backendBucketName(for: target.clientBucket),
+                    token: token.value
+                )
+                exchange.form?.tail = PostObjectFormTail(
+                    delimiter: upload.form.delimiter, unscanned: 0, sizeRange: upload.policy.contentLengthRange)
+                exchange.form?.file = PostObjectFileStream(length: fileLength)
+                self.connect(UpstreamRequest(head: head, endpoint: BackendEndpoint(target.bucket), chunkedBody: .decoded), authenticated: authenticated, exchange: exchange)
+                return
             }
             let (head, preamble) = try upload.backendRequest(
                 clientHead: exchange.head,
@@ -991,7 +1006,11 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             exchange.trace!.annotate { $0["osp.upstream.connection_reused"] = connection.isReused }
             exchange.trace!.propagate(into: &head.headers)
         }
-        connection.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        if let form = exchange.form, form.file?.length == 0 {
+            form.deferredHead = head
+        } else {
+            connection.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        }
         // Always answer `Expect` once allowed, even when an empty body has already "arrived":
         // botocore waits for the 100 and misreads the next response on the connection without it.
         if exchange.expectsContinue && !exchange.sentContinue {
@@ -1029,6 +1048,13 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 self.abortUpload(error, exchange: exchange)
                 return
             }
+            if form.file != nil {
+                let file = form.file!.take(buffer)
+                if file.readableBytes > 0 {
+                    upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(file)), promise: nil)
+                }
+                return
+            }
         }
         if exchange.transcoder != nil {
             var input = buffer
@@ -1052,6 +1078,15 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         do {
             try exchange.form?.tail?.finish()
             try exchange.payloadCheck?.finish()
+            if let form = exchange.form, let file = form.file, let tail = form.tail {
+                // The form closed right after the PUT's length: now the PUT may complete.
+                let last = try file.finish(fileBytes: tail.fileBytes)
+                if let head = form.deferredHead {
+                    form.deferredHead = nil
+                    upstream.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+                }
+                if let last { upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(last)), promise: nil) }
+            }
         } catch {
             self.abortUpload(error, exchange: exchange)
             return
@@ -1719,6 +1754,11 @@ private final class FormExchange {
     var upload: PostObjectUpload?
     /// The file streaming to the backend, watched for what follows it.
     var tail: PostObjectFormTail?
+    /// The file alone, when the form goes on as a PUT (a backend reached with an IAM token).
+    var file: PostObjectFileStream?
+    /// That PUT's head, when the file is empty: a PUT of nothing is complete with its head, which
+    /// so waits until the form has closed.
+    var deferredHead: HTTPRequestHead?
     /// The answer osp gives for the form's success instead of the backend's body (empty for none).
     var responseBody: ByteBuffer?
 
