@@ -25,13 +25,16 @@ import time
 import botocore.exceptions
 import pytest
 
-from conftest import ALIAS_BUCKET, IBM_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember
+from conftest import ALIAS_BUCKET, IBM_BUCKET, REAL_BUCKET, REGION, SECOND_BACKEND_KEYS, _osp_env, _remember
 from osptest import processes
-from osptest.clients import CLIENT_KEYS, IAM_API_KEY, AwsCli, BackendAdmin, s3_client
+from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, IAM_API_KEY, AwsCli, BackendAdmin, s3_client
 from osptest.s3checks import data, exists_at_backend, stored_bytes
 
 # ibm-bucket01 again, reached with SigV4 keys instead of a bearer token: two HMAC ends.
 SIGV4_OTHER = "sigv4-other"
+# real-bucket01 again, on the same backend as proxy-bucket01 but with the second backend key pair:
+# another identity (another account, as far as osp can know).
+OTHER_KEYS = "other-keys"
 
 
 def _serve(config: str, port: int, workdir: str, name: str):
@@ -55,6 +58,8 @@ buckets:
   {IBM_BUCKET}: {{host: 127.0.0.1, port: {bearer_backend.port}, region: {REGION},
                  api_key: "${{IBM_API_KEY}}", iam_endpoint: "{iam_server.url}"}}
   {SIGV4_OTHER}: {{host: 127.0.0.1, port: {bearer_backend.port}, region: {REGION}, backend_bucket: {IBM_BUCKET}, {keys}}}
+  {OTHER_KEYS}: {{host: 127.0.0.1, port: {backend.port}, region: {REGION}, backend_bucket: {REAL_BUCKET},
+                 access_key: {SECOND_BACKEND_KEYS[0]}, secret_key: {SECOND_BACKEND_KEYS[1]}}}
 keystore:
   - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
 """
@@ -140,6 +145,29 @@ def test_upload_part_copy_with_a_range_copies_exactly_that_range(client, backend
         {"PartNumber": 2, "ETag": second["CopyPartResult"]["ETag"]},
     ]})
     assert stored_bytes(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst") == body
+
+
+def test_one_backend_copies_by_itself_when_one_identity_signs_for_both_buckets(client, backend_s3, journal, prefix):
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key=f"{prefix}src", Body=b"server side")
+    journal.reset()
+    client.copy_object(Bucket=ALIAS_BUCKET, Key=f"{prefix}dst", CopySource={"Bucket": ALIAS_BUCKET, "Key": f"{prefix}src"})
+    (entry,) = journal.journal()
+    assert stored_bytes(backend_s3, REAL_BUCKET, f"{prefix}dst") == b"server side"
+    assert (entry["method"], entry["access_key"]) == ("PUT", BACKEND_KEYS[0])
+    assert entry["headers"]["x-amz-copy-source"] == f"/{REAL_BUCKET}/{prefix}src"
+
+
+def test_on_one_backend_under_two_identities_osp_reads_with_one_and_writes_with_the_other(
+        client, backend_s3, journal, prefix):
+    """A server-side copy would read the source as the destination's identity, which the operator
+    did not give that bucket (and which, in another account, could not read it): osp copies."""
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key=f"{prefix}src", Body=b"two identities", ContentType="text/plain")
+    journal.reset()
+    client.copy_object(Bucket=OTHER_KEYS, Key=f"{prefix}dst", CopySource={"Bucket": ALIAS_BUCKET, "Key": f"{prefix}src"})
+    assert [(e["method"], e["access_key"], "x-amz-copy-source" in e["headers"]) for e in journal.journal()] == [
+        ("GET", BACKEND_KEYS[0], False), ("PUT", SECOND_BACKEND_KEYS[0], False)]
+    stored = backend_s3.get_object(Bucket=REAL_BUCKET, Key=f"{prefix}dst")
+    assert (stored["Body"].read(), stored["ContentType"]) == (b"two identities", "text/plain")
 
 
 def test_a_missing_source_is_no_such_key_and_nothing_is_written(client, ibm_backend_s3, bearer_journal, prefix):

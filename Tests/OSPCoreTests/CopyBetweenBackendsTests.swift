@@ -139,4 +139,17 @@ struct CopyBetweenBackendsTests {
             lastModified: "2026-12-01T10:00:00.000Z", allocator: ByteBufferAllocator())
         #expect(String(buffer: part).contains("<CopyPartResult xmlns="))
     }
+
+    @Test func aBackendCopiesByItselfOnlyForOneIdentity() {
+        let one = BackendAuthorization.signature(BackendCredentials(accessKey: "AK1", secretKey: "s"))
+        let oneRefreshed = BackendAuthorization.signature(BackendCredentials(accessKey: "AK1", secretKey: "s", sessionToken: "new"))
+        let two = BackendAuthorization.signature(BackendCredentials(accessKey: "AK2", secretKey: "s"))
+        let token = BackendAuthorization.bearer(IAMBearerToken(value: "T1", lifetimeSeconds: 3600))
+        let otherToken = BackendAuthorization.bearer(IAMBearerToken(value: "T2", lifetimeSeconds: 3600))
+        #expect(one.isSameIdentity(as: oneRefreshed))
+        #expect(!one.isSameIdentity(as: two))
+        #expect(token.isSameIdentity(as: token))
+        #expect(!token.isSameIdentity(as: otherToken))
+        #expect(!one.isSameIdentity(as: token))
+    }
 }

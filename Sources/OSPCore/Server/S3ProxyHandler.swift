@@ -847,21 +847,23 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
 
         var copySourceHeader: String?
+        var copySourceRoute: BucketRoute?
         if let source = route.copySource {
             guard let sourceRoute = buckets.route(for: source.bucket) else {
                 self.refuse(S3Error(.noSuchBucket, "The specified copy source bucket does not exist"))
                 return
             }
-            guard BackendEndpoint(sourceRoute) == BackendEndpoint(bucket) else {
-                self.copyBetweenBackends(source, from: sourceRoute, to: bucket, clientBucket: clientBucket, authenticated, exchange: exchange)
-                return
-            }
             copySourceHeader = source.headerValue(backendBucket: sourceRoute.backendBucketName(for: source.bucket))
+            copySourceRoute = sourceRoute
         }
 
         exchange.trace?.begin(.credentials)
         exchange.trace?.annotate { $0["osp.credentials.kind"] = bucket.ibmIAM == nil ? "hmac" : "ibm-iam" }
         let target = UpstreamTarget(route: route, bucket: bucket, clientBucket: clientBucket, copySourceHeader: copySourceHeader)
+        if let source = route.copySource, let sourceRoute = copySourceRoute {
+            self.copy(source, from: sourceRoute, target, authenticated, exchange: exchange)
+            return
+        }
         // Keys from the config file (or a cached IAM token) are at hand: then no future is made.
         if let result = self.gateway.backendAuthorization.authorizationNow(for: bucket, principal: authenticated.identity.principal) {
             self.backendAuthorizationResolved(result, target, authenticated, exchange: exchange)
@@ -1121,30 +1123,40 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    // MARK: - Copies between backends
+    // MARK: - Copies
 
-    /// CopyObject or UploadPartCopy from a bucket on another backend: no backend reads another's
-    /// bucket, so osp reads the source and writes the destination itself (`CrossBackendCopy`),
-    /// each side signed with its own backend's authorization. The policy has allowed both the
-    /// write and the source's read, as for any copy. A copy has no body: one is refused, and the
-    /// signed hash must be the empty body's (what `connect` checks for other requests).
-    private func copyBetweenBackends(
-        _ copySource: CopySource, from sourceBucket: BucketRoute, to bucket: BucketRoute, clientBucket: String,
-        _ authenticated: AuthenticatedRequest, exchange: Exchange
+    /// CopyObject or UploadPartCopy, its source's read allowed by the policy like its write. The
+    /// backend copies by itself only when the source is on the same backend and the same identity
+    /// signs for both buckets: a server-side copy reads the source as the destination's identity,
+    /// which with other keys (another account, another service instance, per-principal
+    /// credentials) may not read it — and should not, as the operator gave the source bucket its
+    /// own. Otherwise osp copies (`startCopy`): a GET of the source signed for it, streamed into the
+    /// write signed for the destination. Such a copy has no body: one is refused, and the signed
+    /// hash must be the empty body's (what `connect` checks for other requests).
+    private func copy(
+        _ copySource: CopySource, from sourceBucket: BucketRoute, _ target: UpstreamTarget, _ authenticated: AuthenticatedRequest,
+        exchange: Exchange
     ) {
-        if exchange.hasBody {
-            self.refuse(S3Error(.invalidRequest, "A copy request has no body."))
-            return
-        }
-        if case .signed(let sha256Hex) = authenticated.payloadMode, !PayloadHashCheck.matchesEmptyBody(sha256Hex: sha256Hex) {
-            self.refuse(PayloadHashCheck.mismatch)
-            return
-        }
         let principal = authenticated.identity.principal
         self.resolveBackendAuthorization(for: sourceBucket, principal: principal, exchange: exchange) { sourceAuthorization in
-            self.resolveBackendAuthorization(for: bucket, principal: principal, exchange: exchange) { destinationAuthorization in
+            self.resolveBackendAuthorization(for: target.bucket, principal: principal, exchange: exchange) { destinationAuthorization in
+                if BackendEndpoint(sourceBucket) == BackendEndpoint(target.bucket),
+                    sourceAuthorization.isSameIdentity(as: destinationAuthorization)
+                {
+                    self.backendAuthorizationResolved(.success(destinationAuthorization), target, authenticated, exchange: exchange)
+                    return
+                }
+                exchange.trace?.end()
+                if exchange.hasBody {
+                    self.refuse(S3Error(.invalidRequest, "A copy request has no body."))
+                    return
+                }
+                if case .signed(let sha256Hex) = authenticated.payloadMode, !PayloadHashCheck.matchesEmptyBody(sha256Hex: sha256Hex) {
+                    self.refuse(PayloadHashCheck.mismatch)
+                    return
+                }
                 let source = CopyEnd(bucket: sourceBucket, clientBucket: copySource.bucket, authorization: sourceAuthorization)
-                let destination = CopyEnd(bucket: bucket, clientBucket: clientBucket, authorization: destinationAuthorization)
+                let destination = CopyEnd(bucket: target.bucket, clientBucket: target.clientBucket, authorization: destinationAuthorization)
                 self.startCopy(copySource, from: source, to: destination, authenticated, exchange: exchange)
             }
         }
@@ -1165,8 +1177,11 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         guard let context = self.context else { return }
         let resolved: (Result<BackendAuthorization, any Error>) -> Void = { result in
             switch result {
-            case .success(let authorization): use(authorization)
-            case .failure(let error): self.refuse(error)
+            case .success(let authorization):
+                use(authorization)
+            case .failure(let error):
+                exchange.trace?.end(result)
+                self.refuse(error)
             }
         }
         if let result = self.gateway.backendAuthorization.authorizationNow(for: bucket, principal: principal) {

@@ -6,6 +6,17 @@ import S3Signing
 enum BackendAuthorization: Sendable {
     case signature(BackendCredentials)
     case bearer(IAMBearerToken)
+
+    /// Whether the two act as one identity at the backend: the same access key, or the same IAM
+    /// token (one api key's cached token; after a refresh in between, two — then they count as two,
+    /// which costs a copy through osp, never a wrong one).
+    func isSameIdentity(as other: BackendAuthorization) -> Bool {
+        switch (self, other) {
+        case (.signature(let one), .signature(let two)): one.accessKey == two.accessKey
+        case (.bearer(let one), .bearer(let two)): one.value == two.value
+        default: false
+        }
+    }
 }
 
 /// Resolves a bucket's `BackendAuthorization`: its IAM token when it has an `api_key`, else its
