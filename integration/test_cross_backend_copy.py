@@ -229,7 +229,8 @@ def test_the_client_never_sees_either_backends_credentials(client, backend_s3, b
 
 class _ShortSource(http.server.BaseHTTPRequestHandler):
     """A source backend that promises 1 MiB for every GET and then breaks its word: `…/cut` sends a
-    quarter and closes; `…/slow` sends a quarter, pauses for SLOW_PAUSE seconds, then the rest."""
+    quarter and closes; `…/slow` sends a quarter, pauses for SLOW_PAUSE seconds, then the rest;
+    `…/slower` pauses LONG_PAUSE seconds instead, `…/slower-cut` then closes."""
 
     protocol_version = "HTTP/1.1"
     size = 1 << 20
@@ -242,9 +243,11 @@ class _ShortSource(http.server.BaseHTTPRequestHandler):
         quarter = self.size // 4
         self.wfile.write(b"q" * quarter)
         self.wfile.flush()
-        if self.path.endswith("/slow"):
-            time.sleep(SLOW_PAUSE)
+        if self.path.endswith("/slow") or self.path.endswith("/slower"):
+            time.sleep(SLOW_PAUSE if self.path.endswith("/slow") else LONG_PAUSE)
             self.wfile.write(b"r" * (self.size - quarter))
+        elif self.path.endswith("/slower-cut"):
+            time.sleep(LONG_PAUSE)
         self.close_connection = True
 
     def log_message(self, *args):
@@ -252,6 +255,9 @@ class _ShortSource(http.server.BaseHTTPRequestHandler):
 
 
 SLOW_PAUSE = 2.0
+# Longer than the client's read timeout in the keep-alive tests, which osp's whitespace (first
+# after 2 s, then every 3 s) must bridge.
+LONG_PAUSE = 8.0
 
 
 @pytest.fixture(scope="module")
@@ -288,17 +294,41 @@ def test_a_source_that_ends_early_is_502_and_the_destination_stores_nothing(shor
         client.copy_object(Bucket=SIGV4_OTHER, Key=f"{prefix}dst", CopySource={"Bucket": "short-source", "Key": f"{prefix}cut"})
 
 
-def test_a_client_that_gives_up_mid_copy_leaves_a_whole_object_or_none(short_source_osp, ibm_backend_s3, prefix):
-    """A complete copy request is a server-side operation, as at S3: a client that stops waiting
-    does not cut it (osp cannot tell a closed connection from a half-closed one still waiting for
-    its answer before it writes). What must hold is that the destination never holds part of the
-    source, and that osp goes on serving."""
+def test_a_client_gone_mid_copy_is_noticed_at_the_keep_alive_and_nothing_is_stored(short_source_osp, ibm_backend_s3, prefix):
+    """osp holds the client's reads while it copies, so it learns the client is gone when its
+    keep-alive whitespace cannot be written (by the second, 5 s in): the copy is cut there, before
+    the source (8 s) has all come, and the destination stores nothing. osp goes on serving."""
     impatient = s3_client(short_source_osp.url, CLIENT_KEYS, read_timeout=0.5)
     with pytest.raises(botocore.exceptions.ReadTimeoutError):
-        impatient.copy_object(Bucket=SIGV4_OTHER, Key=f"{prefix}dst", CopySource={"Bucket": "short-source", "Key": f"{prefix}slow"})
-    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst")  # mid-copy: nothing yet
-    time.sleep(SLOW_PAUSE + 1.5)
-    assert stored_bytes(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst") == b"q" * (1 << 18) + b"r" * (3 << 18)
+        impatient.copy_object(Bucket=SIGV4_OTHER, Key=f"{prefix}dst", CopySource={"Bucket": "short-source", "Key": f"{prefix}slower"})
+    time.sleep(LONG_PAUSE + 1.5)  # an uncancelled copy would have completed by now
+    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst")
     s3_client(short_source_osp.url, CLIENT_KEYS).copy_object(
         Bucket=SIGV4_OTHER, Key=f"{prefix}again", CopySource={"Bucket": "short-source", "Key": f"{prefix}slow"})
     assert stored_bytes(ibm_backend_s3, IBM_BUCKET, f"{prefix}again") == b"q" * (1 << 18) + b"r" * (3 << 18)
+
+
+def test_a_long_copy_keeps_the_client_waiting_with_whitespace_and_answers_in_the_200(short_source_osp, ibm_backend_s3, prefix):
+    """As S3 does: a copy still running after a moment is `200 OK` at once, whitespace follows
+    while it runs, then the result document — so a client's read timeout (5 s here, against an 8 s
+    copy) does not end it."""
+    patient_enough = s3_client(short_source_osp.url, CLIENT_KEYS, read_timeout=5)
+    started = time.monotonic()
+    answer = patient_enough.copy_object(
+        Bucket=SIGV4_OTHER, Key=f"{prefix}dst", CopySource={"Bucket": "short-source", "Key": f"{prefix}slower"})
+    assert time.monotonic() - started >= LONG_PAUSE
+    stored = ibm_backend_s3.get_object(Bucket=IBM_BUCKET, Key=f"{prefix}dst")
+    assert stored["Body"].read() == b"q" * (1 << 18) + b"r" * (3 << 18)
+    assert answer["CopyObjectResult"]["ETag"] == stored["ETag"]
+
+
+def test_a_long_copy_that_fails_once_committed_is_an_error_inside_the_200(short_source_osp, ibm_backend_s3, prefix):
+    """The 200 is out when the source fails: the error document is its body, which the SDKs read as
+    the error (botocore raises it as for any other S3 error), and nothing is stored."""
+    patient_enough = s3_client(short_source_osp.url, CLIENT_KEYS, read_timeout=5)
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        patient_enough.copy_object(
+            Bucket=SIGV4_OTHER, Key=f"{prefix}dst", CopySource={"Bucket": "short-source", "Key": f"{prefix}slower-cut"})
+    # botocore reports an error found in a 200 with status 500 (its convention for S3's 200 errors).
+    assert _code(refused.value) == (500, "BadGateway")
+    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst")

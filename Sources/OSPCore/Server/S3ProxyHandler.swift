@@ -203,6 +203,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             exchange.upstream?.discard()
             exchange.upstream = nil
             exchange.copy?.cancel()
+            exchange.copyKeepAlive?.cancel()
         }
         self.exchange = nil
         context.fireChannelInactive()
@@ -1266,10 +1267,78 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
         copy.start()
+        self.scheduleCopyKeepAlive(exchange, in: Self.copyKeepAliveDelay)
+    }
+
+    /// How long a copy through osp may run before osp commits to `200 OK` and keeps the client's
+    /// connection alive with whitespace, as S3 does during a long copy (a client's read timeout
+    /// would otherwise end it mid-way), and how often the whitespace goes then.
+    static let copyKeepAliveDelay = TimeAmount.seconds(2)
+    static let copyKeepAliveInterval = TimeAmount.seconds(3)
+
+    /// Once committed, the copy's outcome is the body of the `200 OK`: S3's result document, or an
+    /// S3 error document — how S3 answers a copy that fails once under way, and what the SDKs read
+    /// as the error it is.
+    private func scheduleCopyKeepAlive(_ exchange: Exchange, in delay: TimeAmount) {
+        guard let context = self.context else { return }
+        exchange.copyKeepAlive = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            guard self.exchange === exchange, self.state == .copying, let context = self.context else { return }
+            if !exchange.copyCommitted {
+                exchange.copyCommitted = true
+                exchange.status = 200
+                exchange.responseStarted = true
+                var headers = HTTPHeaders([
+                    ("content-type", "application/xml"), ("transfer-encoding", "chunked"), ("x-amz-request-id", exchange.requestID),
+                ])
+                if self.closesAfterResponse(exchange) { headers.add(name: "connection", value: "close") }
+                context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            }
+            exchange.bytesOut += 1
+            context.writeAndFlush(Self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: " ")))), promise: nil)
+            self.scheduleCopyKeepAlive(exchange, in: Self.copyKeepAliveInterval)
+        }
+    }
+
+    /// The committed copy's outcome as the rest of its `200 OK`: the document without its XML
+    /// declaration, which may not follow the whitespace already sent.
+    private func finishCommittedCopy(_ document: ByteBuffer, errorCode: String?, exchange: Exchange) {
+        guard let context = self.context else { return }
+        var body = document
+        if body.readableBytesView.starts(with: "<?xml".utf8), let end = body.readableBytesView.firstRange(of: "?>".utf8) {
+            body.moveReaderIndex(to: end.upperBound)
+        }
+        exchange.errorCode = errorCode
+        exchange.responseEnded = true
+        self.state = .answered
+        exchange.bytesOut += body.readableBytes
+        context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        self.writeResponseEnd(context)
+        if exchange.requestEnded { self.finishExchange() } else { self.resumeClientReads() }
     }
 
     private func copyFinished(_ outcome: CrossBackendCopy.Outcome, operation: String, exchange: Exchange) {
         guard let context = self.context else { return }
+        exchange.copyKeepAlive?.cancel()
+        exchange.copyKeepAlive = nil
+        if exchange.copyCommitted {
+            switch outcome {
+            case .copied(let source, let destination):
+                exchange.upstreamStatus = Int(destination.status.code)
+                let (_, body) = CopyBetweenBackends.response(
+                    operation: operation, source: source, destination: destination,
+                    lastModified: ListAllMyBucketsResult.iso8601(AmzDate.now()), allocator: context.channel.allocator)
+                self.finishCommittedCopy(body, errorCode: nil, exchange: exchange)
+            case .backendAnswered(let head, let body):
+                exchange.upstreamStatus = Int(head.status.code)
+                self.finishCommittedCopy(body, errorCode: nil, exchange: exchange)
+            case .failed(let error):
+                let rendered = S3ErrorResponse.render(
+                    error, resource: exchange.target.rawPath, requestID: exchange.requestID, allocator: context.channel.allocator,
+                    keepAlive: true)
+                self.finishCommittedCopy(rendered.body ?? ByteBuffer(), errorCode: error.code.rawValue, exchange: exchange)
+            }
+            return
+        }
         switch outcome {
         case .copied(let source, let destination):
             exchange.upstreamStatus = Int(destination.status.code)
@@ -1304,6 +1373,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
         exchange.copy?.cancel()
         exchange.copy = nil
+        exchange.copyKeepAlive?.cancel()
         if !exchange.requestEnded && exchange.hasBody {
             exchange.mustCloseClient = true
         }
@@ -1705,6 +1775,10 @@ private final class Exchange {
     var aggregate: ResponseAggregate?
     /// A copy between two backends in flight (nil for every other request).
     var copy: CrossBackendCopy?
+    /// The copy's next whitespace (`S3ProxyHandler.scheduleCopyKeepAlive`).
+    var copyKeepAlive: Scheduled<Void>?
+    /// The copy ran long: `200 OK` is sent, its outcome will be the body.
+    var copyCommitted = false
     /// A browser form upload's state (nil for every other request, which so stays as small).
     var form: FormExchange?
     /// The request's spans; nil when tracing is off.
