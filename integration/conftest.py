@@ -202,6 +202,22 @@ keystore:
 {authorization}"""
 
 
+def start_ibm_osp(bearer_backend, iam_server, workdir: str, name: str):
+    """An osp with IBM_BUCKET on `bearer_backend`, reached with IAM_API_KEY through `iam_server`."""
+    port = processes.free_port()
+    config = f"""
+server: {{bind: 127.0.0.1, http_port: {port}, threads: 2}}
+buckets:
+  {IBM_BUCKET}: {{host: 127.0.0.1, port: {bearer_backend.port}, region: {REGION},
+                 api_key: "${{IBM_API_KEY}}", iam_endpoint: "{iam_server.url}"}}
+keystore:
+  - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
+"""
+    server = processes.start_osp(config, port, workdir, {**_osp_env(), "IBM_API_KEY": IAM_API_KEY}, name)
+    _remember(server.process)
+    return server
+
+
 def _osp_env() -> dict[str, str]:
     return {
         "BACKEND_ACCESS_KEY": BACKEND_KEYS[0],

@@ -18,7 +18,7 @@ import time
 import botocore.exceptions
 import pytest
 
-from conftest import IBM_BUCKET, REGION, _osp_env, _remember
+from conftest import IBM_BUCKET, start_ibm_osp
 from osptest import processes
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, IAM_API_KEY, AwsCli, s3_client, temp_file
 from osptest.s3checks import data, stored_bytes
@@ -26,26 +26,11 @@ from s3client import signer as sig
 from s3client.http import send_prepared
 
 
-def _start_ibm_osp(bearer_backend, iam_server, workdir: str, name: str):
-    port = processes.free_port()
-    config = f"""
-server: {{bind: 127.0.0.1, http_port: {port}, threads: 2}}
-buckets:
-  {IBM_BUCKET}: {{host: 127.0.0.1, port: {bearer_backend.port}, region: {REGION},
-                 api_key: "${{IBM_API_KEY}}", iam_endpoint: "{iam_server.url}"}}
-keystore:
-  - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
-"""
-    server = processes.start_osp(config, port, workdir, {**_osp_env(), "IBM_API_KEY": IAM_API_KEY}, name)
-    _remember(server.process)
-    return server
-
-
 @pytest.fixture
 def fresh_osp(bearer_backend, iam_server, workdir, request):
     """An osp with an empty token cache, and an IAM with zeroed counters and default behaviour."""
     iam_server.reset()
-    server = _start_ibm_osp(bearer_backend, iam_server, workdir, f"osp-ibm-{request.node.name[:40]}")
+    server = start_ibm_osp(bearer_backend, iam_server, workdir, f"osp-ibm-{request.node.name[:40]}")
     try:
         yield server
     finally:
@@ -135,7 +120,7 @@ def test_aws_cli_session_with_default_uploads(fresh_osp, ibm_backend_s3, workdir
 def test_expiry_causes_exactly_one_refresh(bearer_backend, iam_server, workdir, prefix):
     iam_server.reset()
     iam_server.configure(expires_in=4)  # osp uses a token for 80% of its life: 3.2 s
-    server = _start_ibm_osp(bearer_backend, iam_server, workdir, "osp-ibm-expiry")
+    server = start_ibm_osp(bearer_backend, iam_server, workdir, "osp-ibm-expiry")
     try:
         s3 = _client(server)
         s3.put_object(Bucket=IBM_BUCKET, Key=f"{prefix}k", Body=b"v")

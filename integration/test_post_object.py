@@ -23,10 +23,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from conftest import (ALIAS_BUCKET, IBM_BUCKET, REAL_BUCKET, REGION, VHOST_BACKEND_BUCKET, VIRTUAL_HOST_DOMAIN, _osp_env,
-                      _remember, policy_osp_config)
+from conftest import (ALIAS_BUCKET, IBM_BUCKET, REAL_BUCKET, VHOST_BACKEND_BUCKET, VIRTUAL_HOST_DOMAIN, _osp_env, _remember,
+                      policy_osp_config, start_ibm_osp)
 from osptest import processes
-from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, IAM_API_KEY, s3_client
+from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, s3_client
 from osptest.forms import encode_form, flip_base64, flip_hex, post_form, post_form_chunked
 from osptest.s3checks import assert_osp_error, data, exists_at_backend, stored_bytes
 from s3client.http import Response, parse_response, read_until, send
@@ -436,17 +436,7 @@ def test_expect_100_continue_does_not_let_a_badly_signed_form_through(osp, osp_s
 @pytest.fixture(scope="module")
 def iam_form_osp(bearer_backend, iam_server, workdir):
     """osp with IBM_BUCKET on the bearer backend (IBM IAM api key: no key to sign a form policy)."""
-    port = processes.free_port()
-    config = f"""
-server: {{bind: 127.0.0.1, http_port: {port}, threads: 2}}
-buckets:
-  {IBM_BUCKET}: {{host: 127.0.0.1, port: {bearer_backend.port}, region: {REGION},
-                 api_key: "${{IBM_API_KEY}}", iam_endpoint: "{iam_server.url}"}}
-keystore:
-  - {{access_key: "${{CLIENT_ACCESS_KEY}}", secret_key: "${{CLIENT_SECRET_KEY}}", principal: alice}}
-"""
-    server = processes.start_osp(config, port, workdir, {**_osp_env(), "IBM_API_KEY": IAM_API_KEY}, "osp-iam-forms")
-    _remember(server.process)
+    server = start_ibm_osp(bearer_backend, iam_server, workdir, "osp-iam-forms")
     try:
         yield server
     finally:

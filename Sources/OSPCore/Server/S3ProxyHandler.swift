@@ -1320,42 +1320,38 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         guard let context = self.context else { return }
         exchange.copyKeepAlive?.cancel()
         exchange.copyKeepAlive = nil
-        if exchange.copyCommitted {
-            switch outcome {
-            case .copied(let source, let destination):
-                exchange.upstreamStatus = Int(destination.status.code)
-                let (_, body) = CopyBetweenBackends.response(
-                    operation: operation, source: source, destination: destination,
-                    lastModified: ListAllMyBucketsResult.iso8601(AmzDate.now()), allocator: context.channel.allocator)
-                self.finishCommittedCopy(body, errorCode: nil, exchange: exchange)
-            case .backendAnswered(let head, let body):
-                exchange.upstreamStatus = Int(head.status.code)
-                self.finishCommittedCopy(body, errorCode: nil, exchange: exchange)
-            case .failed(let error):
-                let rendered = S3ErrorResponse.render(
-                    error, resource: exchange.target.rawPath, requestID: exchange.requestID, allocator: context.channel.allocator,
-                    keepAlive: true)
-                self.finishCommittedCopy(rendered.body ?? ByteBuffer(), errorCode: error.code.rawValue, exchange: exchange)
-            }
-            return
-        }
         switch outcome {
         case .copied(let source, let destination):
             exchange.upstreamStatus = Int(destination.status.code)
             let (headers, body) = CopyBetweenBackends.response(
                 operation: operation, source: source, destination: destination,
                 lastModified: ListAllMyBucketsResult.iso8601(AmzDate.now()), allocator: context.channel.allocator)
-            self.answer(.ok, headers, body, exchange: exchange)
+            if exchange.copyCommitted {
+                self.finishCommittedCopy(body, errorCode: nil, exchange: exchange)
+            } else {
+                self.answer(.ok, headers, body, exchange: exchange)
+            }
         case .backendAnswered(let head, let body):
             // The backend's refusal, as it gave it (its framing headers are osp's to set).
             exchange.upstreamStatus = Int(head.status.code)
+            guard !exchange.copyCommitted else {
+                self.finishCommittedCopy(body, errorCode: nil, exchange: exchange)
+                return
+            }
             var headers = head.headers
             for name in ["content-length", "transfer-encoding"] + Self.hopByHopResponseHeaders where headers.contains(name: name) {
                 headers.remove(name: name)
             }
             self.answer(head.status, headers, body, exchange: exchange)
         case .failed(let error):
-            self.refuse(error)
+            guard exchange.copyCommitted else {
+                self.refuse(error)
+                return
+            }
+            let rendered = S3ErrorResponse.render(
+                error, resource: exchange.target.rawPath, requestID: exchange.requestID, allocator: context.channel.allocator,
+                keepAlive: true)
+            self.finishCommittedCopy(rendered.body ?? ByteBuffer(), errorCode: error.code.rawValue, exchange: exchange)
         }
     }
 
