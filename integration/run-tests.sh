@@ -42,7 +42,7 @@ if [[ ${OSP_SKIP_BENCH_BUILD:-0} != 1 ]]; then
   phase "nio-floor release build"
   swift build -c release --package-path integration/bench/nio-floor
 fi
-# Each libFuzzer target for OSP_FUZZ_SECONDS (15) seconds, in an instrumented release build; any
+# Each libFuzzer target for OSP_FUZZ_SECONDS (10) seconds, in an instrumented release build; any
 # crash fails the run. OSP_SKIP_FUZZ=1 skips it. docs/fuzzing.md has the rest. Built in .build, on
 # top of the release build above: only Swift code is instrumented, so the C dependencies that build
 # compiled (two BoringSSLs, llhttp, …) are reused, about 3.5 of the 9.5 minutes a build of its own
@@ -50,6 +50,6 @@ fi
 # binary already linked, stays), which is why this comes last.
 if [[ ${OSP_SKIP_FUZZ:-0} != 1 ]]; then
   phase "fuzzing build and run"
-  OSP_FUZZ_SCRATCH=${OSP_FUZZ_SCRATCH:-.build} integration/fuzz/run.sh "${OSP_FUZZ_SECONDS:-15}"
+  OSP_FUZZ_SCRATCH=${OSP_FUZZ_SCRATCH:-.build} integration/fuzz/run.sh "${OSP_FUZZ_SECONDS:-10}"
 fi
 phase done
