@@ -781,14 +781,14 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     /// to a backend reached with an IBM IAM token (no key to sign a form with), as a PUT of its file.
     private func forwardForm(
         _ upload: PostObjectUpload,
-        _ result: Result<BackendAuthorization, any Error>,
+        _ authorization: BackendAuthorization,
         _ target: UpstreamTarget,
         _ authenticated: AuthenticatedRequest,
         exchange: Exchange
     ) {
         do {
             let credentials: BackendCredentials
-            switch try result.get() {
+            switch authorization {
             case .signature(let keys):
                 credentials = keys
             case .bearer(let token):
@@ -835,7 +835,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     /// Every policy answer was allow: resolve the bucket's backend and its credentials.
     private func authorized(_ authenticated: AuthenticatedRequest, exchange: Exchange) {
-        guard let route = exchange.route, let context = self.context else { return }
+        guard let route = exchange.route, self.context != nil else { return }
         let buckets = self.gateway.config.buckets
 
         guard let clientBucket = route.bucket else {
@@ -865,19 +865,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.copy(source, from: sourceRoute, target, authenticated, exchange: exchange)
             return
         }
-        // Keys from the config file (or a cached IAM token) are at hand: then no future is made.
-        if let result = self.gateway.backendAuthorization.authorizationNow(for: bucket, principal: authenticated.identity.principal) {
-            self.backendAuthorizationResolved(result, target, authenticated, exchange: exchange)
-            return
-        }
-        self.gateway.backendAuthorization.authorization(
-            for: bucket,
-            principal: authenticated.identity.principal,
-            trace: exchange.trace?.calloutHeaders() ?? .none,
-            on: context.eventLoop
-        ).assumeIsolated().whenComplete { result in
-            guard self.exchange === exchange, self.state == .authenticating else { return }
-            self.backendAuthorizationResolved(result, target, authenticated, exchange: exchange)
+        self.resolveBackendAuthorization(for: bucket, principal: authenticated.identity.principal, exchange: exchange) {
+            self.backendAuthorizationResolved($0, target, authenticated, exchange: exchange)
         }
     }
 
@@ -891,14 +880,14 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     }
 
     private func backendAuthorizationResolved(
-        _ result: Result<BackendAuthorization, any Error>,
+        _ authorization: BackendAuthorization,
         _ target: UpstreamTarget,
         _ authenticated: AuthenticatedRequest,
         exchange: Exchange
     ) {
-        exchange.trace?.end(result)
+        exchange.trace?.end()
         if let upload = exchange.form?.upload {
-            self.forwardForm(upload, result, target, authenticated, exchange: exchange)
+            self.forwardForm(upload, authorization, target, authenticated, exchange: exchange)
             return
         }
         do {
@@ -913,7 +902,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 bucket: target.bucket,
                 backendBucket: target.bucket.backendBucketName(for: target.clientBucket),
                 copySourceHeader: target.copySourceHeader,
-                authorization: result.get(),
+                authorization: authorization,
                 keyCache: self.gateway.keyCache,
                 forwardedQuery: exchange.forwardedQuery(authenticated.authentication),
                 now: AmzDate.now()
@@ -1144,7 +1133,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 if BackendEndpoint(sourceBucket) == BackendEndpoint(target.bucket),
                     sourceAuthorization.isSameIdentity(as: destinationAuthorization)
                 {
-                    self.backendAuthorizationResolved(.success(destinationAuthorization), target, authenticated, exchange: exchange)
+                    self.backendAuthorizationResolved(destinationAuthorization, target, authenticated, exchange: exchange)
                     return
                 }
                 exchange.trace?.end()
@@ -1170,8 +1159,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         var authorization: BackendAuthorization
     }
 
-    /// A bucket's backend authorization: at once when it is at hand, else once fetched. A failure
-    /// refuses the request.
+    /// A bucket's backend authorization: at once when it is at hand (keys from the config file, a
+    /// cached credential or IAM token: then no future is made), else once fetched. A failure ends
+    /// the credentials span with its error and refuses the request.
     private func resolveBackendAuthorization(
         for bucket: BucketRoute, principal: String, exchange: Exchange, then use: @escaping (BackendAuthorization) -> Void
     ) {
