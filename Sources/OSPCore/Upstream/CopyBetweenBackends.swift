@@ -43,6 +43,12 @@ enum CopyBetweenBackends {
         "x-amz-website-redirect-location",
     ]
 
+    /// Whether the header (lowercased) is the object's metadata in the directive's sense: what
+    /// `COPY` takes from the source and `REPLACE` from the request — never some of each.
+    private static func isObjectMetadata(_ lowercasedName: String) -> Bool {
+        lowercasedName.hasPrefix("x-amz-meta-") || copiedContentHeaders.contains(lowercasedName)
+    }
+
     /// The headers of the GET that reads the source.
     static func sourceHeaders(_ client: HTTPHeaders) -> HTTPHeaders {
         var headers = HTTPHeaders()
@@ -97,15 +103,12 @@ enum CopyBetweenBackends {
                 continue
             }
             if lower == "x-amz-tagging" && copiesTags { continue }
-            if copiesMetadata && (lower.hasPrefix("x-amz-meta-") || copiedContentHeaders.contains(lower)) { continue }
+            if copiesMetadata && isObjectMetadata(lower) { continue }
             headers.add(name: name, value: value)
         }
         if copiesMetadata {
-            for (name, value) in source.headers {
-                let lower = name.lowercased()
-                if lower.hasPrefix("x-amz-meta-") || copiedContentHeaders.contains(lower) {
-                    headers.add(name: name, value: value)
-                }
+            for (name, value) in source.headers where isObjectMetadata(name.lowercased()) {
+                headers.add(name: name, value: value)
             }
         }
         headers.add(name: "content-length", value: String(length))
