@@ -233,7 +233,8 @@ def test_the_client_never_sees_either_backends_credentials(client, backend_s3, b
 class _ShortSource(http.server.BaseHTTPRequestHandler):
     """A source backend that promises 1 MiB for every GET and then breaks its word: `…/cut` sends a
     quarter and closes; `…/slow` sends a quarter, pauses for SLOW_PAUSE seconds, then the rest;
-    `…/slower` pauses LONG_PAUSE seconds instead, `…/slower-cut` then closes."""
+    `…/slower` pauses LONG_PAUSE seconds instead, `…/slower-cut` then closes. `…/over-limit`
+    declares one byte more than S3's 5 GiB copy limit, sends a quarter MiB and closes."""
 
     protocol_version = "HTTP/1.1"
     size = 1 << 20
@@ -241,7 +242,8 @@ class _ShortSource(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's naming)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(self.size))
+        over_limit = self.path.endswith("/over-limit")
+        self.send_header("Content-Length", str(COPY_LIMIT + 1 if over_limit else self.size))
         self.end_headers()
         quarter = self.size // 4
         self.wfile.write(b"q" * quarter)
@@ -257,6 +259,7 @@ class _ShortSource(http.server.BaseHTTPRequestHandler):
         pass
 
 
+COPY_LIMIT = 5 << 30  # S3's largest copy source: 5 GiB
 SLOW_PAUSE = 2.0
 # Longer than the client's read timeout in the keep-alive tests, which osp's whitespace (first
 # after 2 s, then every 3 s) must bridge.
@@ -295,6 +298,18 @@ def test_a_source_that_ends_early_is_502_and_the_destination_stores_nothing(shor
     # osp goes on serving copies from the same source backend.
     with pytest.raises(botocore.exceptions.ClientError):
         client.copy_object(Bucket=SIGV4_OTHER, Key=f"{prefix}dst", CopySource={"Bucket": "short-source", "Key": f"{prefix}cut"})
+
+
+def test_a_source_over_the_5_gib_copy_limit_is_refused_before_any_write(short_source_osp, ibm_backend_s3, bearer_journal, prefix):
+    """S3 copies at most 5 GiB in one request (larger objects: UploadPartCopy ranges); osp judges
+    the source by the length its GET declares and refuses before the destination hears of it."""
+    client = s3_client(short_source_osp.url, CLIENT_KEYS)
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        client.copy_object(Bucket=SIGV4_OTHER, Key=f"{prefix}dst", CopySource={"Bucket": "short-source", "Key": f"{prefix}over-limit"})
+    assert _code(refused.value) == (400, "InvalidRequest")
+    assert str(COPY_LIMIT) in refused.value.response["Error"]["Message"]
+    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, f"{prefix}dst")
+    assert _writes(bearer_journal, f"{prefix}dst") == []
 
 
 def test_a_client_gone_mid_copy_is_noticed_at_the_keep_alive_and_nothing_is_stored(short_source_osp, ibm_backend_s3, prefix):
