@@ -49,12 +49,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # integration/, for osptest
-from osptest.serving import serve_until_signalled  # noqa: E402
+from osptest.serving import JSONRequestHandler, serve_until_signalled  # noqa: E402
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -212,26 +211,14 @@ def parse_config(document: dict, current: ExchangeConfig) -> ExchangeConfig:
     return config
 
 
-class IamHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as osp's client reuses connections
+class IamHandler(JSONRequestHandler):
+    """Quiet like every test server: request lines could carry tokens in a query."""
+
     server_version = "osp-iam-test"
     timeout = 30  # a client that stops sending mid-request is dropped, not waited on forever
+    max_body = MAX_BODY
+    answer_headers = {"Cache-Control": "no-store"}  # as IBM IAM answers token requests
     state: IamState = None
-
-    def log_message(self, format, *args):  # quiet: request lines could carry tokens in a query
-        pass
-
-    def _send(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up (e.g. its timeout fired)
 
     def _read_body(self) -> bytes:
         """The body by Content-Length, or de-chunked (Transfer-Encoding: chunked); bounded either way."""

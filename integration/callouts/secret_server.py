@@ -38,15 +38,13 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # integration/, for osptest
-from osptest.serving import serve_until_signalled  # noqa: E402
+from osptest.serving import JSONRequestHandler, serve_until_signalled  # noqa: E402
 
 MODES = ("normal", "500", "garbage", "slow")
-MAX_BODY = 1 << 20
 
 
 class CalloutState:
@@ -94,30 +92,9 @@ def credential_answer(data, query):
     return 200, {k: v for k, v in answer.items() if v is not None}
 
 
-class CalloutHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as osp's client reuses connections
+class CalloutHandler(JSONRequestHandler):
     server_version = "osp-callout-test"
     state: CalloutState = None
-
-    def log_message(self, format, *args):  # quiet: tests read stdout for READY only
-        pass
-
-    def _send(self, status, payload, content_type="application/json"):
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up (e.g. its timeout fired)
-
-    def _read_body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise ValueError("request body too large")
-        return self.rfile.read(length) if length else b""
 
     def do_GET(self):
         state = self.state

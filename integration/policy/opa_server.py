@@ -20,17 +20,15 @@ import re
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from opa_bindings import OpaEngine, OpaError, OpaUndefinedError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # integration/, for osptest
-from osptest.serving import serve_until_signalled  # noqa: E402
+from osptest.serving import JSONRequestHandler, serve_until_signalled  # noqa: E402
 
 MODES = ("normal", "500", "garbage")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_BODY = 1 << 20
 
 
 class PolicyState:
@@ -46,32 +44,11 @@ class PolicyState:
         self.lock = threading.Lock()
 
 
-class OPAHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as osp's client reuses connections
+class OPAHandler(JSONRequestHandler):
     server_version = "osp-opa-test"
     state: PolicyState = None
 
-    def log_message(self, format, *args):  # quiet: tests read stdout for READY only
-        pass
-
     # -- plumbing ------------------------------------------------------------------------------
-
-    def _send(self, status, payload, content_type="application/json"):
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up (e.g. its timeout fired)
-
-    def _read_body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise ValueError("request body too large")
-        return self.rfile.read(length) if length else b""
 
     def _error(self, status, code, message):
         self._send(status, {"code": code, "message": message})
