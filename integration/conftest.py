@@ -59,6 +59,16 @@ def _remember(process):
     return process
 
 
+def _running(server):
+    """Yields `server` (a started process wrapper with `.process`) for a fixture's lifetime and
+    always stops it; remembered too, for the session's last-resort cleanup."""
+    _remember(server.process)
+    try:
+        yield server
+    finally:
+        processes.stop(server.process)
+
+
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory) -> str:
     return str(tmp_path_factory.mktemp("osp-integration"))
@@ -101,12 +111,7 @@ def iam_server(workdir) -> IamServer:
     `.stats()`, `.configure(expires_in=, delay_ms=, fail_status=)`, `.reset()`, `.exchange(key)`,
     `.introspect(token)` (see osptest/iam.py). Shared by the session: call `.reset()` first in a test
     that counts exchanges or changes the configuration (it also makes every issued token inactive)."""
-    server = start_iam_server([IAM_API_KEY], workdir, "iam")
-    _remember(server.process)
-    try:
-        yield server
-    finally:
-        processes.stop(server.process)
+    yield from _running(start_iam_server([IAM_API_KEY], workdir, "iam"))
 
 
 @pytest.fixture(scope="session")
@@ -238,12 +243,7 @@ def _start_osp(backend, workdir: str, name: str, with_wildcard: bool, server_opt
 
 def _serve_osp(backend, workdir: str, name: str, with_wildcard: bool, server_options: str = ""):
     """Runs one osp for the fixture's lifetime and always stops it."""
-    server = _start_osp(backend, workdir, name, with_wildcard, server_options)
-    _remember(server.process)
-    try:
-        yield server
-    finally:
-        processes.stop(server.process)
+    yield from _running(_start_osp(backend, workdir, name, with_wildcard, server_options))
 
 
 @pytest.fixture(scope="session")

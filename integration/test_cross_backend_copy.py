@@ -25,7 +25,7 @@ import time
 import botocore.exceptions
 import pytest
 
-from conftest import ALIAS_BUCKET, IBM_BUCKET, REAL_BUCKET, REGION, SECOND_BACKEND_KEYS, _osp_env, _remember
+from conftest import ALIAS_BUCKET, IBM_BUCKET, REAL_BUCKET, REGION, SECOND_BACKEND_KEYS, _osp_env, _running
 from osptest import processes
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, IAM_API_KEY, AwsCli, BackendAdmin, s3_client
 from osptest.s3checks import data, exists_at_backend, stored_bytes
@@ -39,12 +39,7 @@ OTHER_KEYS = "other-keys"
 
 def _serve(config: str, port: int, workdir: str, name: str):
     """One osp for a fixture's lifetime, always stopped."""
-    server = processes.start_osp(config, port, workdir, {**_osp_env(), "IBM_API_KEY": IAM_API_KEY}, name)
-    _remember(server.process)
-    try:
-        yield server
-    finally:
-        processes.stop(server.process)
+    yield from _running(processes.start_osp(config, port, workdir, {**_osp_env(), "IBM_API_KEY": IAM_API_KEY}, name))
 
 
 @pytest.fixture(scope="module")

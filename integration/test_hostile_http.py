@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from conftest import ALIAS_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember, policy_osp_config
+from conftest import ALIAS_BUCKET, REAL_BUCKET, REGION, _osp_env, _running, policy_osp_config
 from osptest import processes
 from osptest.clients import CLIENT_KEYS, s3_client
 from osptest.s3checks import assert_osp_error, exists_at_backend, stored_bytes
@@ -362,12 +362,7 @@ def _rules_config(port: int, backend_port: int) -> str:
 def prefix_osp(backend, workdir):
     """osp where alice may do everything under `allowed/` of proxy-bucket01, and nothing else."""
     port = processes.free_port()
-    server = processes.start_osp(_rules_config(port, backend.port), port, workdir, _osp_env(), "osp-hostile-rules")
-    _remember(server.process)
-    try:
-        yield server
-    finally:
-        processes.stop(server.process)
+    yield from _running(processes.start_osp(_rules_config(port, backend.port), port, workdir, _osp_env(), "osp-hostile-rules"))
 
 
 def _decoded(raw_key_path: str) -> str:
