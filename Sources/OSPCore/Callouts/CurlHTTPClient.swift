@@ -136,21 +136,12 @@ public final class CurlHTTPClient: Sendable {
             throw CalloutError(.invalidRequest, "the URL contains spaces or control characters")
         }
         for (name, value) in request.headers {
-            guard !name.isEmpty, name.utf8.allSatisfy(isTokenCharacter) else {
+            guard HTTPToken.isValid(name) else {
                 throw CalloutError(.invalidRequest, "invalid header name")
             }
             guard !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) else {
                 throw CalloutError(.invalidRequest, "header '\(name)' has a value with CR, LF or NUL")
             }
-        }
-    }
-
-    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
         }
     }
 }
