@@ -266,6 +266,12 @@ def _refusal_cases():
         post = v4(osp_client, prefix, key)
         return post, {**post["fields"], "x-amz-meta-extra": "not in the policy"}, file
 
+    def field_name_not_a_token(osp_client, prefix, key):
+        # Signed into the client's own policy, so only the name's spelling is wrong: osp would not
+        # ask for s3:PutObjectAcl, and a lenient parser behind it might trim the name to x-amz-acl.
+        post = v4(osp_client, prefix, key, Fields={"x-amz-acl ": "public-read"}, Conditions=[{"x-amz-acl ": "public-read"}])
+        return post, None, file
+
     def no_file(osp_client, prefix, key):
         return v4(osp_client, prefix, key), None, None
 
@@ -284,6 +290,7 @@ def _refusal_cases():
         "expired-policy": (expired_policy, 403, "AccessDenied"),
         "key-outside-starts-with": (key_outside_starts_with, 403, "AccessDenied"),
         "field-not-in-policy": (field_not_in_policy, 403, "AccessDenied"),
+        "field-name-not-a-token": (field_name_not_a_token, 400, "InvalidArgument"),
         "no-file-field": (no_file, 400, "InvalidArgument"),
         "anonymous-form": (anonymous, 403, "AccessDenied"),
         "fields-before-file-over-64-KiB": (fields_before_the_file_too_large, 400, "MaxPostPreDataLengthExceeded"),
@@ -297,7 +304,8 @@ REFUSALS = _refusal_cases()
 def test_refused_forms_reach_nothing(osp, osp_client, backend_s3, journal, prefix, case):
     """Each of S3's POST Object refusals, answered by osp as an S3 error; nothing is forwarded and
     nothing stored: a bad signature (SigV4 hex or SigV2 base64), an unknown key, an expired policy,
-    a key a `starts-with` condition does not allow, a field the policy does not name, no `file`,
+    a key a `starts-with` condition does not allow, a field the policy does not name, a field name
+    that is not an HTTP token (`x-amz-acl `), no `file`,
     no credentials at all, more than 64 KiB of fields before the file."""
     make, status, code = REFUSALS[case]
     key = f"{prefix}refused"

@@ -87,6 +87,20 @@ struct PostObjectFormReaderTests {
         expectS3Error(.invalidArgument) { try read(formBody([("key", "a"), ("KEY", "b")]), chunk: 10) }
     }
 
+    @Test(
+        "a field name that is not an HTTP token is refused: a lenient parser behind osp could read `x-amz-acl ` as the ACL osp did not ask permission for",
+        arguments: ["x-amz-acl ", " x-amz-acl", "x-amz-acl\t", "x-amz-meta-a b", "x-amz-meta-a:b", "x-amz-meta-\u{0}", "x-amz-meta-ü"])
+    func fieldNameNotAToken(_ name: String) {
+        let error = expectS3Error(.invalidArgument) { try read(formBody([("key", "k"), (name, "public-read")]), chunk: 5) }
+        #expect(error?.message.contains("HTTP token") == true)
+    }
+
+    @Test("field names made of token characters are read as sent", arguments: ["x-ignore-$pad", "X-Amz-Meta-Owner", "x_custom.field~1"])
+    func tokenFieldNames(_ name: String) throws {
+        let (form, _) = try #require(try read(formBody([(name, "v")]), chunk: 5))
+        #expect(form.value(of: name.lowercased()) == "v")
+    }
+
     @Test("fields past 64 KiB before the file are MaxPostPreDataLengthExceeded, however they arrive")
     func tooLarge() {
         let pad = String(repeating: "p", count: PostObjectFormReader.maximumPreambleBytes)

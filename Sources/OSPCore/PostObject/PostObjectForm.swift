@@ -109,6 +109,11 @@ package struct PostObjectFormReader {
                     throw Self.malformed
                 }
                 let disposition = try Self.disposition(headers: headers)
+                // A field name may become a header (a PUT's, or the backend's reading of its own
+                // form) and is matched against the names that need permissions of their own
+                // (`x-amz-acl`, …): `x-amz-acl ` or `x-amz-acl\t` would be missed here and might be
+                // trimmed into `x-amz-acl` by a lenient parser behind osp.
+                guard HTTPToken.isValid(disposition.name) else { throw Self.fieldNameNotAToken }
                 let contentStart = end + Self.blankLine.count
                 if disposition.name.lowercased() == "file" {
                     guard contentStart <= Self.maximumPreambleBytes else { throw Self.tooLarge }
@@ -144,6 +149,8 @@ package struct PostObjectFormReader {
     }
 
     private static let malformed = S3Error(.malformedPOSTRequest, "The body of your POST request is not well-formed multipart/form-data.")
+    private static let fieldNameNotAToken = S3Error(
+        .invalidArgument, "A POST form field name may hold only letters, digits and !#$%&'*+-.^_`|~ (an HTTP token).")
     private static let crlf: [UInt8] = [0x0D, 0x0A]
     private static let blankLine: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
 
