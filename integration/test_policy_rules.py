@@ -16,6 +16,8 @@ from osptest import processes
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, botocore_signed, s3_client
 from osptest.forms import post_form
 from osptest.s3checks import exists_at_backend, stored_bytes
+from s3client import signer as sig
+from s3client.http import send
 
 BOB_KEYS = ("AKIDBOB00000001", "bob-secret-0001")
 CAROL_KEYS = ("AKIDCAROL000001", "carol-secret-0001")
@@ -159,6 +161,25 @@ def test_a_put_object_grant_stores_objects_but_sets_no_acl_tags_or_lock(carol, p
     assert (form.status, form.error_code) == (403, "AccessDenied"), form
     assert journal.journal() == []
     assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
+
+
+def test_settings_hoisted_into_a_presigned_query_need_their_permissions_too(carol, policy_osp, backend_s3, journal, prefix):
+    """SDKs hoist `x-amz-*` headers into presigned URLs' queries, and a backend may read them from
+    there: carol's presigned PUT naming `x-amz-acl` (in either spelling) or `x-amz-tagging` in its
+    query is refused like the header would be, with nothing forwarded; her plain presigned PUT works."""
+    signer = sig.RequestSigner(sig.Credentials(*CAROL_KEYS, REGION), policy_osp.host)
+    key = f"uploads/{prefix}hoisted"
+    path = f"/{ALIAS_BUCKET}/{key}"
+    for setting in ({"x-amz-acl": "public-read"}, {"X-Amz-Acl": "public-read"}, {"x-amz-tagging": "team=a"}):
+        response = send("127.0.0.1", policy_osp.port, "PUT", signer.presign("PUT", path, query=setting),
+                        [("Host", policy_osp.host), ("Content-Length", "1")], b"x")
+        assert (response.status, response.error_code) == (403, "AccessDenied"), (setting, response)
+    assert journal.journal() == []
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
+    response = send("127.0.0.1", policy_osp.port, "PUT", signer.presign("PUT", path),
+                    [("Host", policy_osp.host), ("Content-Length", "1")], b"x")
+    assert response.status == 200, response
+    assert stored_bytes(backend_s3, REAL_BUCKET, key) == b"x"
 
 
 def test_a_create_bucket_grant_creates_only_plain_buckets(carol, journal):

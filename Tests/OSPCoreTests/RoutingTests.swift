@@ -569,6 +569,24 @@ struct WriteSettingsTests {
         #expect(try routed("PUT", "/newbucket?acl", headers: headers).alsoSets == [])
     }
 
+    @Test(
+        "a setting named as a query parameter counts like its header, in any case spelling: SDKs hoist x-amz-* headers into presigned URLs",
+        arguments: [
+            ("PUT", "/b/k?x-amz-acl=public-read", WriteSettings.acl),
+            ("PUT", "/b/k?X-Amz-Grant-Read=uri%3Dall", .acl),
+            ("PUT", "/b/k?x-amz-tagging=a%3Db&X-Amz-Date=20260101T000000Z", .tagging),
+            ("POST", "/b/k?uploads&x-amz-object-lock-mode=COMPLIANCE", .retention),
+            ("PUT", "/b/k?x-amz-object-lock-legal-hold=ON", .legalHold),
+            ("PUT", "/b/k?x%2Damz%2Dacl=public-read", .acl),
+            ("DELETE", "/b/k?x-amz-bypass-governance-retention=true", .governanceBypass),
+            ("PUT", "/newbucket?x-amz-acl=public-read&x-amz-object-ownership=ObjectWriter", [.bucketACL, .bucketOwnership]),
+            ("PUT", "/b/k?x-amz-meta-acl=public-read", []),
+            ("GET", "/b/k?x-amz-acl=public-read", []),
+        ] as [(String, String, WriteSettings)])
+    func settingsInTheQuery(method: String, target: String, expected: WriteSettings) throws {
+        #expect(try routed(method, target).alsoSets == expected)
+    }
+
     @Test("each setting names the permission AWS asks for it, in a fixed order")
     func actions() {
         #expect(WriteSettings([.legalHold, .acl, .retention, .tagging]).actions

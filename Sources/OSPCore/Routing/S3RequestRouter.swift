@@ -116,7 +116,7 @@ public struct S3RequestRouter: Sendable {
         }
         route.operation = row.operation
         if method != "GET" && method != "HEAD" {
-            route.alsoSets = WriteSettings(operation: row.operation.name, headers: headers)
+            route.alsoSets = WriteSettings(operation: row.operation.name, headers: headers, query: query)
         }
         if let versionAction = row.versionAction, query.contains("versionId") {
             route.operation.action = versionAction

@@ -55,7 +55,9 @@ public struct S3Route: Sendable, Equatable {
 /// overrides governance-mode retention (`x-amz-bypass-governance-retention` on DeleteObject,
 /// DeleteObjects, PutObjectRetention) needs `s3:BypassGovernanceRetention`, so `delete` rights alone
 /// do not remove locked objects. A header is counted whatever its value: deciding which values are
-/// harmless is the backend's business, asking is osp's.
+/// harmless is the backend's business, asking is osp's. So is a query parameter of the same name,
+/// in any case: SDKs hoist `x-amz-*` headers into presigned URLs' queries, and a backend that reads
+/// them from there would apply a setting osp did not ask permission for.
 public struct WriteSettings: OptionSet, Sendable, Hashable {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
@@ -82,18 +84,21 @@ public struct WriteSettings: OptionSet, Sendable, Hashable {
     static let retentionNames = ["x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date"]
     static let legalHoldName = "x-amz-object-lock-legal-hold"
 
-    /// What the headers of `operation` set besides its data; `[]` for operations that set nothing
-    /// else (their headers carry no settings of another permission).
-    init(operation: String, headers: HTTPHeaders) {
+    /// What the headers (and query parameters) of `operation` set besides its data; `[]` for
+    /// operations that set nothing else (their headers carry no settings of another permission).
+    init(operation: String, headers: HTTPHeaders, query: RequestQuery) {
+        let isPresent = { (name: String) in
+            headers.contains(name: name) || query.parameters.contains { $0.name.equalsLowercaseASCII(name) }
+        }
         if operation == "CreateBucket" {
             var settings: WriteSettings = []
-            if Self.aclNames.contains(where: { headers.contains(name: $0) }) { settings.insert(.bucketACL) }
-            if headers.contains(name: "x-amz-bucket-object-lock-enabled") { settings.insert(.bucketObjectLock) }
-            if headers.contains(name: "x-amz-object-ownership") { settings.insert(.bucketOwnership) }
+            if Self.aclNames.contains(where: isPresent) { settings.insert(.bucketACL) }
+            if isPresent("x-amz-bucket-object-lock-enabled") { settings.insert(.bucketObjectLock) }
+            if isPresent("x-amz-object-ownership") { settings.insert(.bucketOwnership) }
             self = settings
         } else if Self.objectWrites.contains(operation) {
-            self = Self(objectField: { headers.contains(name: $0) })
-        } else if Self.governedChanges.contains(operation), headers.contains(name: "x-amz-bypass-governance-retention") {
+            self = Self(objectField: isPresent)
+        } else if Self.governedChanges.contains(operation), isPresent("x-amz-bypass-governance-retention") {
             self = .governanceBypass
         } else {
             self = []
