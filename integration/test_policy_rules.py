@@ -116,6 +116,22 @@ def test_copy_from_a_denied_source_is_refused(alice, backend_s3, journal, prefix
     assert not exists_at_backend(backend_s3, REAL_BUCKET, f"team/{prefix}stolen")
 
 
+def test_a_copy_source_hoisted_into_a_presigned_query_is_refused(policy_osp, backend_s3, journal, prefix):
+    """A backend reading `x-amz-copy-source` from the query would copy a source osp never checked
+    (here one alice may not read): osp takes the copy source from the header only and refuses the
+    query's, with nothing forwarded."""
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key="team/secret/source", Body=b"secret source")
+    signer = sig.RequestSigner(sig.Credentials(*CLIENT_KEYS, REGION), policy_osp.host)
+    key = f"team/{prefix}stolen"
+    journal.reset()
+    for name in ("x-amz-copy-source", "X-Amz-Copy-Source"):
+        target = signer.presign("PUT", f"/{ALIAS_BUCKET}/{key}", query={name: f"/{ALIAS_BUCKET}/team/secret/source"})
+        response = send("127.0.0.1", policy_osp.port, "PUT", target, [("Host", policy_osp.host), ("Content-Length", "0")])
+        assert (response.status, response.error_code) == (400, "InvalidArgument"), response
+    assert journal.journal() == []
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
+
+
 def test_copy_between_allowed_keys_works(alice, backend_s3, prefix):
     alice.put_object(Bucket=ALIAS_BUCKET, Key=f"team/{prefix}src", Body=b"copy me")
     alice.copy_object(Bucket=ALIAS_BUCKET, Key=f"team/{prefix}dst", CopySource={"Bucket": ALIAS_BUCKET, "Key": f"team/{prefix}src"})

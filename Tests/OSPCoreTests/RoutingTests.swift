@@ -398,6 +398,17 @@ struct CopySourceTests {
         #expect(error.code == .invalidArgument)
     }
 
+    @Test(
+        "a copy source in the query is refused, in any spelling: osp checks and rewrites only the header's",
+        arguments: [
+            ("PUT", "/dest/key?x-amz-copy-source=src%2Fsecret"), ("PUT", "/dest/key?X-Amz-Copy-Source=%2Fsrc%2Fk"),
+            ("PUT", "/dest/key?partNumber=1&uploadId=u&x-amz-copy-source-range=bytes%3D0-9"),
+            ("PUT", "/dest/key?x%2Damz%2Dcopy%2Dsource=src%2Fk"), ("GET", "/dest/key?x-amz-copy-source-if-match=e"),
+        ])
+    func inTheQuery(method: String, target: String) throws {
+        #expect(routingError(method, target) == S3RequestRouter.copySourceInQuery)
+    }
+
     @Test("two copy sources are refused")
     func twoSources() throws {
         let error = try #require(routingError("PUT", "/dest/key", headers: [("x-amz-copy-source", "a/b"), ("x-amz-copy-source", "c/d")]))

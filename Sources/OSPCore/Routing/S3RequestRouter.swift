@@ -102,6 +102,13 @@ public struct S3RequestRouter: Sendable {
         }
         let target: S3OperationTable.Target = route.bucket == nil ? .service : (route.key == nil ? .bucket : .object)
         let query = RequestQuery(rawQuery: rawQuery)
+        // A copy's source is read with the permission osp asks for it, under the name osp rewrites
+        // for the backend: both only from the header. A backend reading `x-amz-copy-source` from a
+        // query (where some SDKs hoist x-amz-* headers when presigning) would copy a source osp
+        // never checked, so such a query is refused.
+        if query.parameters.contains(where: { $0.name.hasLowercaseASCIIPrefix("x-amz-copy-source") }) {
+            throw Self.copySourceInQuery
+        }
         let copySourceHeaders = headers["x-amz-copy-source"]
         guard
             let row = S3OperationTable.row(
@@ -130,6 +137,11 @@ public struct S3RequestRouter: Sendable {
             route.copySource = source
         }
     }
+
+    static let copySourceInQuery = S3Error(
+        .invalidArgument,
+        "This gateway takes x-amz-copy-source (and its conditions) as a request header only, not as a query parameter."
+    )
 
     static let dotSegment = S3Error(
         .invalidArgument,
