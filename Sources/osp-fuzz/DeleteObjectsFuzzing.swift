@@ -33,11 +33,13 @@ enum DeleteObjectsFuzzing {
         return .accepted("\(request.objects.count) objects")
     }
 
-    /// XML character data for `text`: the five predefined entities, nothing else.
+    /// XML character data for `text`: the five predefined entities, and a CR as `&#13;` (a raw
+    /// one is read as a line break, LF).
     static func escaped(_ text: String) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
             switch scalar {
+            case "\r": out += "&#13;"
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"

@@ -41,6 +41,59 @@ struct DeleteObjectsRequestTests {
         #expect(throws: S3Error.self) { try parse(xml) }
     }
 
+    @Test(
+        "XML another parser could read as other keys than osp is refused, before any key is authorized",
+        arguments: [
+            // a second Key: Go's encoding/xml (MinIO) keeps the last
+            "<Delete><Object><Key>ok</Key><Key>secret</Key></Object></Delete>",
+            // a prefixed or namespaced Key, which namespace-blind parsers take for the Key
+            "<Delete><Object><Key>ok</Key><s3:Key xmlns:s3=\"u\">secret</s3:Key></Object></Delete>",
+            "<Delete><Object><Key xmlns=\"u\">secret</Key></Object></Delete>",
+            // processing instructions, comments, CDATA anywhere
+            "<Delete><Object><?pi <Key>secret</Key> ?><Key>ok</Key></Object></Delete>",
+            "<Delete><Object><Key>ok</Key></Object><!-- <Object><Key>secret</Key></Object> --></Delete>",
+            "<Delete><Object><Key><![CDATA[secret]]></Key></Object></Delete>",
+            // unknown elements and attributes, empty-element tags, text between elements
+            "<Delete><Object><Key>ok</Key></Object><Other><Object><Key>secret</Key></Object></Other></Delete>",
+            "<Delete><Object id=\"1\"><Key>ok</Key></Object></Delete>",
+            "<Delete><Object><Key/></Object></Delete>",
+            "<Delete><Object><Key>ok</Key></Object>text<Object><Key>x</Key></Object></Delete>",
+            "<Delete><Quiet>true</Quiet><Quiet>false</Quiet><Object><Key>ok</Key></Object></Delete>",
+            "<Delete><Object><Key>ok</Key><VersionId>1</VersionId><VersionId>2</VersionId></Object></Delete>",
+            // mismatched or stray end tags, content after the root, a declaration not at the start
+            "<Delete><Object><Key>ok</Key></Delete></Object>",
+            "<Delete><Object><Key>ok</Key></Object></Delete><Delete><Object><Key>secret</Key></Object></Delete>",
+            " <?xml version=\"1.0\"?><Delete><Object><Key>ok</Key></Object></Delete>",
+            // another encoding would decode the same bytes to other keys
+            "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><Delete><Object><Key>ok</Key></Object></Delete>",
+        ]
+    )
+    func readDifferentlyElsewhere(xml: String) {
+        let error = #expect(throws: S3Error.self) { try parse(xml) }
+        #expect(error?.code == .malformedXML)
+    }
+
+    @Test("the XML S3's clients write is read however it is laid out: white space in tags, quotes, conditions, a UTF-8 declaration")
+    func layouts() throws {
+        let objects = try parse("""
+            <?xml version='1.0' encoding='utf-8'?>\r
+            <Delete   xmlns='http://s3.amazonaws.com/doc/2006-03-01/' >
+              <Object >
+                <Key >a</Key >
+                <ETag>"e"</ETag><LastModifiedTime>2026-01-01T00:00:00Z</LastModifiedTime><Size>3</Size>
+              </Object   >
+              <Quiet>false</Quiet>
+            </Delete >\n
+            """)
+        #expect(objects == [.init(key: "a", versionId: nil)])
+    }
+
+    @Test("line breaks in a key are read as XML parsers read them: CR LF and CR are LF, &#13; stays a CR")
+    func lineBreaks() throws {
+        let objects = try parse("<Delete><Object><Key>a\r\nb\rc&#13;d</Key></Object></Delete>")
+        #expect(objects == [.init(key: "a\nb\nc\rd", versionId: nil)])
+    }
+
     @Test("more than 1000 objects is refused")
     func tooMany() {
         let xml = "<Delete>" + String(repeating: "<Object><Key>k</Key></Object>", count: 1001) + "</Delete>"

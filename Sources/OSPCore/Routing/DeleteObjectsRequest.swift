@@ -1,10 +1,19 @@
 import S3Signing
 
 /// The keys a DeleteObjects (`POST /bucket?delete`) body names, so that each one can be authorized
-/// before anything is deleted. A bounded, non-validating scan of S3's `<Delete>` document: it reads
-/// `<Object><Key>…</Key><VersionId>…</VersionId></Object>` and refuses what it cannot read with
-/// certainty (DTDs and entity declarations, unknown entities, unterminated elements, more objects
-/// than S3 accepts) — when in doubt, nothing is deleted.
+/// before anything is deleted.
+///
+/// Every key is authorized as osp reads it and deleted as the backend's XML parser reads it, so the
+/// two readings must not differ: `<Object >`, a second `<Key>`, a `<s3:Key>` or a processing
+/// instruction are all XML a backend reads, and a scan that looked for `<Object><Key>` alone once
+/// let a key it never saw be deleted. So this is a strict reader of S3's `<Delete>` document, not
+/// a scan: an optional UTF-8 XML declaration; the root `<Delete>` (its one attribute `xmlns`);
+/// in it `<Quiet>` at most once and 1 to 1000 `<Object>`s; in each exactly one `<Key>`, at most one
+/// `<VersionId>`, `<ETag>`, `<LastModifiedTime>` and `<Size>`; white space between elements. Text
+/// has the five predefined entities and character references resolved and line breaks normalised
+/// as XML parsers do. Anything else — another element or attribute, a prefix, an empty-element tag,
+/// a comment, CDATA, a DTD, a processing instruction, text between elements — is refused: when in
+/// doubt, nothing is deleted.
 ///
 /// `package`, not internal: the fuzz target (`osp-fuzz delete-objects`) feeds it arbitrary bodies.
 package struct DeleteObjectsRequest: Equatable {
@@ -24,42 +33,180 @@ package struct DeleteObjectsRequest: Equatable {
         guard bytes.count <= Self.maximumBodyBytes else {
             throw S3Error(.malformedXML, "The DeleteObjects request body is too large.")
         }
-        if Self.contains(bytes, "<!".utf8) {
-            throw S3Error(.malformedXML, "Document type and entity declarations are not accepted.")
-        }
+        var reader = Reader(bytes: bytes)
+        try reader.skipDeclaration()
+        reader.skipWhitespace()
+        guard try reader.startTag(allowingNamespace: true) == "Delete" else { throw Self.malformed }
         var objects: [Object] = []
-        var cursor = bytes.startIndex
-        while let objectStart = Self.find("<Object>".utf8, in: bytes, from: cursor) {
-            guard let objectEnd = Self.find("</Object>".utf8, in: bytes, from: objectStart) else {
+        var quiet = false
+        while true {
+            reader.skipWhitespace()
+            if try reader.endTagIfAny("Delete") { break }
+            switch try reader.startTag() {
+            case "Quiet" where !quiet:
+                quiet = true
+                _ = try reader.textAndEndTag("Quiet")
+            case "Object":
+                objects.append(try Self.object(&reader))
+                guard objects.count <= Self.maximumObjects else {
+                    throw S3Error(.malformedXML, "A DeleteObjects request names at most \(Self.maximumObjects) objects.")
+                }
+            default:
                 throw Self.malformed
             }
-            let body = bytes[objectStart..<objectEnd]
-            guard let key = try Self.element("Key", in: body) else { throw Self.malformed }
-            objects.append(Object(key: key, versionId: try Self.element("VersionId", in: body)))
-            guard objects.count <= Self.maximumObjects else {
-                throw S3Error(.malformedXML, "A DeleteObjects request names at most \(Self.maximumObjects) objects.")
-            }
-            cursor = objectEnd + "</Object>".utf8.count
         }
-        guard !objects.isEmpty, Self.find("<Delete".utf8, in: bytes, from: bytes.startIndex) != nil else {
-            throw Self.malformed
-        }
+        reader.skipWhitespace()
+        guard reader.isAtEnd, !objects.isEmpty else { throw Self.malformed }
         self.objects = objects
     }
+
+    /// The children of an `<Object>` whose start tag was read, through its end tag.
+    private static func object(_ reader: inout Reader) throws(S3Error) -> Object {
+        var key: String?
+        var versionId: String?
+        var seen: Set<String> = []
+        while true {
+            reader.skipWhitespace()
+            if try reader.endTagIfAny("Object") { break }
+            let name = try reader.startTag()
+            guard Self.objectFields.contains(name), seen.insert(name).inserted else { throw Self.malformed }
+            let text = try reader.textAndEndTag(name)
+            switch name {
+            case "Key": key = text
+            case "VersionId": versionId = text
+            default: break  // ETag, LastModifiedTime, Size: conditions the backend checks
+            }
+        }
+        guard let key else { throw Self.malformed }
+        return Object(key: key, versionId: versionId)
+    }
+
+    /// What an `<Object>` may hold (S3's conditional deletes added the last three).
+    private static let objectFields: Set<String> = ["Key", "VersionId", "ETag", "LastModifiedTime", "Size"]
 
     private static let malformed = S3Error(
         .malformedXML, "The XML you provided was not well-formed or did not validate against our published schema."
     )
 
-    /// The text of `<name>…</name>` inside `body`, unescaped; nil if absent.
-    private static func element(_ name: String, in body: ArraySlice<UInt8>) throws(S3Error) -> String? {
-        guard let open = find("<\(name)>".utf8, in: body, from: body.startIndex) else { return nil }
-        let start = open + name.utf8.count + 2
-        guard let close = find("</\(name)>".utf8, in: body, from: start) else { throw malformed }
-        return try unescape(body[start..<close])
+    /// A cursor over the document that reads only the constructs above.
+    private struct Reader {
+        let bytes: [UInt8]
+        var index = 0
+
+        init(bytes: [UInt8]) { self.bytes = bytes }
+
+        var isAtEnd: Bool { index == bytes.count }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count, Self.isWhitespace(bytes[index]) { index += 1 }
+        }
+
+        static func isWhitespace(_ byte: UInt8) -> Bool {
+            byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A
+        }
+
+        private func hasPrefix(_ text: String) -> Bool {
+            let needle = Array(text.utf8)
+            return bytes.count - index >= needle.count && bytes[index..<(index + needle.count)].elementsEqual(needle)
+        }
+
+        /// `<?xml version="1.0" encoding="UTF-8"?>` at the very start; another encoding would make
+        /// the backend read other keys from the same bytes.
+        mutating func skipDeclaration() throws(S3Error) {
+            guard hasPrefix("<?xml"), index + 5 < bytes.count, Self.isWhitespace(bytes[index + 5]) else { return }
+            guard let close = Self.find(Array("?>".utf8), in: bytes, from: index),
+                !bytes[(index + 5)..<close].contains(where: { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") })
+            else { throw malformed }
+            let declaration = String(decoding: bytes[index..<close], as: UTF8.self).lowercased()
+            if let range = declaration.range(of: "encoding") {
+                let value = declaration[range.upperBound...].drop { $0 == " " || $0 == "=" || $0 == "\t" }
+                guard value.hasPrefix("\"utf-8\"") || value.hasPrefix("'utf-8'") else { throw malformed }
+            }
+            index = close + 2
+        }
+
+        /// A start tag's name: no prefix, no attribute (but `xmlns` where allowed), not empty (`/>`).
+        mutating func startTag(allowingNamespace: Bool = false) throws(S3Error) -> String {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "<") else { throw malformed }
+            index += 1
+            let name = try self.name()
+            while true {
+                let before = index
+                skipWhitespace()
+                guard index < bytes.count else { throw malformed }
+                if bytes[index] == UInt8(ascii: ">") {
+                    index += 1
+                    return name
+                }
+                guard allowingNamespace, index > before, hasPrefix("xmlns") else { throw malformed }
+                index += 5
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "=") else { throw malformed }
+                index += 1
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") || bytes[index] == UInt8(ascii: "'") else {
+                    throw malformed
+                }
+                let quote = bytes[index]
+                guard let close = bytes[(index + 1)...].firstIndex(of: quote),
+                    !bytes[(index + 1)..<close].contains(where: { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: "&") })
+                else { throw malformed }
+                index = close + 1
+                // An attribute must be followed by white space or the tag's end.
+                guard index < bytes.count, Self.isWhitespace(bytes[index]) || bytes[index] == UInt8(ascii: ">") else {
+                    throw malformed
+                }
+            }
+        }
+
+        /// `</name>` (white space allowed before `>`) if the cursor is at an end tag, which must be
+        /// `name`'s; false at anything else.
+        mutating func endTagIfAny(_ name: String) throws(S3Error) -> Bool {
+            guard hasPrefix("</") else { return false }
+            index += 2
+            guard try self.name() == name else { throw malformed }
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ">") else { throw malformed }
+            index += 1
+            return true
+        }
+
+        /// An element's text up to its end tag `</name>`, unescaped.
+        mutating func textAndEndTag(_ name: String) throws(S3Error) -> String {
+            let start = index
+            guard let end = bytes[index...].firstIndex(of: UInt8(ascii: "<")) else { throw malformed }
+            index = end
+            guard try endTagIfAny(name) else { throw malformed }
+            return try DeleteObjectsRequest.unescape(bytes[start..<end])
+        }
+
+        /// A name of ASCII letters and digits: every element S3's document has, and no prefix.
+        private mutating func name() throws(S3Error) -> String {
+            let start = index
+            while index < bytes.count, Self.isNameByte(bytes[index]) { index += 1 }
+            guard index > start, !(bytes[start] >= UInt8(ascii: "0") && bytes[start] <= UInt8(ascii: "9")) else { throw malformed }
+            return String(decoding: bytes[start..<index], as: UTF8.self)
+        }
+
+        private static func isNameByte(_ byte: UInt8) -> Bool {
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+        }
+
+        static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
+            guard let first = needle.first, bytes.count >= needle.count else { return nil }
+            var index = start
+            while index <= bytes.count - needle.count {
+                if bytes[index] == first && bytes[index..<(index + needle.count)].elementsEqual(needle) { return index }
+                index += 1
+            }
+            return nil
+        }
     }
 
-    /// XML character data with the five predefined entities and numeric references resolved.
+    /// XML character data with the five predefined entities and numeric references resolved, and
+    /// line breaks normalised as every XML parser does (a raw CR LF or lone CR is one LF; `&#13;`
+    /// stays a CR): a key is authorized as the backend will read it.
     static func unescape(_ text: ArraySlice<UInt8>) throws(S3Error) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(text.count)
@@ -67,6 +214,11 @@ package struct DeleteObjectsRequest: Equatable {
         while index < text.endIndex {
             let byte = text[index]
             if byte == UInt8(ascii: "<") { throw malformed }
+            if byte == 0x0D {
+                out.append(0x0A)
+                index += text.index(after: index) < text.endIndex && text[index + 1] == 0x0A ? 2 : 1
+                continue
+            }
             guard byte == UInt8(ascii: "&") else {
                 out.append(byte)
                 index += 1
@@ -98,26 +250,5 @@ package struct DeleteObjectsRequest: Equatable {
         }
         guard let string = String(validating: out, as: UTF8.self) else { throw malformed }
         return string
-    }
-
-    private static func contains(_ bytes: [UInt8], _ needle: some Collection<UInt8>) -> Bool {
-        find(needle, in: bytes[...], from: bytes.startIndex) != nil
-    }
-
-    private static func find(_ needle: some Collection<UInt8>, in bytes: [UInt8], from start: Int) -> Int? {
-        find(needle, in: bytes[...], from: start)
-    }
-
-    /// Index of the first occurrence of `needle` in `bytes` at or after `start`.
-    private static func find(_ needle: some Collection<UInt8>, in bytes: ArraySlice<UInt8>, from start: Int) -> Int? {
-        let needle = Array(needle)
-        guard let first = needle.first, needle.count <= bytes.count else { return nil }
-        var index = start
-        let last = bytes.endIndex - needle.count
-        while index <= last {
-            if bytes[index] == first && bytes[index..<(index + needle.count)].elementsEqual(needle) { return index }
-            index += 1
-        }
-        return nil
     }
 }
