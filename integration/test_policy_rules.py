@@ -41,6 +41,7 @@ authorization:
   rules:
     - {{principals: [alice], buckets: [{ALIAS_BUCKET}], prefix: "team/", actions: [read, write, list, delete], effect: allow}}
     - {{principals: [alice], buckets: [{ALIAS_BUCKET}], prefix: "team/secret/", actions: ["*"], effect: deny}}
+    - {{principals: [alice], buckets: [{ALIAS_BUCKET}], prefix: "team/top secret/", actions: ["*"], effect: deny}}
     - {{principals: [alice], buckets: [{OPEN_BUCKET}], actions: ["*"], effect: allow}}
     - {{principals: [carol], buckets: [{ALIAS_BUCKET}], prefix: "uploads/", actions: ["s3:PutObject", "s3:GetObject"], effect: allow}}
     - {{principals: [carol], buckets: [{OPEN_BUCKET}], actions: ["s3:CreateBucket"], effect: allow}}
@@ -106,6 +107,24 @@ def test_listing_outside_the_granted_prefix_is_refused(alice, journal):
     assert refused(lambda: alice.list_objects_v2(Bucket=ALIAS_BUCKET)) == "AccessDenied"
     assert refused(lambda: alice.list_objects_v2(Bucket=ALIAS_BUCKET, Prefix="other/")) == "AccessDenied"
     assert journal.journal() == []
+
+
+def test_a_listing_prefix_with_a_raw_plus_is_refused(alice, policy_osp, backend_s3, journal):
+    """`prefix=team/top+secret/` is `team/top secret/` to the backend (form decoding) but was
+    `team/top+secret/` to osp, which the denial of `team/top secret/` does not cover: the listing
+    showed the denied prefix. A raw `+` in a prefix is refused now; `%2B` and `%20` mean what they say."""
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key="team/top secret/plan", Body=b"x")
+    signer = sig.RequestSigner(sig.Credentials(*CLIENT_KEYS, REGION), policy_osp.host)
+    request = signer.prepare("GET", f"/{ALIAS_BUCKET}", query={"list-type": "2", "prefix": "team/top+secret/"})
+    raw_plus = request.target.replace("%2B", "+")  # signed as %2B, as SigV4 canonicalises a raw +
+    assert "top+secret" in raw_plus
+    journal.reset()
+    response = send("127.0.0.1", policy_osp.port, "GET", raw_plus, request.headers)
+    assert (response.status, response.error_code) == (400, "InvalidArgument"), response
+    assert journal.journal() == []
+    assert refused(lambda: alice.list_objects_v2(Bucket=ALIAS_BUCKET, Prefix="team/top secret/")) == "AccessDenied"
+    listed = alice.list_objects_v2(Bucket=ALIAS_BUCKET, Prefix="team/top+secret/")  # sent as %2B: a plus
+    assert listed["KeyCount"] == 0
 
 
 def test_copy_from_a_denied_source_is_refused(alice, backend_s3, journal, prefix):

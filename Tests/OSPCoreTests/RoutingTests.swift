@@ -409,6 +409,22 @@ struct CopySourceTests {
         #expect(routingError(method, target) == S3RequestRouter.copySourceInQuery)
     }
 
+    @Test(
+        "a listing's prefix or delimiter that a backend could read otherwise is refused: a raw +, or the parameter twice",
+        arguments: [
+            "/b?list-type=2&prefix=team/top+secret/", "/b?prefix=a&prefix=b", "/b?delimiter=+", "/b?delimiter=/&delimiter=-",
+            "/b?versions&prefix=x+y",
+        ])
+    func ambiguousListingParameters(_ target: String) throws {
+        let error = try #require(routingError("GET", target))
+        #expect(error.code == .invalidArgument)
+    }
+
+    @Test("an encoded plus or space in a prefix is read as sent", arguments: ["/b?prefix=a%2Bb", "/b?prefix=a%20b&delimiter=%2F"])
+    func encodedListingParameters(_ target: String) throws {
+        #expect(try routed("GET", target).operation.name.hasPrefix("List"))
+    }
+
     @Test("two copy sources are refused")
     func twoSources() throws {
         let error = try #require(routingError("PUT", "/dest/key", headers: [("x-amz-copy-source", "a/b"), ("x-amz-copy-source", "c/d")]))

@@ -109,6 +109,7 @@ public struct S3RequestRouter: Sendable {
         if query.parameters.contains(where: { $0.name.hasLowercaseASCIIPrefix("x-amz-copy-source") }) {
             throw Self.copySourceInQuery
         }
+        try Self.checkAuthorizedParameters(query)
         let copySourceHeaders = headers["x-amz-copy-source"]
         guard
             let row = S3OperationTable.row(
@@ -135,6 +136,23 @@ public struct S3RequestRouter: Sendable {
             let source = try CopySource(headerValue: copySourceHeaders[0])
             if self.dotSegmentKeys == .refuse, DotSegmentKeys.hasDotSegment(source.key) { throw Self.dotSegment }
             route.copySource = source
+        }
+    }
+
+    /// The query parameters a policy judges a listing by (`prefix` for rules; `prefix` and
+    /// `delimiter` in OPA's conditions): each must mean to osp what it means to the backend. A raw
+    /// `+` is a space to most backends (form decoding: Go's, Python's, AWS's) and a plus to osp and
+    /// others — `prefix=a+b` would be judged as `a+b` and list `a b` — and which of two repeated
+    /// parameters counts differs between parsers. So both are refused; clients encode `+` as `%2B`.
+    static func checkAuthorizedParameters(_ query: RequestQuery) throws(S3Error) {
+        for name in ["prefix", "delimiter"] {
+            let values = query.parameters.filter { $0.name == name }
+            guard values.count <= 1 else {
+                throw S3Error(.invalidArgument, "The query parameter \(name) is given more than once.")
+            }
+            if let value = values.first, value.rawValue.utf8.contains(UInt8(ascii: "+")) {
+                throw S3Error(.invalidArgument, "A + in the query parameter \(name) is ambiguous (a space or a plus); encode a plus as %2B, a space as %20.")
+            }
         }
     }
 
