@@ -127,6 +127,26 @@ def test_a_listing_prefix_with_a_raw_plus_is_refused(alice, policy_osp, backend_
     assert listed["KeyCount"] == 0
 
 
+def test_a_key_with_a_raw_plus_is_refused_before_the_backend(policy_osp, journal):
+    """AWS S3 reads a raw `+` in a path as a space (MinIO and this test backend as a plus): osp
+    judged `team/top+secret/plan`, allowed under `team/`, while S3 would have served the denied
+    `team/top secret/plan`. A raw `+` in a key or copy source is refused; `%2B` is a plus."""
+    signer = sig.RequestSigner(sig.Credentials(*CLIENT_KEYS, REGION), policy_osp.host)
+    journal.reset()
+    for method, path, extra in [
+        ("GET", f"/{ALIAS_BUCKET}/team/top+secret/plan", {}),
+        ("PUT", f"/{ALIAS_BUCKET}/team/a+b", {}),
+        ("PUT", f"/{ALIAS_BUCKET}/team/copy", {"x-amz-copy-source": f"/{ALIAS_BUCKET}/team/top+secret/plan"}),
+    ]:
+        # Signed as SigV4 canonicalises a raw + (%2B), sent raw: only the + is in question.
+        request = signer.prepare(method, path.replace("+", "%2B"), headers=extra)
+        target = request.target.replace("%2B", "+")
+        response = send("127.0.0.1", policy_osp.port, method, target, request.headers, request.body)
+        expected = (400, "InvalidArgument") if extra else (400, "InvalidURI")
+        assert (response.status, response.error_code) == expected, (path, response)
+    assert journal.journal() == []
+
+
 def test_copy_from_a_denied_source_is_refused(alice, backend_s3, journal, prefix):
     backend_s3.put_object(Bucket=REAL_BUCKET, Key="team/secret/source", Body=b"secret source")
     journal.reset()

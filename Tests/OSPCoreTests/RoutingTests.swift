@@ -304,7 +304,6 @@ struct KeyCase: Sendable, CustomTestStringConvertible {
 }
 
 private let keyCases: [KeyCase] = [
-    .init(rawKeyPath: "/a+b", key: "a+b"),
     .init(rawKeyPath: "/a%2Bb", key: "a+b"),
     .init(rawKeyPath: "/my%20key", key: "my key"),
     .init(rawKeyPath: "/@()=&:,;$!*'", key: "@()=&:,;$!*'"),
@@ -336,6 +335,16 @@ struct RoutingKeyTests {
         let route = try routed("GET", testCase.rawKeyPath, host: "bucket.s3.local")
         #expect(route.key == testCase.key)
         #expect(route.rawKeyPath == testCase.rawKeyPath)
+    }
+
+    @Test(
+        "a raw + in a key is refused, path or virtual-host style, or in a copy source: AWS S3 reads it as a space, MinIO as a plus",
+        arguments: ["/bucket/team/top+secret/plan", "/bucket/a+b", "/bucket/+"])
+    func rawPlus(_ target: String) throws {
+        #expect(routingError("GET", target) == S3RequestRouter.plusInKey)
+        #expect(routingError("PUT", String(target.dropFirst("/bucket".count)), host: "bucket.s3.local") == S3RequestRouter.plusInKey)
+        let copy = try #require(routingError("PUT", "/dest/key", headers: [("x-amz-copy-source", target)]))
+        #expect(copy.code == .invalidArgument)
     }
 
     @Test("a question mark in the query does not leak into the key")

@@ -58,6 +58,10 @@ public struct CopySource: Sendable, Equatable {
         guard !rawKey.isEmpty else {
             throw S3Error(.invalidArgument, "Invalid copy source")
         }
+        // As in a request's path (`S3RequestRouter.plusInKey`): a space to some backends, a plus to others.
+        guard !rawKey.utf8.contains(UInt8(ascii: "+")) else {
+            throw S3Error(.invalidArgument, "A + in the copy source key is ambiguous; encode a plus as %2B, a space as %20.")
+        }
         guard let bucket = PercentDecoding.decode(rest[..<slash]), RequestBucketName.isAcceptable(bucket) else {
             throw S3Error(.invalidArgument, "Invalid copy source bucket name")
         }

@@ -75,6 +75,7 @@ public struct S3RequestRouter: Sendable {
 
         var key: String?
         if bucket != nil, rawKeyPath.utf8.count > 1 {
+            guard !rawKeyPath.utf8.contains(UInt8(ascii: "+")) else { throw Self.plusInKey }
             guard let decoded = PercentDecoding.decode(rawKeyPath.dropFirst()) else {
                 throw S3Error(.invalidURI, "Couldn't parse the specified URI.")
             }
@@ -155,6 +156,15 @@ public struct S3RequestRouter: Sendable {
             }
         }
     }
+
+    /// A raw `+` in a key is a space to AWS S3 (which reads paths form-decoded) and a plus to other
+    /// backends (MinIO, Ceph): osp would judge one key and the backend serve another —
+    /// `team/top+secret/plan` allowed as a plus, read by S3 as `team/top secret/plan`. Clients
+    /// encode a plus in a key as `%2B` (the SDKs, the aws cli, rclone, …), so a raw one is refused.
+    static let plusInKey = S3Error(
+        .invalidURI,
+        "A + in an object key is read as a space by some backends and as a plus by others; encode a plus as %2B, a space as %20."
+    )
 
     static let copySourceInQuery = S3Error(
         .invalidArgument,
