@@ -28,6 +28,10 @@ one, and never stores the object.
   7. SigV2 presigned URLs are verified       test_tampered_sigv2_presigned_url_is_refused
   8. virtual-host requests are verified      test_virtual_host_request_without_a_valid_signature_is_refused
   9. a backend key is not a client key       test_backend_keys_are_not_client_keys
+ 10. the backend runs the request osp authorized, not one a header names
+                                             test_method_and_path_override_headers_are_refused
+     (and reads the body and query alike: test_policy_rules.py's DeleteObjects, raw `+`,
+     hoisted `x-amz-*` query tests; test_post_object.py's form field names)
 
 Related refusals live in test_refusals.py (wrong secret, unknown key, tampered
 headers and bodies, truncated bodies), test_presigned.py (tampered SigV4/SigV2 presigned key and
@@ -464,3 +468,22 @@ def test_backend_keys_are_not_client_keys(osp, backend_s3, journal, prefix, how)
                         [("Host", osp.host)])
     assert_osp_error(response, 403, "InvalidAccessKeyId")
     assert journal.journal() == []
+
+
+# -- 10. requests the backend would read as another ----------------------------------------------------
+
+@pytest.mark.parametrize("name, value", [
+    ("X-HTTP-Method-Override", "DELETE"), ("X-HTTP-Method", "DELETE"), ("X-Method-Override", "PUT"),
+    ("X-Original-URL", f"/{REAL_BUCKET}/other"), ("X-Rewrite-URL", f"/{REAL_BUCKET}/other"),
+])
+def test_method_and_path_override_headers_are_refused(osp, good, backend_s3, journal, prefix, name, value):
+    """osp authorizes the request line's method and path and passes other headers on: a backend, or
+    a proxy before it, that took the method or path from one of these would run what osp never
+    authorized (a GET that deletes). Refused, with nothing forwarded."""
+    key = f"{prefix}k"
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key=key, Body=b"keep")
+    journal.reset()
+    response = to_osp(osp, good.prepare("GET", f"/{ALIAS_BUCKET}/{key}", headers={name: value}))
+    assert_osp_error(response, 400, "InvalidArgument")
+    assert journal.journal() == []
+    assert stored_bytes(backend_s3, REAL_BUCKET, key) == b"keep"

@@ -434,6 +434,15 @@ struct CopySourceTests {
         #expect(try routed("GET", target).operation.name.hasPrefix("List"))
     }
 
+    @Test(
+        "a header that some servers take for the real method or path is refused: the backend would run what osp did not authorize",
+        arguments: ["X-HTTP-Method-Override", "x-http-method", "X-Method-Override", "X-Original-URL", "x-rewrite-url"])
+    func overridingHeaders(_ name: String) throws {
+        let error = try #require(routingError("GET", "/b/k", headers: [(name, "DELETE")]))
+        #expect(error.code == .invalidArgument)
+        #expect(try routed("GET", "/b/k", headers: [("x-http-method-overridden", "no")]).operation.name == "GetObject")
+    }
+
     @Test("two copy sources are refused")
     func twoSources() throws {
         let error = try #require(routingError("PUT", "/dest/key", headers: [("x-amz-copy-source", "a/b"), ("x-amz-copy-source", "c/d")]))

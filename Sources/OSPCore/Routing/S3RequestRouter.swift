@@ -48,6 +48,9 @@ public struct S3RequestRouter: Sendable {
         guard rawPath.utf8.first == UInt8(ascii: "/") else {
             throw S3Error(.invalidURI, "Couldn't parse the specified URI.")
         }
+        if let name = Self.overridingHeaders.first(where: { headers.contains(name: $0) }) {
+            throw S3Error(.invalidArgument, "This gateway does not accept the \(name) header.")
+        }
 
         let bucket: String?
         let rawKeyPath: Substring
@@ -194,6 +197,14 @@ public struct S3RequestRouter: Sendable {
         }
         return nil
     }
+
+    /// Headers some servers and frameworks take as the request's real method or path. osp
+    /// authorizes the method and path of the request line and passes other headers on unchanged,
+    /// so a backend (or a proxy in front of it) honouring one of these would run another operation,
+    /// or reach another key, than the one authorized: a GET with `X-HTTP-Method-Override: DELETE`.
+    static let overridingHeaders = [
+        "x-http-method-override", "x-http-method", "x-method-override", "x-original-url", "x-rewrite-url",
+    ]
 
     /// The one `Host` header a request is routed by (nil when there is none). More than one is refused,
     /// as RFC 9112 §3.2 requires: which of them names a virtual-host bucket would otherwise depend on
