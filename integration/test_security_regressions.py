@@ -29,7 +29,8 @@ one, and never stores the object.
   8. virtual-host requests are verified      test_virtual_host_request_without_a_valid_signature_is_refused
   9. a backend key is not a client key       test_backend_keys_are_not_client_keys
  10. the backend runs the request osp authorized, not one a header names
-                                             test_method_and_path_override_headers_are_refused
+                                             test_method_and_path_override_headers_are_refused,
+                                             test_x_amz_headers_added_after_signing_are_refused
      (and reads the body and query alike: test_policy_rules.py's DeleteObjects, raw `+`,
      hoisted `x-amz-*` query tests; test_post_object.py's form field names)
 
@@ -487,3 +488,30 @@ def test_method_and_path_override_headers_are_refused(osp, good, backend_s3, jou
     assert_osp_error(response, 400, "InvalidArgument")
     assert journal.journal() == []
     assert stored_bytes(backend_s3, REAL_BUCKET, key) == b"keep"
+
+
+@pytest.mark.parametrize("how", ["presigned", "header"])
+@pytest.mark.parametrize("added", [("x-amz-copy-source", f"/{ALIAS_BUCKET}/secret-source"), ("x-amz-acl", "public-read"),
+                                   ("x-amz-tagging", "leaked=yes")])
+def test_x_amz_headers_added_after_signing_are_refused(osp, good, backend_s3, journal, prefix, how, added):
+    """AWS refuses an `x-amz-*` header the signature does not cover (HeadersNotSigned). Whoever holds
+    a presigned PUT URL (a bearer token, often handed to a browser), or replays a signed PUT within
+    its 15 minutes, could otherwise turn it into a copy of another object or a public or tagged
+    object, asked for in the signer's name and signed by osp with the backend's key. 403, nothing
+    forwarded."""
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key="secret-source", Body=b"secret")
+    key = f"{prefix}upload"
+    path = f"/{ALIAS_BUCKET}/{key}"
+    journal.reset()
+    if how == "presigned":
+        target = good.presign("PUT", path)
+        headers = [("Host", osp.host), ("Content-Length", "1"), added]
+        response = send("127.0.0.1", osp.port, "PUT", target, headers, b"x")
+    else:
+        request = good.prepare("PUT", path, body=b"x")
+        request.headers.append(added)
+        response = to_osp(osp, request)
+    assert_osp_error(response, 403, "AccessDenied")
+    assert b"not signed: " + added[0].encode() in response.body
+    assert journal.journal() == []
+    assert not exists_at_backend(backend_s3, REAL_BUCKET, key)

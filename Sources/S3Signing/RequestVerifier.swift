@@ -104,6 +104,7 @@ public struct RequestVerifier: Sendable {
             throw S3Error(.accessDenied, "There were headers present in the request which were not signed: x-amz-content-sha256")
         }
         let payloadMode = try PayloadMode(headerValue: contentSHA256)
+        try Self.checkAmzHeadersSigned(headers, signedHeaders: auth.signedHeaders)
 
         let signingKey = keyCache.entry(secret: secretKey, dateStamp: auth.dateStamp, region: auth.region, service: auth.service)
         try checkSigV4(
@@ -148,6 +149,7 @@ public struct RequestVerifier: Sendable {
             payloadHash = "UNSIGNED-PAYLOAD"
         }
         let payloadMode = try PayloadMode(headerValue: payloadHash)
+        try Self.checkAmzHeadersSigned(request.headers, signedHeaders: query.signedHeaders)
 
         let signingKey = keyCache.entry(secret: secretKey, dateStamp: query.dateStamp, region: query.region, service: query.service)
         try checkSigV4(
@@ -162,6 +164,20 @@ public struct RequestVerifier: Sendable {
         return VerifiedRequest(
             accessKey: query.accessKey, version: .v4, payloadMode: payloadMode, chunkSigning: chunkSigning,
             isPresigned: true)
+    }
+
+    /// AWS requires every `x-amz-*` header of a SigV4 request to be signed (else 403 with its
+    /// `HeadersNotSigned`): the signature must cover what such headers ask for — an ACL, tags, a
+    /// copy source, a retention. osp passes them on re-signed with the backend's key, so without
+    /// this, whoever holds a presigned URL (a bearer token, often handed to a browser), or replays a
+    /// signed request within its 15 minutes, could add `x-amz-copy-source` or `x-amz-acl` and have
+    /// osp ask for them in the signer's name. (SigV2 signs every `x-amz-*` header by construction.)
+    private static func checkAmzHeadersSigned(_ headers: HTTPHeaders, signedHeaders: [String]) throws(S3Error) {
+        for (name, _) in headers where name.hasLowercaseASCIIPrefix("x-amz-") {
+            guard signedHeaders.contains(where: { name.equalsLowercaseASCII($0) }) else {
+                throw S3Error(.accessDenied, "There were headers present in the request which were not signed: \(name.lowercased())")
+            }
+        }
     }
 
     private func checkSigV4(

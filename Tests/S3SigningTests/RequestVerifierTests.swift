@@ -108,6 +108,27 @@ struct RequestVerifierTests {
         expectS3Error(.signatureDoesNotMatch) { try verify(request) }
     }
 
+    @Test(
+        "an x-amz-* header added after signing is AccessDenied naming it, as AWS refuses (HeadersNotSigned); other headers may be unsigned",
+        arguments: ["x-amz-acl", "X-Amz-Copy-Source", "x-amz-tagging", "x-amz-meta-owner"])
+    func amzHeaderAddedAfterSigning(_ name: String) throws {
+        var request = signedRequest(method: "PUT", extraHeaders: [("x-amz-meta-signed", "1")])
+        _ = try verify(request)
+        request.headers.add(name: "User-Agent", value: "added later")
+        _ = try verify(request)
+        request.headers.add(name: name, value: "added later")
+        let error = expectS3Error(.accessDenied) { try verify(request) }
+        #expect(error?.message == "There were headers present in the request which were not signed: \(name.lowercased())")
+    }
+
+    @Test("a presigned URL carries no x-amz-* header it was not signed with: whoever holds it cannot add a copy source or an ACL")
+    func presignedWithAddedAmzHeader() throws {
+        var request = presigned()
+        _ = try verify(request)
+        request.headers.add(name: "x-amz-copy-source", value: "/bucket/secret")
+        expectS3Error(.accessDenied) { try verify(request) }
+    }
+
     @Test("more than 15 minutes between the request's date and now is RequestTimeTooSkewed, either way")
     func skew() throws {
         let request = signedRequest()
