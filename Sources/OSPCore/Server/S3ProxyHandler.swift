@@ -865,7 +865,17 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.copy(source, from: sourceRoute, target, authenticated, exchange: exchange)
             return
         }
-        self.resolveBackendAuthorization(for: bucket, principal: authenticated.identity.principal, exchange: exchange) {
+        let principal = authenticated.identity.principal
+        // Every request's path: keys from the config file (or a cached token) are at hand and used
+        // with no closure or future made — `resolveBackendAuthorization` would allocate both.
+        if let result = self.gateway.backendAuthorization.authorizationNow(for: bucket, principal: principal) {
+            switch result {
+            case .success(let authorization): self.backendAuthorizationResolved(authorization, target, authenticated, exchange: exchange)
+            case .failure(let error): self.backendAuthorizationFailed(error, exchange: exchange)
+            }
+            return
+        }
+        self.resolveBackendAuthorization(for: bucket, principal: principal, exchange: exchange) {
             self.backendAuthorizationResolved($0, target, authenticated, exchange: exchange)
         }
     }
@@ -1168,11 +1178,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         guard let context = self.context else { return }
         let resolved: (Result<BackendAuthorization, any Error>) -> Void = { result in
             switch result {
-            case .success(let authorization):
-                use(authorization)
-            case .failure(let error):
-                exchange.trace?.end(result)
-                self.refuse(error)
+            case .success(let authorization): use(authorization)
+            case .failure(let error): self.backendAuthorizationFailed(error, exchange: exchange)
             }
         }
         if let result = self.gateway.backendAuthorization.authorizationNow(for: bucket, principal: principal) {
@@ -1185,6 +1192,13 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             guard self.exchange === exchange, self.state == .authenticating else { return }
             resolved(result)
         }
+    }
+
+    /// A backend authorization that could not be had: the credentials span ends with the error,
+    /// and the request is refused.
+    private func backendAuthorizationFailed(_ error: any Error, exchange: Exchange) {
+        exchange.trace?.end(Result<BackendAuthorization, any Error>.failure(error))
+        self.refuse(error)
     }
 
     private func startCopy(
