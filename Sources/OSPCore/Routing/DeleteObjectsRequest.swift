@@ -114,9 +114,11 @@ package struct DeleteObjectsRequest: Equatable {
         /// the backend read other keys from the same bytes.
         mutating func skipDeclaration() throws(S3Error) {
             guard hasPrefix("<?xml"), index + 5 < bytes.count, Self.isWhitespace(bytes[index + 5]) else { return }
-            guard let close = Self.find(Array("?>".utf8), in: bytes, from: index),
-                !bytes[(index + 5)..<close].contains(where: { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") })
+            // It ends at its first `>`, which must close `?>`; no `<` before it.
+            guard let end = bytes[index...].firstIndex(of: UInt8(ascii: ">")), bytes[end - 1] == UInt8(ascii: "?"),
+                !bytes[(index + 5)..<end].contains(UInt8(ascii: "<"))
             else { throw malformed }
+            let close = end - 1
             let declaration = String(decoding: bytes[index..<close], as: UTF8.self).lowercased()
             if let range = declaration.range(of: "encoding") {
                 let value = declaration[range.upperBound...].drop { $0 == " " || $0 == "=" || $0 == "\t" }
@@ -191,16 +193,6 @@ package struct DeleteObjectsRequest: Equatable {
         private static func isNameByte(_ byte: UInt8) -> Bool {
             (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
                 || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-        }
-
-        static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
-            guard let first = needle.first, bytes.count >= needle.count else { return nil }
-            var index = start
-            while index <= bytes.count - needle.count {
-                if bytes[index] == first && bytes[index..<(index + needle.count)].elementsEqual(needle) { return index }
-                index += 1
-            }
-            return nil
         }
     }
 
