@@ -173,7 +173,7 @@ public struct RequestVerifier: Sendable {
     /// signed request within its 15 minutes, could add `x-amz-copy-source` or `x-amz-acl` and have
     /// osp ask for them in the signer's name. (SigV2 signs every `x-amz-*` header by construction.)
     private static func checkAmzHeadersSigned(_ headers: HTTPHeaders, signedHeaders: [String]) throws(S3Error) {
-        for (name, _) in headers where name.hasLowercaseASCIIPrefix("x-amz-") {
+        for (name, _) in headers where SigV4Signer.isAmzHeader(name) {
             guard signedHeaders.contains(where: { name.equalsLowercaseASCII($0) }) else {
                 throw S3Error(.accessDenied, "There were headers present in the request which were not signed: \(name.lowercased())")
             }

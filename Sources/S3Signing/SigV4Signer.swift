@@ -86,9 +86,15 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
     /// `host`, `content-md5`, `content-type` or `x-amz-*`, in any case (checked without allocating:
     /// this runs for every header of every forwarded request).
     private static func isSigned(_ name: String) -> Bool {
-        (name.utf8.count > 6 && name.hasLowercaseASCIIPrefix("x-amz-"))
+        isAmzHeader(name)
             || name.equalsLowercaseASCII("host") || name.equalsLowercaseASCII("content-md5")
             || name.equalsLowercaseASCII("content-type")
+    }
+
+    /// An `x-amz-<something>` header: what SigV4 must sign, so what osp signs for the backend and
+    /// what a client's signature must cover (`RequestVerifier`).
+    static func isAmzHeader(_ name: String) -> Bool {
+        name.utf8.count > 6 && name.hasLowercaseASCIIPrefix("x-amz-")
     }
 
     /// The context for re-signing the chunks of a body whose request was signed with `seedSignature`

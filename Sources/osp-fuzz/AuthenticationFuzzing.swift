@@ -154,6 +154,19 @@ enum AuthenticationFuzzing {
         var headers = head.headers
         headers.remove(name: "authorization")
         headers.replaceOrAdd(name: "host", value: host)
+        // The URL signs only `host`: an `x-amz-*` header sent with it is refused (HeadersNotSigned).
+        let amzHeaders = headers.filter { name, _ in name.utf8.count > 6 && name.lowercased().hasPrefix("x-amz-") }
+        if !amzHeaders.isEmpty {
+            let withThem = IncomingRequest(method: head.method, rawPath: String(head.rawPath), rawQuery: query, headers: headers)
+            do {
+                let auth = try ClientAuthentication.parse(headers: withThem.headers, rawQuery: withThem.rawQuery)
+                _ = try verifier.verify(auth, request: withThem, secretKey: secretKey, now: now)
+                invariant(false, "a presigned URL verified with x-amz-* headers it does not sign: \(amzHeaders.map(\.0))")
+            } catch {
+                invariant(error.code == .accessDenied, "a presigned URL with unsigned x-amz-* headers was \(error), not AccessDenied")
+            }
+            for (name, _) in amzHeaders { headers.remove(name: name) }
+        }
         let request = IncomingRequest(method: head.method, rawPath: String(head.rawPath), rawQuery: query, headers: headers)
         do {
             let auth = try ClientAuthentication.parse(headers: request.headers, rawQuery: request.rawQuery)
