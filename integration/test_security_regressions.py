@@ -515,3 +515,23 @@ def test_x_amz_headers_added_after_signing_are_refused(osp, good, backend_s3, jo
     assert b"not signed: " + added[0].encode() in response.body
     assert journal.journal() == []
     assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
+
+
+@pytest.mark.parametrize("query", [
+    [("versionId", "3/L4kqtJl+rmSp")],            # a raw + : a space to AWS S3, a plus to osp
+    [("versionId", "v1"), ("versionId", "v2")],   # which one counts differs between parsers
+    [("list-type", "2"), ("max-keys", "1"), ("max-keys", "1000")],
+])
+def test_policy_parameters_a_backend_could_read_otherwise_are_refused(osp, good, backend_s3, journal, prefix, query):
+    """`versionId` picks `s3:GetObjectVersion` and, like `prefix`, `delimiter` and `max-keys`, is a
+    condition OPA judges by: each must mean to the backend what it meant to osp. A raw `+` (AWS
+    version ids hold them; clients send `%2B`) or the parameter twice is 400, nothing forwarded."""
+    key = f"{prefix}versioned"
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key=key, Body=b"v")
+    path = f"/{ALIAS_BUCKET}" if query[0][0] == "list-type" else f"/{ALIAS_BUCKET}/{key}"
+    request = good.prepare("GET", path, query=query)  # a raw + is signed as SigV4 canonicalises it: %2B
+    request.target = request.target.replace("%2B", "+")
+    journal.reset()
+    response = to_osp(osp, request)
+    assert_osp_error(response, 400, "InvalidArgument")
+    assert journal.journal() == []

@@ -419,10 +419,11 @@ struct CopySourceTests {
     }
 
     @Test(
-        "a listing's prefix or delimiter that a backend could read otherwise is refused: a raw +, or the parameter twice",
+        "a query parameter a policy judges by that a backend could read otherwise is refused: a raw +, or the parameter twice",
         arguments: [
             "/b?list-type=2&prefix=team/top+secret/", "/b?prefix=a&prefix=b", "/b?delimiter=+", "/b?delimiter=/&delimiter=-",
-            "/b?versions&prefix=x+y",
+            "/b?versions&prefix=x+y", "/b?max-keys=1&max-keys=1000", "/b?max-keys=+5",
+            "/b/k?versionId=3/L4kqtJl+rmSp", "/b/k?versionId=v1&versionId=v2", "/b/k?tagging&versionId=a&versionId=b",
         ])
     func ambiguousListingParameters(_ target: String) throws {
         let error = try #require(routingError("GET", target))
@@ -432,6 +433,11 @@ struct CopySourceTests {
     @Test("an encoded plus or space in a prefix is read as sent", arguments: ["/b?prefix=a%2Bb", "/b?prefix=a%20b&delimiter=%2F"])
     func encodedListingParameters(_ target: String) throws {
         #expect(try routed("GET", target).operation.name.hasPrefix("List"))
+    }
+
+    @Test("a version id with an encoded plus is read as sent, and chooses the version action")
+    func encodedVersionId() throws {
+        #expect(try routed("GET", "/b/k?versionId=3%2FL4kqtJl%2BrmSp").operation.action == "s3:GetObjectVersion")
     }
 
     @Test(

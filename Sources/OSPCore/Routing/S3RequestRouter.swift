@@ -143,13 +143,17 @@ public struct S3RequestRouter: Sendable {
         }
     }
 
-    /// The query parameters a policy judges a listing by (`prefix` for rules; `prefix` and
-    /// `delimiter` in OPA's conditions): each must mean to osp what it means to the backend. A raw
-    /// `+` is a space to most backends (form decoding: Go's, Python's, AWS's) and a plus to osp and
-    /// others — `prefix=a+b` would be judged as `a+b` and list `a b` — and which of two repeated
-    /// parameters counts differs between parsers. So both are refused; clients encode `+` as `%2B`.
+    /// The query parameters a policy judges a request by — `prefix` for rules; `prefix`,
+    /// `delimiter`, `max-keys` and `versionId` in OPA's conditions (`Authorizer`), `versionId` also
+    /// choosing `s3:GetObjectVersion` over `s3:GetObject` — must each mean to osp what they mean to
+    /// the backend. A raw `+` is a space to most backends (form decoding: Go's, Python's, AWS's) and
+    /// a plus to osp and others — `prefix=a+b` would be judged as `a+b` and list `a b`; AWS version
+    /// ids hold `+` too — and which of two repeated parameters counts differs between parsers. So
+    /// both are refused; clients encode `+` as `%2B`.
+    static let authorizedParameters = ["prefix", "delimiter", "max-keys", "versionId"]
+
     static func checkAuthorizedParameters(_ query: RequestQuery) throws(S3Error) {
-        for name in ["prefix", "delimiter"] {
+        for name in Self.authorizedParameters {
             let values = query.parameters.filter { $0.name == name }
             guard values.count <= 1 else {
                 throw S3Error(.invalidArgument, "The query parameter \(name) is given more than once.")
