@@ -376,3 +376,39 @@ def test_delete_objects_with_only_allowed_keys_deletes_them(alice, backend_s3, p
     answer = alice.delete_objects(Bucket=ALIAS_BUCKET, Delete={"Objects": [{"Key": k} for k in keys]})
     assert sorted(d["Key"] for d in answer["Deleted"]) == sorted(keys)
     assert not any(exists_at_backend(backend_s3, REAL_BUCKET, key) for key in keys)
+
+
+def test_a_select_restore_is_refused_and_a_plain_restore_passes(alice, backend_s3, journal, prefix):
+    """A SELECT restore writes its query's result to an `OutputLocation` — another bucket and prefix,
+    which only `s3:RestoreObject` on the source was asked for and the backend would write with osp's
+    key. osp reads the restore body first (strictly: `RestoreObjectRequest`): a SELECT restore is 501
+    with nothing forwarded, a body that could be read as one is 400, a plain restore goes on to the
+    backend (which answers for its object: here InvalidObjectState, the object is not archived)."""
+    key = f"{prefix}archived.csv"
+    backend_s3.put_object(Bucket=OPEN_BUCKET, Key=key, Body=b"a,b\n")
+    select = {
+        "Type": "SELECT",
+        "Tier": "Standard",
+        "SelectParameters": {
+            "InputSerialization": {"CSV": {}},
+            "ExpressionType": "SQL",
+            "Expression": "SELECT * FROM object",
+            "OutputSerialization": {"CSV": {}},
+        },
+        "OutputLocation": {"S3": {"BucketName": ALIAS_BUCKET, "Prefix": "team/secret/"}},
+    }
+    journal.reset()
+    assert refused(lambda: alice.restore_object(Bucket=OPEN_BUCKET, Key=key, RestoreRequest=select)) == "NotImplemented"
+    assert journal.journal() == []
+
+    signer = sig.RequestSigner(sig.Credentials(*CLIENT_KEYS, REGION), alice.meta.endpoint_url.split("//")[1])
+    hidden = b"<RestoreRequest><Days>1</Days><!-- --><OutputLocation><S3/></OutputLocation></RestoreRequest>"
+    request = signer.prepare("POST", f"/{OPEN_BUCKET}/{key}", query={"restore": ""}, body=hidden)
+    response = send("127.0.0.1", int(alice.meta.endpoint_url.rsplit(":", 1)[1]), "POST", request.target,
+                    request.headers, request.body)
+    assert (response.status, response.error_code) == (400, "MalformedXML"), response
+    assert journal.journal() == []
+
+    plain = {"Days": 1, "GlacierJobParameters": {"Tier": "Standard"}}
+    assert refused(lambda: alice.restore_object(Bucket=OPEN_BUCKET, Key=key, RestoreRequest=plain)) == "InvalidObjectState"
+    assert [entry["method"] for entry in journal.journal()] == ["POST"]

@@ -30,9 +30,7 @@ package struct DeleteObjectsRequest: Equatable {
     package var objects: [Object]
 
     package init(xml bytes: [UInt8]) throws(S3Error) {
-        guard bytes.count <= Self.maximumBodyBytes else {
-            throw S3Error(.malformedXML, "The DeleteObjects request body is too large.")
-        }
+        guard bytes.count <= Self.maximumBodyBytes else { throw DecisionBody.deleteObjects.tooLarge }
         var reader = StrictXMLReader(bytes: bytes)
         try reader.skipDeclaration()
         reader.skipWhitespace()

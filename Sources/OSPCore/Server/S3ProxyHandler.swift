@@ -31,8 +31,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         case idle
         /// The head is in; its signature and the policy's answer are being decided. Body held.
         case authenticating
-        /// Authenticated DeleteObjects: reading its (bounded) body, whose keys must each be
-        /// authorized before anything is forwarded.
+        /// Authenticated DeleteObjects or RestoreObject: reading its (bounded) body, which says
+        /// what is asked (`DecisionBody`), before anything is decided or forwarded.
         case collectingBody
         /// A browser form upload (POST Object): reading its fields up to the file (bounded), which
         /// hold the credentials; nothing is decided or forwarded before they are all in.
@@ -456,8 +456,10 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         case .collectingBody:
             exchange.pendingBody.append(buffer)
             exchange.pendingBodyBytes += buffer.readableBytes
-            if exchange.pendingBodyBytes > DeleteObjectsRequest.maximumBodyBytes {
-                self.refuse(S3Error(.malformedXML, "The DeleteObjects request body is too large."))
+            if let kind = exchange.route.flatMap({ DecisionBody(operation: $0.operation.name) }),
+                exchange.pendingBodyBytes > kind.maximumBytes
+            {
+                self.refuse(kind.tooLarge)
             }
         case .collectingForm:
             self.readForm(buffer, exchange: exchange)
@@ -475,7 +477,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         case .authenticating, .connecting, .copying:
             break
         case .collectingBody:
-            self.deleteObjectsBodyCollected(exchange)
+            self.decisionBodyCollected(exchange)
         case .collectingForm:
             self.refuse(PostObjectFormReader.noFile)
         case .forwarding:
@@ -507,10 +509,16 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.decidedAtOnce(.allow, answeredBy: "local", authenticated, exchange: exchange)
             return
         }
-        if route.operation.name == "DeleteObjects" {
-            self.collectDeleteObjectsBody(authenticated, exchange: exchange)
+        if let body = DecisionBody(operation: route.operation.name) {
+            self.collectDecisionBody(body, authenticated, exchange: exchange)
             return
         }
+        self.decide(authenticated, route: route, exchange: exchange, context: context)
+    }
+
+    /// Asks the policy about an authenticated request: in memory (rules), from the decision cache,
+    /// or by a callout (`authorize`).
+    private func decide(_ authenticated: AuthenticatedRequest, route: S3Route, exchange: Exchange, context: ChannelHandlerContext) {
         let authorizer = self.gateway.authorizer
         if let verdict = authorizer.localVerdict(route: route, identity: authenticated.identity, head: exchange.head, target: exchange.target) {
             // rules: one question, decided in memory.
@@ -611,16 +619,16 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    /// DeleteObjects names its keys in the body: read it (bounded; `100 Continue` is sent for it,
-    /// as the body is needed to decide and is not forwarded before the decision).
-    private func collectDeleteObjectsBody(_ authenticated: AuthenticatedRequest, exchange: Exchange) {
+    /// A body that says what is asked (`DecisionBody`): read it (bounded; `100 Continue` is sent
+    /// for it, as the body is needed to decide and is not forwarded before the decision).
+    private func collectDecisionBody(_ kind: DecisionBody, _ authenticated: AuthenticatedRequest, exchange: Exchange) {
         guard let context = self.context else { return }
         if authenticated.payloadMode.isStreaming {
-            self.refuse(S3Error(.invalidRequest, "DeleteObjects with an aws-chunked body is not supported."))
+            self.refuse(S3Error(.invalidRequest, "\(kind.operation) with an aws-chunked body is not supported."))
             return
         }
-        if let length = exchange.declaredLength, length > DeleteObjectsRequest.maximumBodyBytes {
-            self.refuse(S3Error(.malformedXML, "The DeleteObjects request body is too large."))
+        if let length = exchange.declaredLength, length > kind.maximumBytes {
+            self.refuse(kind.tooLarge)
             return
         }
         self.state = .collectingBody
@@ -630,33 +638,55 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
         if exchange.requestEnded {
-            self.deleteObjectsBodyCollected(exchange)
+            self.decisionBodyCollected(exchange)
         } else {
             self.resumeClientReads()
         }
     }
 
-    /// Every key of the DeleteObjects body is authorized (`s3:DeleteObject`, or
-    /// `s3:DeleteObjectVersion` with a version id); one denied key refuses the whole request, so
-    /// nothing the principal may not delete is deleted.
-    private func deleteObjectsBodyCollected(_ exchange: Exchange) {
-        guard let context = self.context, let route = exchange.route, let authenticated = exchange.authenticated else { return }
+    /// The body is in. It is judged, so it must be the one that was signed; then it is read:
+    /// DeleteObjects' keys are each authorized (`authorizeDeletes`), a plain RestoreObject is decided
+    /// as any request, a SELECT restore refused (`RestoreObjectRequest`).
+    private func decisionBodyCollected(_ exchange: Exchange) {
+        guard let context = self.context, let route = exchange.route, let authenticated = exchange.authenticated,
+            let kind = DecisionBody(operation: route.operation.name)
+        else { return }
         var body: [UInt8] = []
         body.reserveCapacity(exchange.pendingBodyBytes)
         for buffer in exchange.pendingBody { body.append(contentsOf: buffer.readableBytesView) }
-        let request: DeleteObjectsRequest
+        var deletes: DeleteObjectsRequest?
         do {
-            // The keys are judged from the body, so the body must be the one that was signed.
             if case .signed(let sha256Hex) = authenticated.payloadMode {
                 var check = PayloadHashCheck(sha256Hex: sha256Hex, declaredLength: nil)
                 try check.consume(ByteBuffer(bytes: body))
                 try check.finish()
             }
-            request = try DeleteObjectsRequest(xml: body)
+            switch kind {
+            case .deleteObjects: deletes = try DeleteObjectsRequest(xml: body)
+            case .restoreObject: _ = try RestoreObjectRequest(xml: body)
+            }
         } catch {
             self.refuse(error)
             return
         }
+        self.state = .authenticating
+        if let deletes {
+            self.authorizeDeletes(deletes, authenticated, route: route, exchange: exchange, context: context)
+        } else {
+            self.decide(authenticated, route: route, exchange: exchange, context: context)
+        }
+    }
+
+    /// Every key of a DeleteObjects body is authorized (`s3:DeleteObject`, or
+    /// `s3:DeleteObjectVersion` with a version id); one denied key refuses the whole request, so
+    /// nothing the principal may not delete is deleted.
+    private func authorizeDeletes(
+        _ request: DeleteObjectsRequest,
+        _ authenticated: AuthenticatedRequest,
+        route: S3Route,
+        exchange: Exchange,
+        context: ChannelHandlerContext
+    ) {
         let view = self.policyView(authenticated, route: route, exchange: exchange, context: context)
         guard let base = self.gateway.authorizer.questions(view).first else { return }
         // Each key is a delete of its own; one that bypasses governance retention asks for that too.
@@ -674,7 +704,6 @@ final class S3ProxyHandler: ChannelDuplexHandler {
                 questions.append(question)
             }
         }
-        self.state = .authenticating
         self.authorize(questions, authenticated, exchange: exchange)
     }
 
