@@ -8,7 +8,9 @@ Rows of RAW_TSV (tab-separated):
   xfer  OP     SIZE   PATH   REP    MB_PER_S|ERR   DETAIL
   wrk   CONNS  PATH   ROUND  REQ_PER_S|ERR  P50_MS  P99_MS  ERRORS  BACKEND_CONNS_PER_1000_REQ  PROXY_CPU_US_PER_REQ
   pwrk  (as wrk; PATH is a policy backend: allow-all, rules, opa, or control: allow-all again)
-  abwrk (as pwrk; PATH is ab-BACKEND: the same backends served in turn by one osp process)
+  xwrk  CONNS  BACKEND  ROUND  SIDE  BACKEND_REQUESTS|ERR  ALLOW_ALL_REQUESTS  BACKEND_CPU_US  ALLOW_ALL_CPU_US  ERRORS
+        (the crossover: two osp processes measured at once, SIDE (P or Q) serving BACKEND — rules,
+        opa, or control: allow-all — and the other allow-all)
   rss   NAME   KIB
   allocs osp   REQUESTS  ALLOCATIONS  BYTES   (heap allocations counted by alloc_count.so)
 
@@ -22,11 +24,12 @@ osp/original of those medians, as a reference with no target nio-floor/haproxy a
 osp/nio-floor, and for the policy section rules/allow-all and
 opa/allow-all (with the range of the per-round ratios, each round being one interleaved
 allow-all/rules/opa/control set); control/allow-all compares two identical allow-all instances,
-the noise floor the policy ratios are read against. The policy targets are judged on the one-process
-A/B rows when present: per round, each backend's rate over allow-all's in the same process; the
-estimate is the geometric mean of those paired ratios, with a 95 % bootstrap interval (rounds
-resampled, fixed seed). Sections without rows (e.g. BENCH_ONLY=policy) are left out.
-Targets are printed PASS/FAIL; the exit status is always 0.
+the noise floor the policy ratios are read against. The policy targets are judged on the crossover
+rows when present: per cell, the backend's rate (and CPU per request) over allow-all's measured at
+the same time in the other process; the estimate is the geometric mean of those paired ratios,
+with a 95 % bootstrap interval (cells resampled, fixed seed): PASS when the whole interval is at or
+above the target, FAIL when it is wholly below, UNRESOLVED otherwise. Sections without rows (e.g.
+BENCH_ONLY=policy) are left out. The exit status is always 0.
 """
 import math
 import random
@@ -63,8 +66,8 @@ def main() -> None:
     pconns = []
     pwrk = defaultdict(dict)      # (conns, backend) -> {round: (rps, p50, p99, errs, kconn, cpu_us)}
     pwrk_err = defaultdict(list)
-    abwrk = defaultdict(dict)     # (conns, backend) -> {round: row}, one process switching backends
-    abwrk_err = defaultdict(list)
+    xwrk = defaultdict(list)      # (conns, backend) -> [(side, rate ratio, cpu ratio, backend cpu, allow-all cpu, errs)]
+    xwrk_err = defaultdict(list)
     with open(sys.argv[1]) as f:
         for line in f:
             row = line.rstrip("\n").split("\t")
@@ -83,19 +86,26 @@ def main() -> None:
                     xfer_err[(op, size, path)].append(row[6] if len(row) > 6 else "")
                 else:
                     xfer[(op, size, path)].append(float(value))
-            elif kind in ("pwrk", "abwrk"):
+            elif kind == "pwrk":
                 c, path, rnd, rps, p50, p99, errs = row[1:8]
                 c = int(c)
                 if c not in pconns:
                     pconns.append(c)
-                rows, rows_err = (pwrk, pwrk_err) if kind == "pwrk" else (abwrk, abwrk_err)
-                path = path.removeprefix("ab-")
                 if rps == "ERR":
-                    rows_err[(c, path)].append(errs)
+                    pwrk_err[(c, path)].append(errs)
                 else:
                     kconn = float(row[8]) if len(row) > 8 and row[8] else None
                     cpu_us = float(row[9]) if len(row) > 9 and row[9] else None
-                    rows[(c, path)][rnd] = (float(rps), float(p50), float(p99), errs, kconn, cpu_us)
+                    pwrk[(c, path)][rnd] = (float(rps), float(p50), float(p99), errs, kconn, cpu_us)
+            elif kind == "xwrk":
+                c, name, _rnd, side, mine, base, mine_cpu, base_cpu = row[1:9]
+                errs = row[9] if len(row) > 9 else ""
+                c = int(c)
+                if mine == "ERR":
+                    xwrk_err[(c, name)].append(errs)
+                else:
+                    xwrk[(c, name)].append((side, int(mine) / int(base), float(mine_cpu) / float(base_cpu),
+                                            float(mine_cpu), float(base_cpu), errs))
             elif kind == "wrk":
                 c, path, _round, rps, p50, p99, errs = row[1:8]
                 kconn = float(row[8]) if len(row) > 8 and row[8] else None
@@ -217,7 +227,7 @@ def main() -> None:
         p(f"| {c} | " + " | ".join(rps_cells) + " | " + " | ".join(fmt(ratio(o, rps_med[(c, x)]), 2) for x in vs) + " | "
           + " / ".join(p50s) + " | " + " / ".join(p99s) + " | " + " / ".join(kconns) + " | " + " / ".join(cpus) + " |")
     policy_ratios = policy_section(p, meta, pconns, pwrk, pwrk_err)
-    ab_ratios = ab_section(p, meta, pconns, abwrk, abwrk_err)
+    cross_ratios = cross_section(p, meta, xwrk, xwrk_err)
     if rss:
         p("")
         p("### osp memory (/proc/<pid>/status)")
@@ -275,11 +285,10 @@ def main() -> None:
         ok = hwm is not None and hwm <= RSS_TARGET_KIB
         p(f"| osp peak RSS ≤ 64 MiB with a {large[-1]} object | "
           f"{'n/a' if hwm is None else f'{hwm / 1024:.1f} MiB'} | {'PASS' if ok else 'FAIL'} |")
-    if ab_ratios:
-        for c, name, (r, lo, hi), ok in ab_ratios:
-            above = "the whole interval above" if lo >= POLICY_TARGET else "the interval reaching below"
-            p(f"| 1 KiB GET req/s, {c} conn, {name} ≥ {POLICY_TARGET}× allow-all (one process, paired rounds) | "
-              f"{fmt(r, 3)}× (95 % interval {fmt(lo, 3)}–{fmt(hi, 3)}) | {'PASS' if ok else 'FAIL'} ({above} {POLICY_TARGET}) |")
+    if cross_ratios:
+        for c, name, (r, lo, hi), verdict in cross_ratios:
+            p(f"| 1 KiB GET req/s, {c} conn, {name} ≥ {POLICY_TARGET}× allow-all (crossover, measured at once) | "
+              f"{fmt(r, 3)}× (95 % interval {fmt(lo, 3)}–{fmt(hi, 3)}) | {verdict} |")
     else:
         for c, name, r, ok in policy_ratios:
             p(f"| 1 KiB GET req/s, {c} conn, {name} ≥ {POLICY_TARGET}× allow-all | {fmt(r, 3)}× | {'PASS' if ok else 'FAIL'} |")
@@ -294,7 +303,7 @@ def main() -> None:
             p(f"- Reference, 1 KiB GET req/s, {c} conn: nio-floor / haproxy {fmt(ratio(f, h), 2)}×, "
               f"osp / nio-floor {fmt(ratio(o, f), 2)}×")
     errors = ([(k, v) for k, v in xfer_err.items() if v] + [(k, v) for k, v in wrk_err.items() if v]
-              + [(k, v) for k, v in pwrk_err.items() if v] + [(("ab",) + k, v) for k, v in abwrk_err.items() if v])
+              + [(k, v) for k, v in pwrk_err.items() if v] + [(("crossover",) + k, v) for k, v in xwrk_err.items() if v])
     if errors:
         p("")
         p("### Errors")
@@ -399,52 +408,51 @@ def paired_estimate(ratios, resamples=4000, seed=0):
             math.exp(means[int(0.975 * resamples) - 1]))
 
 
-def ab_section(p, meta, pconns, abwrk, abwrk_err):
-    """The one-process A/B table; returns (conns, backend, (estimate, low, high), ok) for the targets."""
-    if not abwrk:
+def cross_section(p, meta, xwrk, xwrk_err):
+    """The crossover table; returns (conns, backend, (estimate, low, high), verdict) for the targets."""
+    if not xwrk:
         return []
     p("")
-    p("### Policy backends, one process: the same osp switched between them (SIGHUP)")
+    p("### Policy backends, crossover: two processes measured at once, roles swapped")
     p("")
-    p(f"One osp instance; before each cell its `authorization:` is rewritten and it is sent SIGHUP, and "
-      f"the cell starts once it logged the reload and GET secret/obj-1k answers as that backend must "
-      f"(and after 5 requests that refill the caches). {meta.get('ab_rounds', '?')} rounds, each measuring "
-      f"every backend (order rotated, walked forwards and backwards in turn), {meta.get('ab_duration', '?')} "
-      f"per cell; {meta.get('ab_reloads', '?')} reloads in {meta.get('ab_seconds', '?')} s. Ratio: the geometric "
-      f"mean over the rounds of the backend's rate over allow-all's in the same round, with its 95 % "
-      f"bootstrap interval; control is allow-all again (how far apart two measurements of the same "
-      f"thing read). Instance effects (the control of the four-instance table) cannot enter here.")
+    p(f"Two osp processes, P and Q; in each cell wrk runs on both at the same time (1 thread each), one "
+      f"serving allow-all and the other the backend, then the other way round (`authorization:` rewritten, "
+      f"SIGHUP; a cell starts once the reload is logged, GET secret/obj-1k answers as the backend must, and "
+      f"5 requests refilled the caches). {meta.get('cross_rounds', '?')} rounds of {meta.get('cross_duration', '?')} "
+      f"cells, {meta.get('cross_reloads', '?')} reloads in {meta.get('cross_seconds', '?')} s. What the machine "
+      f"does to a cell it does to both sides, and each process serves each role equally often, so neither the "
+      f"load's swings nor one instance reading above another enter the ratio. Ratios: the geometric mean over "
+      f"the cells of the backend's value over allow-all's in the same cell, with its 95 % bootstrap interval; "
+      f"control is allow-all on both sides (what the design reads for no difference). CPU is each process's "
+      f"utime+stime per request.")
     p("")
-    p("| conns | allow-all req/s | rules req/s | opa req/s | control req/s | rules / allow-all | opa / allow-all "
-      "| control / allow-all | osp CPU µs/req a / r / o / c |")
-    p("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    p("| conns | backend | cells | rate / allow-all (95 % interval; cells) | CPU per request / allow-all (95 % interval) "
+      "| osp CPU µs/req backend / allow-all (median) |")
+    p("|---:|---|---:|---|---|---|")
     results = []
-    for c in pconns:
-        base = abwrk.get((c, "allow-all"), {})
-        if not base:
+    for (c, name) in sorted(xwrk, key=lambda k: (k[0], ("control", "rules", "opa").index(k[1]))):
+        cells = xwrk[(c, name)]
+        if len(cells) < 2:
             continue
-        cells, cpus, ratio_cells = [], [], []
-        for name in POLICY_PATHS:
-            runs = list(abwrk.get((c, name), {}).values())
-            cells.append(fmt(statistics.median(x[0] for x in runs)) if runs else "ERR")
-            cu = [x[5] for x in runs if x[5] is not None]
-            cpus.append(fmt(statistics.median(cu)) if cu else "?")
-        for name in ("rules", "opa", "control"):
-            mine = abwrk.get((c, name), {})
-            per_round = paired_ratios(mine, base)
-            if len(per_round) < 2:
-                ratio_cells.append("n/a")
-                continue
-            estimate = paired_estimate(per_round)
-            ratio_cells.append(f"{fmt(estimate[0], 3)} ({fmt(estimate[1], 3)}–{fmt(estimate[2], 3)}; "
-                               f"rounds {min(per_round):.2f}–{max(per_round):.2f})")
-            if name == "control":
-                continue
-            clean = not abwrk_err.get((c, name)) and all(x[3] in ("", "0") for x in mine.values())
-            results.append((c, name, estimate, estimate[0] >= POLICY_TARGET and clean))
-        p(f"| {c} | " + " | ".join(cells) + " | " + " | ".join(ratio_cells) + " | " + " / ".join(cpus) + " |")
+        rates = [x[1] for x in cells]
+        rate = paired_estimate(rates)
+        cpu = paired_estimate([x[2] for x in cells])
+        p(f"| {c} | {name} | {len(cells)} | {fmt(rate[0], 3)} ({fmt(rate[1], 3)}–{fmt(rate[2], 3)}; "
+          f"{min(rates):.2f}–{max(rates):.2f}) | {fmt(cpu[0], 3)} ({fmt(cpu[1], 3)}–{fmt(cpu[2], 3)}) | "
+          f"{fmt(statistics.median(x[3] for x in cells))} / {fmt(statistics.median(x[4] for x in cells))} |")
+        if name == "control":
+            continue
+        clean = not xwrk_err.get((c, name)) and all(not x[5] for x in cells)
+        if not clean:
+            verdict = "FAIL (errors)"
+        elif rate[1] >= POLICY_TARGET:
+            verdict = f"PASS (the whole interval at or above {POLICY_TARGET})"
+        elif rate[2] < POLICY_TARGET:
+            verdict = f"FAIL (the whole interval below {POLICY_TARGET})"
+        else:
+            verdict = f"UNRESOLVED (the interval spans {POLICY_TARGET})"
+        results.append((c, name, rate, verdict))
     return results
-
 
 if __name__ == "__main__":
     main()

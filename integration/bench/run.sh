@@ -25,8 +25,8 @@
 #        BENCH_POLICY=1|0 (policy section on/off; default on in the full run, off in the quick run),
 #        BENCH_POLICY_ROUNDS (interleaved wrk rounds in the policy section; 9, quick 1),
 #        BENCH_POLICY_SECONDS (seconds per wrk cell in the policy section; 5, quick 1),
-#        BENCH_AB=1|0 (the policy section's one-process A/B, off by default), BENCH_AB_ROUNDS (20, quick 1),
-#        BENCH_AB_SECONDS (seconds per cell, 2, quick 1),
+#        BENCH_CROSS=1|0 (the policy section's crossover: two processes at once, roles swapped; on),
+#        BENCH_CROSS_ROUNDS (8, quick 1), BENCH_CROSS_SECONDS (seconds per cell, 4, quick 1),
 #        BENCH_ORIGINAL=1|0 (the original product's path on/off; default on),
 #        BENCH_ORIGINAL_VERSION (object-storage-proxy version pip installs; default 0.6.12),
 #        BENCH_FLOOR=1|0 (the nio-floor path on/off; default on in the full run, off in the quick run)
@@ -70,9 +70,9 @@ POLICY_TARGET=0.95
 # median of 9 paired rounds shrugs that off (5 rounds of 8 s read 0.78-0.96 for the same build).
 POLICY_ROUNDS="${BENCH_POLICY_ROUNDS:-$((QUICK == 1 ? 1 : 9))}"
 POLICY_DURATION="${BENCH_POLICY_SECONDS:-$((QUICK == 1 ? 1 : 5))}"
-AB="${BENCH_AB:-0}"
-AB_ROUNDS="${BENCH_AB_ROUNDS:-$((QUICK == 1 ? 1 : 20))}"
-AB_DURATION="${BENCH_AB_SECONDS:-$((QUICK == 1 ? 1 : 2))}"
+CROSS="${BENCH_CROSS:-1}"
+CROSS_ROUNDS="${BENCH_CROSS_ROUNDS:-$((QUICK == 1 ? 1 : 8))}"
+CROSS_DURATION="${BENCH_CROSS_SECONDS:-$((QUICK == 1 ? 1 : 4))}"
 NGINX_WORKERS="${BENCH_NGINX_WORKERS:-1}"
 HAPROXY_THREADS=2
 OSP_THREADS=2
@@ -128,7 +128,7 @@ stop_pid() {  # stop_pid PID [SIG]: SIG (default TERM), wait up to 5 s, then SIG
 cleanup() {
     local rc=$?
     for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_pid "${STARTED[i]}" "${STOP_SIG[${STARTED[i]}]:-TERM}"; done
-    for f in osp.log osp-allow-all.log osp-rules.log osp-opa.log osp-control.log osp-ab.log opa.log original.log nio-floor.log; do
+    for f in osp.log osp-allow-all.log osp-rules.log osp-opa.log osp-control.log osp-cross-P.log osp-cross-Q.log opa.log original.log nio-floor.log; do
         if [[ -f "$TMP/$f" ]]; then cp "$TMP/$f" "$OUT/$f" 2>/dev/null; fi
     done
     if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
@@ -162,7 +162,7 @@ wait_port() {  # wait_port PORT PID NAME: up to 15 s for a listener, failing ear
 
 read -r NGINX_PORT HAPROXY_PORT OSP_PORT ORIGINAL_PORT FLOOR_PORT <<<"$(free_ports 5)"
 declare -A POLICY_PORT=()
-read -r "POLICY_PORT[allow-all]" "POLICY_PORT[rules]" "POLICY_PORT[opa]" "POLICY_PORT[control]" "POLICY_PORT[ab]" <<<"$(free_ports 5)"
+read -r "POLICY_PORT[allow-all]" "POLICY_PORT[rules]" "POLICY_PORT[opa]" "POLICY_PORT[control]" "POLICY_PORT[cross-P]" "POLICY_PORT[cross-Q]" <<<"$(free_ports 6)"
 
 # ---------------------------------------------------------------- objects
 head -c 1024 /dev/urandom > "$DATA/bench/obj-1k"
@@ -529,7 +529,6 @@ run_wrk() {  # run_wrk CONNS PATH ROUND DURATION [record]: wrk on URL[GET,1KiB,P
     t=$((c < 2 ? c : 2))
     local cpu_pid="${PROXY_PID[$path]:-}" cpu0=0 cpu1=0 cpu_us="" kind=wrk
     [[ " ${POLICY_PATHS[*]} " == *" $path "* ]] && kind=pwrk   # the policy section's rows
-    [[ $path == ab-* ]] && kind=abwrk                            # its one-process A/B rows
     [[ -n "$cpu_pid" ]] && cpu0=$(proc_cpu_ticks "$cpu_pid")
     before=$(nginx_counters)
     out=$(timeout $((d + 30)) wrk -t "$t" -c "$c" -d "${d}s" --timeout 5s --latency "${URL[GET,1KiB,$path]}" 2>&1)
@@ -714,55 +713,87 @@ if ((RUN_POLICY)); then
     log "policy: OPA server saw $opa_before requests up to the end of the warm-up, $opa_measured during the measured rounds"
 
 fi
-# One process, the policy switched between cells (BENCH_AB=1): identical instances read a few per
-# cent apart for as long as they run (the control above), more than the 5 % the target allows; here
-# every backend is measured in the same process, and the report judges the target on it. (On the
-# 2-vCPU VMs of 2026-12-01 its 2 s cells scattered as widely as the instances: see BENCHMARKS.md.)
-if ((RUN_POLICY && AB)); then
-    # The config file is rewritten and osp sent SIGHUP; a cell starts only once osp logged the
-    # reload and the policy answers as configured (GET secret/obj-1k 403 for rules and opa, 200 for
-    # allow-all), and after a few requests that derive its signing key and fill its decision cache.
-    AB_PORT="${POLICY_PORT[ab]}"
-    policy_config allow-all "$AB_PORT" > "$TMP/osp-ab.yaml"
-    "$OSP_BIN" serve --config "$TMP/osp-ab.yaml" >"$TMP/osp-ab.log" 2>&1 &
-    AB_PID=$!; STARTED+=("$AB_PID")
-    wait_port "$AB_PORT" "$AB_PID" "osp (policy A/B)" || { cat "$TMP/osp-ab.log" >&2; die "osp (policy A/B) did not start"; }
-    mapfile -t PRESIGNED < <(python3 "$HERE/presign.py" "http://127.0.0.1:$AB_PORT" get:obj-1k get:secret/obj-1k)
-    [[ ${#PRESIGNED[@]} -eq 2 ]] || die "presign.py failed for the policy A/B instance"
-    for name in "${POLICY_PATHS[@]}"; do
-        PROXY_PID[ab-$name]=$AB_PID; PROXY_LOG[ab-$name]="$TMP/osp-ab.log"; URL[GET,1KiB,ab-$name]="${PRESIGNED[0]}"
+# Two processes at once, roles swapped (the crossover; BENCH_CROSS, on with the policy section):
+# on these shared 2-vCPU VMs one instance reads several per cent above or below another for as long
+# as it runs (the control above), and the machine's load swings from one cell to the next, both
+# more than the 5 % the target allows. So two osp processes, P and Q, are measured at the same
+# time — wrk on each, together — one serving allow-all and the other the backend under test, and
+# then the other way round (`authorization:` rewritten, SIGHUP): what the machine does to a cell it
+# does to both sides, and each process serves each role equally often. Per cell the backend's rate
+# and CPU per request over allow-all's; the report takes the geometric mean over the cells with a
+# bootstrap interval. `control` (allow-all on both sides) shows what the design itself reads.
+if ((RUN_POLICY && CROSS)); then
+    declare -A CROSS_URL=() CROSS_SECRET=() CROSS_PID=() CROSS_LOG=()
+    for side in P Q; do
+        port="${POLICY_PORT[cross-$side]}"
+        policy_config allow-all "$port" > "$TMP/osp-cross-$side.yaml"
+        "$OSP_BIN" serve --config "$TMP/osp-cross-$side.yaml" >"$TMP/osp-cross-$side.log" 2>&1 &
+        CROSS_PID[$side]=$!; CROSS_LOG[$side]="$TMP/osp-cross-$side.log"; STARTED+=("${CROSS_PID[$side]}")
+        wait_port "$port" "${CROSS_PID[$side]}" "osp (crossover $side)" || { cat "${CROSS_LOG[$side]}" >&2; die "osp (crossover $side) did not start"; }
+        mapfile -t PRESIGNED < <(python3 "$HERE/presign.py" "http://127.0.0.1:$port" get:obj-1k get:secret/obj-1k)
+        [[ ${#PRESIGNED[@]} -eq 2 ]] || die "presign.py failed for crossover side $side"
+        CROSS_URL[$side]="${PRESIGNED[0]}"; CROSS_SECRET[$side]="${PRESIGNED[1]}"
     done
-    ab_switch() {  # ab_switch NAME: serve NAME's authorization: from the next request on
-        local name="$1" want=200 reloads i got
+    cross_switch() {  # cross_switch SIDE NAME: SIDE serves NAME's authorization: from the next request on
+        local side="$1" name="$2" want=200 reloads i got log="${CROSS_LOG[$1]}"
         [[ $name == rules || $name == opa ]] && want=403
-        reloads=$(grep -c 'config reloaded' "$TMP/osp-ab.log" || true)
-        policy_config "$name" "$AB_PORT" > "$TMP/osp-ab.yaml"
-        kill -HUP "$AB_PID"
+        reloads=$(grep -c 'config reloaded' "$log" || true)
+        policy_config "$name" "${POLICY_PORT[cross-$side]}" > "$TMP/osp-cross-$side.yaml"
+        kill -HUP "${CROSS_PID[$side]}"
         for ((i = 0; i < 100; i++)); do
-            (( $(grep -c 'config reloaded' "$TMP/osp-ab.log" || true) > reloads )) && break
+            (( $(grep -c 'config reloaded' "$log" || true) > reloads )) && break
             sleep 0.05
         done
-        got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${PRESIGNED[1]}")
-        [[ $got == "$want" ]] || die "policy A/B: after switching to $name, GET secret/obj-1k answered $got, not $want"
-        for ((i = 0; i < 5; i++)); do curl -s -o /dev/null --max-time 10 "${PRESIGNED[0]}"; done
+        got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${CROSS_SECRET[$side]}")
+        [[ $got == "$want" ]] || die "crossover: after switching $side to $name, GET secret/obj-1k answered $got, not $want"
+        for ((i = 0; i < 5; i++)); do curl -s -o /dev/null --max-time 10 "${CROSS_URL[$side]}"; done
     }
-    log "policy A/B: one osp :$AB_PORT (pid $AB_PID), $AB_ROUNDS rounds of $AB_DURATION s per cell"
-    for name in "${POLICY_PATHS[@]}"; do ab_switch "$name"; run_wrk 16 "ab-$name" 0 1; done
-    printf 'meta\tab_rounds\t%s\n' "$AB_ROUNDS" >> "$RAW"
-    printf 'meta\tab_duration\t%s s\n' "$AB_DURATION" >> "$RAW"
-    ab_t0=$SECONDS
-    for ((round = 1; round <= AB_ROUNDS; round++)); do
-        n=${#POLICY_PATHS[@]}
-        for ((k = 0; k < n; k++)); do
-            if ((round % 2 == 1)); then step=$k; else step=$((n - k)); fi
-            name="${POLICY_PATHS[$(((round - 1 + step) % n))]}"
-            ab_switch "$name"
-            for c in "${POLICY_CONNS[@]}"; do run_wrk "$c" "ab-$name" "$round" "$AB_DURATION" record; done
+    cross_cell() {  # cross_cell CONNS NAME ROUND SIDE: wrk on P and Q at once, SIDE serving NAME, the other allow-all
+        local c="$1" name="$2" round="$3" side="$4" other s t0 t1 n errs=""
+        other=$([[ $side == P ]] && echo Q || echo P)
+        declare -A ticks0 ticks1 reqs out
+        for s in P Q; do ticks0[$s]=$(proc_cpu_ticks "${CROSS_PID[$s]}"); done
+        local pids=()
+        for s in P Q; do
+            timeout $((CROSS_DURATION + 30)) wrk -t 1 -c "$c" -d "${CROSS_DURATION}s" --timeout 5s "${CROSS_URL[$s]}" \
+                >"$TMP/cross-$s.out" 2>&1 &
+            pids+=($!)
+        done
+        wait "${pids[@]}" 2>/dev/null || true
+        for s in P Q; do
+            ticks1[$s]=$(proc_cpu_ticks "${CROSS_PID[$s]}")
+            reqs[$s]=$(awk '/requests in/ { print $1 }' "$TMP/cross-$s.out")
+            errs+=$( { grep -E 'Non-2xx|Socket errors' "$TMP/cross-$s.out" || true; } | sed "s/^ */$s: /" | paste -sd ';' -)
+        done
+        if [[ -z "${reqs[P]}" || -z "${reqs[Q]}" || "${reqs[P]}" == 0 || "${reqs[Q]}" == 0 ]]; then
+            printf 'xwrk\t%s\t%s\t%s\t%s\tERR\t\t\t\t%s\n' "$c" "$name" "$round" "$side" "wrk failed" >> "$RAW"
+            return
+        fi
+        local hz; hz=$(getconf CLK_TCK)
+        per_request_us() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }'; }
+        # the backend's side first, then allow-all's: requests, CPU µs per request
+        printf 'xwrk\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$name" "$round" "$side" \
+            "${reqs[$side]}" "${reqs[$other]}" \
+            "$(per_request_us $((ticks1[$side] - ticks0[$side])) "${reqs[$side]}")" \
+            "$(per_request_us $((ticks1[$other] - ticks0[$other])) "${reqs[$other]}")" "$errs" >> "$RAW"
+    }
+    log "crossover: osp P :${POLICY_PORT[cross-P]} (pid ${CROSS_PID[P]}), Q :${POLICY_PORT[cross-Q]} (pid ${CROSS_PID[Q]}); $CROSS_ROUNDS rounds of $CROSS_DURATION s cells"
+    printf 'meta\tcross_rounds\t%s\n' "$CROSS_ROUNDS" >> "$RAW"
+    printf 'meta\tcross_duration\t%s s\n' "$CROSS_DURATION" >> "$RAW"
+    cross_t0=$SECONDS
+    for ((round = 1; round <= CROSS_ROUNDS; round++)); do
+        for name in control rules opa; do
+            backend=$name; [[ $name == control ]] && backend=allow-all
+            for side in P Q; do
+                other=$([[ $side == P ]] && echo Q || echo P)
+                cross_switch "$side" "$backend"; cross_switch "$other" allow-all
+                for c in "${POLICY_CONNS[@]}"; do cross_cell "$c" "$name" "$round" "$side"; done
+            done
         done
     done
-    printf 'meta\tab_seconds\t%s\n' "$((SECONDS - ab_t0))" >> "$RAW"
-    printf 'meta\tab_reloads\t%s\n' "$(grep -c 'config reloaded' "$TMP/osp-ab.log" || true)" >> "$RAW"
-    log "policy A/B: $(grep -c 'config reloaded' "$TMP/osp-ab.log" || true) reloads in $((SECONDS - ab_t0)) s"
+    printf 'meta\tcross_seconds\t%s\n' "$((SECONDS - cross_t0))" >> "$RAW"
+    printf 'meta\tcross_reloads\t%s\n' "$(cat "${CROSS_LOG[P]}" "${CROSS_LOG[Q]}" | grep -c 'config reloaded' || true)" >> "$RAW"
+    log "crossover: done in $((SECONDS - cross_t0)) s"
 fi
 printf 'meta\tload_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RAW"
 printf 'meta\tverify\t%s\n' "$(IFS=';'; echo "${VERIFY[*]}" | sed 's/;/; /g')" >> "$RAW"
