@@ -173,6 +173,26 @@ def test_a_copy_source_hoisted_into_a_presigned_query_is_refused(policy_osp, bac
     assert not exists_at_backend(backend_s3, REAL_BUCKET, key)
 
 
+@pytest.mark.parametrize("operation", ["unknown=1", "tagging"])
+def test_a_copy_source_on_a_request_that_is_no_copy_is_refused(policy_osp, backend_s3, journal, prefix, operation):
+    """alice may do anything in open-bucket (`*`, which covers `s3:Unknown`), nothing under
+    team/secret/. `PUT /open-bucket/k?unknown=1` is no operation osp knows, so osp never read its
+    `x-amz-copy-source`, which went to the backend as sent — naming the backend's real bucket — and
+    a backend that ignores the unknown parameter ran a copy of the denied source. A copy source on
+    any request but CopyObject/UploadPartCopy is 400 now, nothing forwarded."""
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key="team/secret/source", Body=b"secret source")
+    signer = sig.RequestSigner(sig.Credentials(*CLIENT_KEYS, REGION), policy_osp.host)
+    key = f"{prefix}stolen"
+    name, _, value = operation.partition("=")
+    request = signer.prepare("PUT", f"/{OPEN_BUCKET}/{key}", query={name: value},
+                             headers={"x-amz-copy-source": f"/{REAL_BUCKET}/team/secret/source"})
+    journal.reset()
+    response = send("127.0.0.1", policy_osp.port, "PUT", request.target, request.headers, request.body)
+    assert (response.status, response.error_code) == (400, "InvalidArgument"), response
+    assert journal.journal() == []
+    assert not exists_at_backend(backend_s3, OPEN_BUCKET, key)
+
+
 def test_copy_between_allowed_keys_works(alice, backend_s3, prefix):
     alice.put_object(Bucket=ALIAS_BUCKET, Key=f"team/{prefix}src", Body=b"copy me")
     alice.copy_object(Bucket=ALIAS_BUCKET, Key=f"team/{prefix}dst", CopySource={"Bucket": ALIAS_BUCKET, "Key": f"team/{prefix}src"})

@@ -30,9 +30,12 @@ one, and never stores the object.
   9. a backend key is not a client key       test_backend_keys_are_not_client_keys
  10. the backend runs the request osp authorized, not one a header names
                                              test_method_and_path_override_headers_are_refused,
-                                             test_x_amz_headers_added_after_signing_are_refused
-     (and reads the body and query alike: test_policy_rules.py's DeleteObjects, raw `+`,
-     hoisted `x-amz-*` query tests; test_post_object.py's form field names)
+                                             test_x_amz_headers_added_after_signing_are_refused,
+                                             test_policy_parameters_a_backend_could_read_otherwise_are_refused,
+                                             test_backend_extensions_are_refused
+     (and reads the body and query alike: test_policy_rules.py's DeleteObjects, RestoreObject,
+     raw `+`, hoisted `x-amz-*` query and copy-source-outside-a-copy tests; test_post_object.py's
+     form field names and fields that would make an IAM bucket's PUT a copy)
 
 Related refusals live in test_refusals.py (wrong secret, unknown key, tampered
 headers and bodies, truncated bodies), test_presigned.py (tampered SigV4/SigV2 presigned key and
@@ -535,3 +538,23 @@ def test_policy_parameters_a_backend_could_read_otherwise_are_refused(osp, good,
     response = to_osp(osp, request)
     assert_osp_error(response, 400, "InvalidArgument")
     assert journal.journal() == []
+
+
+@pytest.mark.parametrize("method, header", [
+    ("PUT", ("X-Amz-Meta-Snowball-Auto-Extract", "true")),     # MinIO unpacks the tar at its entries' keys
+    ("PUT", ("x-amz-meta-minio-snowball-prefix", "elsewhere/")),
+    ("GET", ("X-Minio-Extract", "true")),                      # MinIO reads inside an archive
+    ("DELETE", ("x-minio-force-delete", "true")),
+])
+def test_backend_extensions_are_refused(osp, good, backend_s3, journal, prefix, method, header):
+    """A backend's own extensions do more than the S3 operation osp authorized, under osp's backend
+    key: MinIO's Snowball auto-extract turns a PUT of `team/batch.tar` into objects wherever the
+    archive's entries say; `x-minio-force-delete` empties a bucket it deletes. 501, nothing forwarded."""
+    key = f"{prefix}batch.tar"
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key=key, Body=b"keep")
+    journal.reset()
+    body = b"tar" if method == "PUT" else b""
+    response = to_osp(osp, good.prepare(method, f"/{ALIAS_BUCKET}/{key}", headers=dict([header]), body=body))
+    assert_osp_error(response, 501, "NotImplemented")
+    assert journal.journal() == []
+    assert stored_bytes(backend_s3, REAL_BUCKET, key) == b"keep"

@@ -163,7 +163,6 @@ private let operationCases: [OperationCase] = [
     .init("PUT", "/bucket/key?acl&versionId=v1", "PutObjectAcl", "s3:PutObjectVersionAcl"),
     .init("PUT", "/bucket/key?tagging", "PutObjectTagging", "s3:PutObjectTagging"),
     .init("PUT", "/bucket/key?tagging&versionId=v1", "PutObjectTagging", "s3:PutObjectVersionTagging"),
-    .init("PUT", "/bucket/key?tagging", copySource: "src/k", "PutObjectTagging", "s3:PutObjectTagging"),
     .init("PUT", "/bucket/key?retention", "PutObjectRetention", "s3:PutObjectRetention"),
     .init("PUT", "/bucket/key?legal-hold", "PutObjectLegalHold", "s3:PutObjectLegalHold"),
     .init("POST", "/bucket/key?uploads", "CreateMultipartUpload", "s3:PutObject"),
@@ -388,11 +387,23 @@ struct CopySourceTests {
         #expect(route.copySource?.key == "a/b")
     }
 
-    @Test("the source is only parsed for copy operations")
-    func ignoredElsewhere() throws {
-        let route = try routed("PUT", "/dest/key?tagging", headers: [("x-amz-copy-source", "not-even-valid")])
-        #expect(route.copySource == nil)
+    @Test(
+        "a source on any request but a copy is refused: osp authorizes no other request's source, and a backend ignoring an unknown parameter would copy",
+        arguments: [
+            ("PUT", "/dest/key?tagging"), ("PUT", "/dest/key?unknown=1"), ("PUT", "/dest/key?renameObject"),
+            ("GET", "/dest/key"), ("POST", "/dest/key?uploads"), ("PUT", "/dest"), ("PATCH", "/dest/key"),
+        ])
+    func refusedElsewhere(method: String, target: String) throws {
+        #expect(routingError(method, target, headers: [("x-amz-copy-source", "/src/secret")]) == S3RequestRouter.copySourceOutsideCopy)
         #expect(try routed("PUT", "/dest/key").copySource == nil)
+    }
+
+    @Test("a rename source (RenameObject, which osp does not support) is refused on any request")
+    func renameSource() {
+        for (method, target) in [("PUT", "/dest/key?renameObject"), ("PUT", "/dest/key")] {
+            #expect(routingError(method, target, headers: [("x-amz-rename-source", "/dest/secret")]) == S3RequestRouter.renameSource)
+        }
+        #expect(routingError("PUT", "/dest/key?renameObject&X-Amz-Rename-Source=%2Fdest%2Fsecret") == S3RequestRouter.renameSource)
     }
 
     @Test("a source without a key is refused", arguments: ["src-bucket", "/src-bucket", "src-bucket/", "/src-bucket/?versionId=1", ""])
@@ -447,6 +458,27 @@ struct CopySourceTests {
         let error = try #require(routingError("GET", "/b/k", headers: [(name, "DELETE")]))
         #expect(error.code == .invalidArgument)
         #expect(try routed("GET", "/b/k", headers: [("x-http-method-overridden", "no")]).operation.name == "GetObject")
+    }
+
+    @Test(
+        "a backend extension that does more than the operation osp authorizes is NotImplemented, as a header or hoisted into the query",
+        arguments: [
+            ("PUT", "/b/team/batch.tar", [("X-Amz-Meta-Snowball-Auto-Extract", "true")]),
+            ("PUT", "/b/team/batch.tar", [("x-amz-meta-minio-snowball-prefix", "/elsewhere/")]),
+            ("DELETE", "/b", [("X-Minio-Force-Delete", "true")]),
+            ("GET", "/b/team/archive.zip/inner", [("x-minio-extract", "true")]),
+            ("PUT", "/b/team/batch.tar?X-Amz-Meta-Snowball-Auto-Extract=true", []),
+            ("DELETE", "/b?x-minio-force-delete=true", []),
+        ] as [(String, String, [(String, String)])])
+    func backendExtensions(method: String, target: String, headers: [(String, String)]) throws {
+        let error = try #require(routingError(method, target, headers: headers))
+        #expect(error.code == .notImplemented)
+    }
+
+    @Test("ordinary metadata, even named like an extension's, passes")
+    func ordinaryMetadata() throws {
+        let route = try routed("PUT", "/b/k", headers: [("x-amz-meta-snowball", "yes"), ("x-amz-meta-minio", "1"), ("x-minio", "no dash")])
+        #expect(route.operation.name == "PutObject")
     }
 
     @Test("two copy sources are refused")

@@ -48,8 +48,12 @@ public struct S3RequestRouter: Sendable {
         guard rawPath.utf8.first == UInt8(ascii: "/") else {
             throw S3Error(.invalidURI, "Couldn't parse the specified URI.")
         }
-        if let name = Self.overridingHeaders.first(where: { headers.contains(name: $0) }) {
-            throw S3Error(.invalidArgument, "This gateway does not accept the \(name) header.")
+        // One pass over the headers (every request): the override and extension headers all start with `x-`.
+        for (name, _) in headers where name.hasLowercaseASCIIPrefix("x-") {
+            if Self.overridingHeaders.contains(where: { name.equalsLowercaseASCII($0) }) {
+                throw S3Error(.invalidArgument, "This gateway does not accept the \(name) header.")
+            }
+            if Self.isBackendExtension(Substring(name)) { throw Self.backendExtension(name) }
         }
 
         let bucket: String?
@@ -106,14 +110,8 @@ public struct S3RequestRouter: Sendable {
         }
         let target: S3OperationTable.Target = route.bucket == nil ? .service : (route.key == nil ? .bucket : .object)
         let query = RequestQuery(rawQuery: rawQuery)
-        // A copy's source is read with the permission osp asks for it, under the name osp rewrites
-        // for the backend: both only from the header. A backend reading `x-amz-copy-source` from a
-        // query (where some SDKs hoist x-amz-* headers when presigning) would copy a source osp
-        // never checked, so such a query is refused.
-        if query.parameters.contains(where: { $0.name.hasLowercaseASCIIPrefix("x-amz-copy-source") }) {
-            throw Self.copySourceInQuery
-        }
-        try Self.checkAuthorizedParameters(query)
+        try Self.checkQuery(query)
+        if headers.contains(name: "x-amz-rename-source") { throw Self.renameSource }
         let copySourceHeaders = headers["x-amz-copy-source"]
         guard
             let row = S3OperationTable.row(
@@ -123,6 +121,9 @@ public struct S3RequestRouter: Sendable {
                 hasCopySource: !copySourceHeaders.isEmpty
             )
         else {
+            // Not an operation osp knows, so not one whose copy source it reads and authorizes:
+            // a backend ignoring the unknown parameter (`PUT /b/k?x=1`) would copy it unchecked.
+            if !copySourceHeaders.isEmpty { throw Self.copySourceOutsideCopy }
             route.operation = .unknown
             return
         }
@@ -140,6 +141,8 @@ public struct S3RequestRouter: Sendable {
             let source = try CopySource(headerValue: copySourceHeaders[0])
             if self.dotSegmentKeys == .refuse, DotSegmentKeys.hasDotSegment(source.key) { throw Self.dotSegment }
             route.copySource = source
+        } else if !copySourceHeaders.isEmpty {
+            throw Self.copySourceOutsideCopy
         }
     }
 
@@ -152,13 +155,27 @@ public struct S3RequestRouter: Sendable {
     /// both are refused; clients encode `+` as `%2B`.
     static let authorizedParameters = ["prefix", "delimiter", "max-keys", "versionId"]
 
-    static func checkAuthorizedParameters(_ query: RequestQuery) throws(S3Error) {
-        for name in Self.authorizedParameters {
-            let values = query.parameters.filter { $0.name == name }
-            guard values.count <= 1 else {
+    /// The query's refusals, in one pass (it runs for every request): the authorized parameters
+    /// above, given once and without a raw `+`; and, under names SDKs hoist from headers when
+    /// presigning, a copy or rename source (a backend reading one there would copy or move an
+    /// object osp never checked: osp reads and rewrites the copy source from the header only) and
+    /// a backend extension (`isBackendExtension`).
+    static func checkQuery(_ query: RequestQuery) throws(S3Error) {
+        var seen = 0
+        for parameter in query.parameters {
+            let name = parameter.name
+            if name.hasLowercaseASCIIPrefix("x-") {
+                if name.hasLowercaseASCIIPrefix("x-amz-copy-source") { throw Self.copySourceInQuery }
+                if name.hasLowercaseASCIIPrefix("x-amz-rename-source") { throw Self.renameSource }
+                if Self.isBackendExtension(name) { throw Self.backendExtension(String(name)) }
+                continue
+            }
+            guard let index = Self.authorizedParameters.firstIndex(where: { name == $0 }) else { continue }
+            guard seen & (1 << index) == 0 else {
                 throw S3Error(.invalidArgument, "The query parameter \(name) is given more than once.")
             }
-            if let value = values.first, value.rawValue.utf8.contains(UInt8(ascii: "+")) {
+            seen |= 1 << index
+            if parameter.rawValue.utf8.contains(UInt8(ascii: "+")) {
                 throw S3Error(.invalidArgument, "A + in the query parameter \(name) is ambiguous (a space or a plus); encode a plus as %2B, a space as %20.")
             }
         }
@@ -176,6 +193,22 @@ public struct S3RequestRouter: Sendable {
     static let copySourceInQuery = S3Error(
         .invalidArgument,
         "This gateway takes x-amz-copy-source (and its conditions) as a request header only, not as a query parameter."
+    )
+
+    /// `x-amz-copy-source` names an object the request reads; osp reads and authorizes it (and
+    /// rewrites it for the backend) for CopyObject and UploadPartCopy only. On any other request —
+    /// one osp does not recognise above all (`PUT /b/k?unknown=1`, which a backend ignoring the
+    /// parameter runs as a copy) — the source would reach the backend unread: refused.
+    static let copySourceOutsideCopy = S3Error(
+        .invalidArgument,
+        "x-amz-copy-source is accepted on CopyObject and UploadPartCopy only: this gateway authorizes the source of no other request."
+    )
+
+    /// `x-amz-rename-source` (RenameObject, S3 Express) names an object the request moves; osp
+    /// does not support the operation and authorizes no such source.
+    static let renameSource = S3Error(
+        .notImplemented,
+        "This gateway does not support RenameObject: x-amz-rename-source names an object it cannot authorize."
     )
 
     static let dotSegment = S3Error(
@@ -209,6 +242,22 @@ public struct S3RequestRouter: Sendable {
     static let overridingHeaders = [
         "x-http-method-override", "x-http-method", "x-method-override", "x-original-url", "x-rewrite-url",
     ]
+
+    /// A backend's own extension, named by a header (or a query parameter of that name, where SDKs
+    /// hoist headers when presigning), which makes the backend do more than the S3 operation osp
+    /// authorized, under osp's backend key: MinIO's `x-minio-*` (`x-minio-force-delete` empties a
+    /// bucket it deletes, `x-minio-extract` reads inside an archive, replication headers set
+    /// versions and times) and its Snowball auto-extract (`x-amz-meta-snowball-auto-extract` and
+    /// `x-amz-meta-minio-snowball-*`: a PUT tar archive unpacked into objects at the keys its
+    /// entries name, wherever they are). Refused, 501.
+    package static func isBackendExtension(_ name: Substring) -> Bool {
+        name.hasLowercaseASCIIPrefix("x-minio-") || name.hasLowercaseASCIIPrefix("x-amz-meta-minio-snowball-")
+            || name.equalsLowercaseASCII("x-amz-meta-snowball-auto-extract")
+    }
+
+    static func backendExtension(_ name: String) -> S3Error {
+        S3Error(.notImplemented, "This gateway does not pass on \(name): it asks the backend for more than this gateway can authorize.")
+    }
 
     /// The one `Host` header a request is routed by (nil when there is none). More than one is refused,
     /// as RFC 9112 §3.2 requires: which of them names a virtual-host bucket would otherwise depend on
