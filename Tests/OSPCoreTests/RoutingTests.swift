@@ -633,6 +633,23 @@ struct WriteSettingsTests {
     }
 
     @Test(
+        "an operation osp does not know counts every setting its headers name: a backend ignoring the unknown parameter may run a write",
+        arguments: [
+            ("PUT", "/b/k?unknown=1", [("x-amz-acl", "public-read")], WriteSettings([.acl, .bucketACL])),
+            ("PATCH", "/b/k", [("x-amz-tagging", "a=b"), ("x-amz-object-lock-legal-hold", "ON")], [.tagging, .legalHold]),
+            ("POST", "/b?unknown", [("x-amz-bucket-object-lock-enabled", "true"), ("x-amz-object-ownership", "ObjectWriter")],
+             [.bucketObjectLock, .bucketOwnership]),
+            ("DELETE", "/b/k?unknown", [("x-amz-bypass-governance-retention", "true")], .governanceBypass),
+            ("PUT", "/b/k?unknown=1", [], []),
+            ("GET", "/b/k?unknown=1", [("x-amz-acl", "public-read")], []),
+        ] as [(String, String, [(String, String)], WriteSettings)])
+    func unknownOperationSettings(method: String, target: String, headers: [(String, String)], expected: WriteSettings) throws {
+        let route = try routed(method, target, headers: headers)
+        #expect(route.operation == .unknown)
+        #expect(route.alsoSets == expected)
+    }
+
+    @Test(
         "CreateBucket that sets the bucket's ACL, enables Object Lock or chooses object ownership says so; a plain one does not",
         arguments: [
             ([("x-amz-acl", "public-read")], WriteSettings.bucketACL),

@@ -125,6 +125,9 @@ public struct S3RequestRouter: Sendable {
             // a backend ignoring the unknown parameter (`PUT /b/k?x=1`) would copy it unchecked.
             if !copySourceHeaders.isEmpty { throw Self.copySourceOutsideCopy }
             route.operation = .unknown
+            if method != "GET" && method != "HEAD" {
+                route.alsoSets = WriteSettings(operation: route.operation.name, headers: headers, query: query)
+            }
             return
         }
         route.operation = row.operation

@@ -100,6 +100,15 @@ public struct WriteSettings: OptionSet, Sendable, Hashable {
             self = Self(objectField: isPresent)
         } else if Self.governedChanges.contains(operation), isPresent("x-amz-bypass-governance-retention") {
             self = .governanceBypass
+        } else if operation == S3Operation.unknown.name {
+            // What an operation osp does not know sets, osp cannot tell (a backend ignoring its
+            // unknown parameter may run a PutObject): every setting its headers name is asked for.
+            var settings = Self(objectField: isPresent)
+            if Self.aclNames.contains(where: isPresent) { settings.insert(.bucketACL) }
+            if isPresent("x-amz-bucket-object-lock-enabled") { settings.insert(.bucketObjectLock) }
+            if isPresent("x-amz-object-ownership") { settings.insert(.bucketOwnership) }
+            if isPresent("x-amz-bypass-governance-retention") { settings.insert(.governanceBypass) }
+            self = settings
         } else {
             self = []
         }
