@@ -406,6 +406,13 @@ struct CopySourceTests {
         #expect(routingError("PUT", "/dest/key?renameObject&X-Amz-Rename-Source=%2Fdest%2Fsecret") == S3RequestRouter.renameSource)
     }
 
+    @Test("a raw + in the source's version id is refused, as in the request's own")
+    func plusInSourceVersion() throws {
+        let error = try #require(routingError("PUT", "/dest/key", headers: [("x-amz-copy-source", "/src/k?versionId=a+b")]))
+        #expect(error.code == .invalidArgument)
+        #expect(try routed("PUT", "/dest/key", headers: [("x-amz-copy-source", "/src/k?versionId=a%2Bb")]).copySource?.versionId == "a+b")
+    }
+
     @Test("a source without a key is refused", arguments: ["src-bucket", "/src-bucket", "src-bucket/", "/src-bucket/?versionId=1", ""])
     func missingKey(_ header: String) throws {
         let error = try #require(routingError("PUT", "/dest/key", headers: [("x-amz-copy-source", header)]))

@@ -70,6 +70,10 @@ public struct CopySource: Sendable, Equatable {
         }
         var versionId: String?
         if let rawVersionId {
+            // As the request's own versionId (`S3RequestRouter.authorizedParameters`): a policy judges it.
+            guard !rawVersionId.utf8.contains(UInt8(ascii: "+")) else {
+                throw S3Error(.invalidArgument, "A + in the copy source version id is ambiguous; encode a plus as %2B.")
+            }
             guard let decoded = PercentDecoding.decode(rawVersionId), !decoded.isEmpty else {
                 throw S3Error(.invalidArgument, "Invalid copy source version id")
             }
