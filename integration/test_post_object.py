@@ -533,6 +533,24 @@ def test_content_length_range_holds_for_a_put_too(iam_form_osp, iam_form_s3, ibm
     assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, key)
 
 
+def test_a_form_field_that_would_make_the_put_a_copy_is_refused(
+        iam_form_osp, iam_form_s3, ibm_backend_s3, bearer_journal, prefix):
+    """A form's `x-amz-*` fields become the PUT's headers on a bearer-token bucket. A field
+    `x-amz-copy-source` (the client signs its own policy, so it may hold any field) with an empty
+    file made that PUT a copy of an object nothing authorized — any the bucket's token may read.
+    Only object settings become headers now; such a field is 400, nothing sent."""
+    ibm_backend_s3.put_object(Bucket=IBM_BUCKET, Key=f"{prefix}other-source", Body=b"not yours")
+    key = f"{prefix}copied"
+    source = f"/{IBM_BUCKET}/{prefix}other-source"
+    post = iam_form_s3.generate_presigned_post(IBM_BUCKET, key, ExpiresIn=300, Fields={"x-amz-copy-source": source},
+                                               Conditions=[{"x-amz-copy-source": source}])
+    bearer_journal.reset()
+    response = form_to(iam_form_osp, post, file=("empty.bin", b""))
+    assert_osp_error(response, 400, "InvalidArgument")
+    assert _iam_writes(bearer_journal, key) == []
+    assert not exists_at_backend(ibm_backend_s3, IBM_BUCKET, key)
+
+
 def test_what_a_put_cannot_carry_is_refused_with_nothing_sent(
         iam_form_osp, iam_form_s3, ibm_backend_s3, bearer_journal, prefix):
     """A form without Content-Length (411: the PUT needs its length first), tags (501: XML in a

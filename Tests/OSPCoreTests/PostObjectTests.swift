@@ -556,6 +556,28 @@ struct PostObjectPutTests {
         ])
     }
 
+    @Test(
+        "an x-amz-* field that is no object setting is refused, not made a header: x-amz-copy-source would make the PUT a copy",
+        arguments: [
+            "x-amz-copy-source", "X-Amz-Copy-Source-Range", "x-amz-rename-source", "x-amz-bypass-governance-retention",
+            "x-amz-content-sha256", "x-amz-write-offset-bytes", "x-amz-expected-bucket-owner", "x-amz-meta-snowball-auto-extract",
+        ])
+    func requestHeadersRefused(_ name: String) {
+        expectS3Error(.invalidArgument) { try Self.put([("key", "k"), (name, "/photos/secret")]) }
+    }
+
+    @Test("the object settings a form may carry become headers")
+    func objectSettings() throws {
+        let settings = [
+            ("x-amz-server-side-encryption", "AES256"), ("x-amz-checksum-sha256", "abc="), ("x-amz-object-lock-mode", "GOVERNANCE"),
+            ("x-amz-grant-read", "id=x"), ("x-amz-tagging", "a=b"), ("x-amz-website-redirect-location", "/other"),
+        ]
+        let (head, _, _, _) = try Self.put([("key", "k")] + settings)
+        for (name, value) in settings {
+            #expect(head.headers[name] == [value])
+        }
+    }
+
     @Test("the file's length is the body's less the form around it, for every file size")
     func length() throws {
         for size in [0, 1, 2, 100, 5000] {

@@ -136,6 +136,24 @@ package struct PostObjectUpload: Sendable {
         "acl": "x-amz-acl",
     ]
 
+    /// Whether a form's `x-amz-*` field (lower case) is one of the object's own settings, which
+    /// become the PUT's headers: metadata, storage class, encryption, checksums, an ACL or grants,
+    /// tags, a lock, a website redirect — what POST Object and PutObject take, each authorized by
+    /// `WriteSettings` where it needs a permission of its own. Any other is refused rather than
+    /// passed on: as a header it could change what the PUT does — `x-amz-copy-source` would make it
+    /// a copy of an object nothing authorized.
+    static func isObjectSetting(_ name: String) -> Bool {
+        guard !S3RequestRouter.isBackendExtension(Substring(name)) else { return false }
+        return Self.objectSettingFields.contains(name) || Self.objectSettingPrefixes.contains { name.hasPrefix($0) }
+    }
+
+    private static let objectSettingFields: Set<String> = [
+        "x-amz-acl", "x-amz-storage-class", "x-amz-tagging", "x-amz-website-redirect-location",
+    ]
+    private static let objectSettingPrefixes = [
+        "x-amz-meta-", "x-amz-server-side-encryption", "x-amz-checksum-", "x-amz-object-lock-", "x-amz-grant-",
+    ]
+
     /// The form as a PutObject of its file, for a backend reached with an IBM IAM bearer token,
     /// which has no key to sign a form policy with. The fields that are object settings become the
     /// PUT's headers (the ones osp checked against the policy and showed the policy engine); the
@@ -144,8 +162,8 @@ package struct PostObjectUpload: Sendable {
     /// `PostObjectFileStream` holds the stream to exactly that.
     ///
     /// Refused: a form without `Content-Length` (411: the PUT needs the length before the file),
-    /// `tagging` (501: a form carries tags as XML, a PUT as a query string), and a field value that
-    /// could not be a header value (400).
+    /// `tagging` (501: a form carries tags as XML, a PUT as a query string), an `x-amz-*` field that
+    /// is no object setting (`isObjectSetting`) and a field value that could not be a header value (400).
     package func putRequest(
         clientHead: HTTPRequestHead,
         bucket: BucketRoute,
@@ -178,6 +196,9 @@ package struct PostObjectUpload: Sendable {
             if let mapped = Self.headerFields[name] {
                 header = mapped
             } else if name.hasPrefix("x-amz-"), !Self.withheldFields.contains(name) {
+                guard Self.isObjectSetting(name) else {
+                    throw S3Error(.invalidArgument, "The POST form field \(field.name) is not an object setting this gateway passes on as a header.")
+                }
                 header = field.name
             } else {
                 continue
