@@ -7,7 +7,10 @@ import S3Signing
 /// the configured `PolicyEngine`. Fails closed: any deny is 403 `AccessDenied`, a backend that could
 /// not answer is 503 `ServiceUnavailable`, and nothing is forwarded (nor `100 Continue` sent) until
 /// every answer is allow.
-public struct Authorizer: Sendable {
+///
+/// A class: it is immutable, and the request path takes it in hand for every request — as a struct
+/// of five references each of those was five retains and releases (~0.7 µs a request by `perf`).
+public final class Authorizer: Sendable {
     public let engine: any PolicyEngine
     /// Request headers (lower case, sorted, each once) a policy may see in `request.headers`; never
     /// credentials. Sorted because the decision key writes headers in name order.
@@ -26,10 +29,11 @@ public struct Authorizer: Sendable {
     public init(engine: any PolicyEngine, headerAllowList: [String] = [], cache: DecisionCacheSettings = DecisionCacheSettings()) {
         self.engine = engine
         self.headerAllowList = Set(headerAllowList.map { $0.lowercased() }).filter { $0 != "authorization" }.sorted()
-        self.inMemory = engine as? any InMemoryPolicyEngine
+        let inMemory = engine as? any InMemoryPolicyEngine
+        self.inMemory = inMemory
         self.rules = (engine as? RulesPolicy)?.rules
         self.allowsEverything = engine is AllowAllPolicy
-        self.decisions = self.inMemory == nil ? DecisionCache(cache) : nil
+        self.decisions = inMemory == nil ? DecisionCache(cache) : nil
     }
 
     /// What the policy is asked for this request: one question, plus one about a copy's source and
