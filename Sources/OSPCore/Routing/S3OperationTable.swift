@@ -37,6 +37,12 @@ enum S3OperationTable {
         var operation: S3Operation
         var versionAction: String?
 
+        /// Whether the operation reads an object named by `x-amz-copy-source` (CopyObject, UploadPartCopy).
+        var readsCopySource: Bool {
+            if case .copySource = self.condition { return true }
+            return false
+        }
+
         init(
             _ method: String, _ target: Target, _ subresource: String?,
             _ name: String, _ action: String, versioned versionAction: String? = nil

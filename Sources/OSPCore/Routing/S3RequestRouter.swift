@@ -48,11 +48,12 @@ public struct S3RequestRouter: Sendable {
         guard rawPath.utf8.first == UInt8(ascii: "/") else {
             throw S3Error(.invalidURI, "Couldn't parse the specified URI.")
         }
-        // One pass over the headers (every request): the override and extension headers all start with `x-`.
+        // One pass over the headers (every request): the override, rename and extension headers all start with `x-`.
         for (name, _) in headers where name.hasLowercaseASCIIPrefix("x-") {
             if Self.overridingHeaders.contains(where: { name.equalsLowercaseASCII($0) }) {
                 throw S3Error(.invalidArgument, "This gateway does not accept the \(name) header.")
             }
+            if name.equalsLowercaseASCII("x-amz-rename-source") { throw Self.renameSource }
             if Self.isBackendExtension(Substring(name)) { throw Self.backendExtension(name) }
         }
 
@@ -111,19 +112,10 @@ public struct S3RequestRouter: Sendable {
         let target: S3OperationTable.Target = route.bucket == nil ? .service : (route.key == nil ? .bucket : .object)
         let query = RequestQuery(rawQuery: rawQuery)
         try Self.checkQuery(query)
-        if headers.contains(name: "x-amz-rename-source") { throw Self.renameSource }
         let copySourceHeaders = headers["x-amz-copy-source"]
-        guard
-            let row = S3OperationTable.row(
-                method: method,
-                target: target,
-                query: query,
-                hasCopySource: !copySourceHeaders.isEmpty
-            )
-        else {
-            // Not an operation osp knows, so not one whose copy source it reads and authorizes:
-            // a backend ignoring the unknown parameter (`PUT /b/k?x=1`) would copy it unchecked.
-            if !copySourceHeaders.isEmpty { throw Self.copySourceOutsideCopy }
+        let row = S3OperationTable.row(method: method, target: target, query: query, hasCopySource: !copySourceHeaders.isEmpty)
+        if !copySourceHeaders.isEmpty, !(row?.readsCopySource ?? false) { throw Self.copySourceOutsideCopy }
+        guard let row else {
             route.operation = .unknown
             if method != "GET" && method != "HEAD" {
                 route.alsoSets = WriteSettings(operation: route.operation.name, headers: headers, query: query)
@@ -137,15 +129,13 @@ public struct S3RequestRouter: Sendable {
         if let versionAction = row.versionAction, query.contains("versionId") {
             route.operation.action = versionAction
         }
-        if case .copySource = row.condition {
+        if row.readsCopySource {
             guard copySourceHeaders.count == 1 else {
                 throw S3Error(.invalidArgument, "Invalid copy source: more than one x-amz-copy-source header")
             }
             let source = try CopySource(headerValue: copySourceHeaders[0])
             if self.dotSegmentKeys == .refuse, DotSegmentKeys.hasDotSegment(source.key) { throw Self.dotSegment }
             route.copySource = source
-        } else if !copySourceHeaders.isEmpty {
-            throw Self.copySourceOutsideCopy
         }
     }
 
