@@ -398,7 +398,7 @@ def test_delete_objects_with_only_allowed_keys_deletes_them(alice, backend_s3, p
     assert not any(exists_at_backend(backend_s3, REAL_BUCKET, key) for key in keys)
 
 
-def test_a_select_restore_is_refused_and_a_plain_restore_passes(alice, backend_s3, journal, prefix):
+def test_a_select_restore_is_refused_and_a_plain_restore_passes(alice, policy_osp, backend_s3, journal, prefix):
     """A SELECT restore writes its query's result to an `OutputLocation` — another bucket and prefix,
     which only `s3:RestoreObject` on the source was asked for and the backend would write with osp's
     key. osp reads the restore body first (strictly: `RestoreObjectRequest`): a SELECT restore is 501
@@ -421,11 +421,10 @@ def test_a_select_restore_is_refused_and_a_plain_restore_passes(alice, backend_s
     assert refused(lambda: alice.restore_object(Bucket=OPEN_BUCKET, Key=key, RestoreRequest=select)) == "NotImplemented"
     assert journal.journal() == []
 
-    signer = sig.RequestSigner(sig.Credentials(*CLIENT_KEYS, REGION), alice.meta.endpoint_url.split("//")[1])
+    signer = sig.RequestSigner(sig.Credentials(*CLIENT_KEYS, REGION), policy_osp.host)
     hidden = b"<RestoreRequest><Days>1</Days><!-- --><OutputLocation><S3/></OutputLocation></RestoreRequest>"
     request = signer.prepare("POST", f"/{OPEN_BUCKET}/{key}", query={"restore": ""}, body=hidden)
-    response = send("127.0.0.1", int(alice.meta.endpoint_url.rsplit(":", 1)[1]), "POST", request.target,
-                    request.headers, request.body)
+    response = send("127.0.0.1", policy_osp.port, "POST", request.target, request.headers, request.body)
     assert (response.status, response.error_code) == (400, "MalformedXML"), response
     assert journal.journal() == []
 
