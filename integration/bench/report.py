@@ -41,6 +41,7 @@ PATHS = ("direct", "haproxy", "osp", "nio-floor", "original")   # nio-floor: 1 K
 ABBREV = {"direct": "d", "haproxy": "h", "osp": "o", "nio-floor": "nf", "original": "orig"}
 POLICY_PATHS = ("allow-all", "rules", "opa", "control")
 POLICY_TARGET = 0.95   # 1 KiB GET req/s with rules / opa (warm cache) >= 0.95 x allow-all
+CROSS_MIN_CELLS = 6    # fewer crossover cells (a quick run has 2) are reported, not judged
 GET_PUT_TARGET = 0.9   # large GET/PUT MB/s >= 0.9 x haproxy
 SMALL_TARGET = 0.8     # 1 KiB GET req/s >= 0.8 x haproxy
 ORIGINAL_TARGET = 3.0  # 1 KiB GET req/s >= 3 x the original product (and p99 <= the original's)
@@ -445,6 +446,8 @@ def cross_section(p, meta, xwrk, xwrk_err):
         clean = not xwrk_err.get((c, name)) and all(not x[5] for x in cells)
         if not clean:
             verdict = "FAIL (errors)"
+        elif len(cells) < CROSS_MIN_CELLS:
+            verdict = f"n/a ({len(cells)} cells: a bootstrap interval needs at least {CROSS_MIN_CELLS})"
         elif rate[1] >= POLICY_TARGET:
             verdict = f"PASS (the whole interval at or above {POLICY_TARGET})"
         elif rate[2] < POLICY_TARGET:

@@ -749,9 +749,9 @@ if ((RUN_POLICY && CROSS)); then
         for ((i = 0; i < 5; i++)); do curl -s -o /dev/null --max-time 10 "${CROSS_URL[$side]}"; done
     }
     cross_cell() {  # cross_cell CONNS NAME ROUND SIDE: wrk on P and Q at once, SIDE serving NAME, the other allow-all
-        local c="$1" name="$2" round="$3" side="$4" other s t0 t1 n errs=""
+        local c="$1" name="$2" round="$3" side="$4" other s errs=""
         other=$([[ $side == P ]] && echo Q || echo P)
-        declare -A ticks0 ticks1 reqs out
+        local -A ticks0 ticks1 reqs
         for s in P Q; do ticks0[$s]=$(proc_cpu_ticks "${CROSS_PID[$s]}"); done
         local pids=()
         for s in P Q; do
