@@ -12,6 +12,8 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case awsChunked = "aws-chunked"
     /// DeleteObjects (`POST ?delete`) XML bodies.
     case deleteObjects = "delete-objects"
+    /// RestoreObject (`POST ?restore`) XML bodies: a plain restore forwarded, a SELECT one refused.
+    case restoreObject = "restore-object"
     /// The YAML config file.
     case config = "config"
     /// Request heads through `S3RequestRouter` (bucket, key, operation, `x-amz-copy-source`).
@@ -28,6 +30,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .sigV2: return AuthenticationFuzzing.sigV2(input)
         case .awsChunked: return AWSChunkedFuzzing.run(input)
         case .deleteObjects: return DeleteObjectsFuzzing.run(input)
+        case .restoreObject: return RestoreObjectFuzzing.run(input)
         case .config: return ConfigFuzzing.run(input)
         case .router: return RouterFuzzing.run(input)
         case .postForm: return PostFormFuzzing.run(input)

@@ -12,14 +12,14 @@ import S3Signing
 /// restore and is forwarded as sent; a `Type`, `SelectParameters` or `OutputLocation` is 501
 /// `NotImplemented`; anything else is 400 `MalformedXML`. An empty body is forwarded: it asks for
 /// nothing, and the backend answers it.
-struct RestoreObjectRequest: Equatable {
+package struct RestoreObjectRequest: Equatable {
     /// A plain restore request is a few hundred bytes; this leaves room for a long description.
-    static let maximumBodyBytes = 64 << 10
+    package static let maximumBodyBytes = 64 << 10
 
-    var days: String?
-    var tier: String?
+    package var days: String?
+    package var tier: String?
 
-    init(xml bytes: [UInt8]) throws(S3Error) {
+    package init(xml bytes: [UInt8]) throws(S3Error) {
         guard bytes.count <= Self.maximumBodyBytes else { throw DecisionBody.restoreObject.tooLarge }
         var reader = StrictXMLReader(bytes: bytes)
         reader.skipWhitespace()
@@ -53,7 +53,7 @@ struct RestoreObjectRequest: Equatable {
     }
 
     /// What makes a restore a `SELECT` restore, whose output goes where osp cannot authorize.
-    private static let selectFields: Set<String> = ["Type", "SelectParameters", "OutputLocation"]
+    package static let selectFields: Set<String> = ["Type", "SelectParameters", "OutputLocation"]
 
     static let selectRestore = S3Error(
         .notImplemented,
