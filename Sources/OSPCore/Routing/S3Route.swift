@@ -91,11 +91,7 @@ public struct WriteSettings: OptionSet, Sendable, Hashable {
             headers.contains(name: name) || query.parameters.contains { $0.name.equalsLowercaseASCII(name) }
         }
         if operation == "CreateBucket" {
-            var settings: WriteSettings = []
-            if Self.aclNames.contains(where: isPresent) { settings.insert(.bucketACL) }
-            if isPresent("x-amz-bucket-object-lock-enabled") { settings.insert(.bucketObjectLock) }
-            if isPresent("x-amz-object-ownership") { settings.insert(.bucketOwnership) }
-            self = settings
+            self = Self(bucketField: isPresent)
         } else if Self.objectWrites.contains(operation) {
             self = Self(objectField: isPresent)
         } else if Self.governedChanges.contains(operation), isPresent("x-amz-bypass-governance-retention") {
@@ -103,10 +99,7 @@ public struct WriteSettings: OptionSet, Sendable, Hashable {
         } else if operation == S3Operation.unknown.name {
             // What an operation osp does not know sets, osp cannot tell (a backend ignoring its
             // unknown parameter may run a PutObject): every setting its headers name is asked for.
-            var settings = Self(objectField: isPresent)
-            if Self.aclNames.contains(where: isPresent) { settings.insert(.bucketACL) }
-            if isPresent("x-amz-bucket-object-lock-enabled") { settings.insert(.bucketObjectLock) }
-            if isPresent("x-amz-object-ownership") { settings.insert(.bucketOwnership) }
+            var settings = Self(objectField: isPresent).union(Self(bucketField: isPresent))
             if isPresent("x-amz-bypass-governance-retention") { settings.insert(.governanceBypass) }
             self = settings
         } else {
@@ -120,6 +113,15 @@ public struct WriteSettings: OptionSet, Sendable, Hashable {
         var settings = Self(objectField: { formField($0) != nil })
         if formField("acl") != nil { settings.insert(.acl) }
         if formField("tagging") != nil { settings.insert(.tagging) }
+        self = settings
+    }
+
+    /// The bucket settings a CreateBucket's headers name (ACL, Object Lock, ownership).
+    private init(bucketField isPresent: (String) -> Bool) {
+        var settings: WriteSettings = []
+        if Self.aclNames.contains(where: isPresent) { settings.insert(.bucketACL) }
+        if isPresent("x-amz-bucket-object-lock-enabled") { settings.insert(.bucketObjectLock) }
+        if isPresent("x-amz-object-ownership") { settings.insert(.bucketOwnership) }
         self = settings
     }
 
