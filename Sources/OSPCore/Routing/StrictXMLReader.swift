@@ -29,9 +29,9 @@ struct StrictXMLReader {
         byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A
     }
 
+    /// Whether the unread bytes start with `text` (compared in place: this runs per element).
     private func hasPrefix(_ text: String) -> Bool {
-        let needle = Array(text.utf8)
-        return bytes.count - index >= needle.count && bytes[index..<(index + needle.count)].elementsEqual(needle)
+        bytes[index...].starts(with: text.utf8)
     }
 
     /// `<?xml version="1.0" encoding="UTF-8"?>` at the very start; another encoding would make
