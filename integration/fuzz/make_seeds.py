@@ -267,7 +267,7 @@ def aws_chunked():
     write("aws-chunked", "structured-small-chunks", control(0, 2, 0, structured=True, small_chunks=True) + structured)
 
 
-# MARK: DeleteObjects, config, router
+# MARK: DeleteObjects, RestoreObject, config, router
 
 def delete_objects():
     write("delete-objects", "aws-example", """<?xml version="1.0" encoding="UTF-8"?>
@@ -284,6 +284,28 @@ def delete_objects():
 """)
     write("delete-objects", "entities", "<Delete><Object><Key>team/&lt;b&gt; &amp; &quot;c&quot; &apos;d&apos; "
           "&#233;&#x65E5;</Key><VersionId>v&#49;</VersionId></Object><Object><Key>a+b c</Key></Object></Delete>")
+
+
+def restore_object():
+    """RestoreObject bodies: plain restores (forwarded), a SELECT restore (refused 501), one hidden
+    in a comment (refused 400), and the empty body (forwarded)."""
+    write("restore-object", "plain-glacier", "<RestoreRequest><Days>2</Days><GlacierJobParameters><Tier>Standard"
+          "</Tier></GlacierJobParameters></RestoreRequest>")
+    write("restore-object", "declared-namespaced", """<?xml version="1.0" encoding="UTF-8"?>
+<RestoreRequest xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Days>7</Days>
+  <Tier>Bulk</Tier>
+  <Description>nightly &amp; weekly</Description>
+</RestoreRequest>
+""")
+    write("restore-object", "select-restore", "<RestoreRequest><Type>SELECT</Type><Tier>Expedited</Tier>"
+          "<SelectParameters><InputSerialization><CSV/></InputSerialization><ExpressionType>SQL</ExpressionType>"
+          "<Expression>select * from object</Expression><OutputSerialization><CSV/></OutputSerialization>"
+          "</SelectParameters><OutputLocation><S3><BucketName>other</BucketName><Prefix>out/</Prefix></S3>"
+          "</OutputLocation></RestoreRequest>")
+    write("restore-object", "commented-select", "<RestoreRequest><Days>1</Days><!-- <Type>SELECT</Type> -->"
+          "</RestoreRequest>")
+    write("restore-object", "empty", "")
 
 
 def post_form():
@@ -389,6 +411,7 @@ if __name__ == "__main__":
     sigv2()
     aws_chunked()
     delete_objects()
+    restore_object()
     post_form()
     config()
     router()
