@@ -85,6 +85,58 @@ struct StrictXMLReader {
         }
     }
 
+    /// A start tag whose attributes are skipped, for documents whose attributes osp never reads
+    /// (`BucketDestinations`: a logging target's grantee carries `xsi:type`); `isEmpty` for an
+    /// empty-element tag (`<Tag/>`, which botocore writes for an element with nothing in it).
+    /// The name itself is as strict as `startTag`'s: no prefix, so no element hides in another
+    /// namespace from a reader that compares names.
+    mutating func startTagSkippingAttributes() throws(S3Error) -> (name: String, isEmpty: Bool) {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "<") else { throw Self.malformed }
+        index += 1
+        let name = try self.name()
+        while true {
+            let before = index
+            skipWhitespace()
+            guard index < bytes.count else { throw Self.malformed }
+            if bytes[index] == UInt8(ascii: ">") {
+                index += 1
+                return (name, false)
+            }
+            if hasPrefix("/>") {
+                index += 2
+                return (name, true)
+            }
+            // `name="value"` (or single quotes), after white space; the value holds no `<`.
+            let attributeStart = index
+            while index < bytes.count, Self.isNameByte(bytes[index]) || bytes[index] == UInt8(ascii: ":")
+                || bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "_") || bytes[index] == UInt8(ascii: ".")
+            {
+                index += 1
+            }
+            guard index > before, index > attributeStart else { throw Self.malformed }
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "=") else { throw Self.malformed }
+            index += 1
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") || bytes[index] == UInt8(ascii: "'") else {
+                throw Self.malformed
+            }
+            let quote = bytes[index]
+            guard let close = bytes[(index + 1)...].firstIndex(of: quote),
+                !bytes[(index + 1)..<close].contains(UInt8(ascii: "<"))
+            else { throw Self.malformed }
+            index = close + 1
+            guard index < bytes.count, Self.isWhitespace(bytes[index]) || bytes[index] == UInt8(ascii: ">")
+                || bytes[index] == UInt8(ascii: "/")
+            else { throw Self.malformed }
+        }
+    }
+
+    /// Whether the cursor is at a start tag (`<` and a name), not an end tag or text.
+    var isAtStartTag: Bool {
+        index + 1 < bytes.count && bytes[index] == UInt8(ascii: "<") && Self.isNameByte(bytes[index + 1])
+    }
+
     /// `</name>` (white space allowed before `>`) if the cursor is at an end tag, which must be
     /// `name`'s; false at anything else.
     mutating func endTagIfAny(_ name: String) throws(S3Error) -> Bool {

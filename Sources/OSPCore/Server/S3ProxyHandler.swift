@@ -504,13 +504,16 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.refuse(refusal)
             return
         }
-        if self.gateway.authorizer.allowsEverything {
-            // allow-all: no question to ask, so none is built (this is the per-request hot path).
+        if self.gateway.authorizer.allowsEverything,
+            route.key != nil || !(DecisionBody(operation: route.operation.name)?.namesDestinations ?? false)
+        {
+            // allow-all: no question to ask, so none is built (this is the per-request hot path; an
+            // object request names no destination bucket, so its operation's name is not even read).
             self.decidedAtOnce(.allow, answeredBy: "local", authenticated, exchange: exchange)
             return
         }
-        if let body = DecisionBody(operation: route.operation.name) {
-            self.collectDecisionBody(body, authenticated, exchange: exchange)
+        if let decisionBody = DecisionBody(operation: route.operation.name) {
+            self.collectDecisionBody(decisionBody, authenticated, exchange: exchange)
             return
         }
         self.decide(authenticated, route: route, exchange: exchange, context: context)
@@ -646,7 +649,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
 
     /// The body is in. It is judged, so it must be the one that was signed; then it is read:
     /// DeleteObjects' keys are each authorized (`authorizeDeletes`), a plain RestoreObject is decided
-    /// as any request, a SELECT restore refused (`RestoreObjectRequest`).
+    /// as any request, a SELECT restore refused (`RestoreObjectRequest`), a configuration's
+    /// destination buckets checked and authorized (`BucketDestinations`, `authorizeDestinations`).
     private func decisionBodyCollected(_ exchange: Exchange) {
         guard let context = self.context, let route = exchange.route, let authenticated = exchange.authenticated,
             let kind = DecisionBody(operation: route.operation.name)
@@ -655,6 +659,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         body.reserveCapacity(exchange.pendingBodyBytes)
         for buffer in exchange.pendingBody { body.append(contentsOf: buffer.readableBytesView) }
         var deletes: DeleteObjectsRequest?
+        var destinations: BucketDestinations?
         do {
             if case .signed(let sha256Hex) = authenticated.payloadMode {
                 var check = PayloadHashCheck(sha256Hex: sha256Hex, declaredLength: nil)
@@ -664,6 +669,14 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             switch kind {
             case .deleteObjects: deletes = try DeleteObjectsRequest(xml: body)
             case .restoreObject: _ = try RestoreObjectRequest(xml: body)
+            case .bucketLogging, .bucketReplication, .bucketInventory, .bucketAnalytics:
+                let buckets = self.gateway.config.buckets
+                guard let clientBucket = route.bucket, let source = buckets.route(for: clientBucket) else {
+                    throw S3Error(.noSuchBucket, "The specified bucket does not exist")
+                }
+                let read = try BucketDestinations(xml: body, kind: kind)
+                try read.check(against: buckets, source: source)
+                destinations = read
             }
         } catch {
             self.refuse(error)
@@ -672,6 +685,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         self.state = .authenticating
         if let deletes {
             self.authorizeDeletes(deletes, authenticated, route: route, exchange: exchange, context: context)
+        } else if let destinations, !destinations.destinations.isEmpty {
+            self.authorizeDestinations(destinations, authenticated, route: route, exchange: exchange, context: context)
         } else {
             self.decide(authenticated, route: route, exchange: exchange, context: context)
         }
@@ -705,6 +720,21 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             }
         }
         self.authorize(questions, authenticated, exchange: exchange)
+    }
+
+    /// A configuration that has the backend write into other buckets asks, besides its own action,
+    /// `s3:PutObject` on each destination under the prefix written to; any deny refuses it whole.
+    private func authorizeDestinations(
+        _ destinations: BucketDestinations,
+        _ authenticated: AuthenticatedRequest,
+        route: S3Route,
+        exchange: Exchange,
+        context: ChannelHandlerContext
+    ) {
+        let view = self.policyView(authenticated, route: route, exchange: exchange, context: context)
+        let questions = self.gateway.authorizer.questions(view)
+        guard let base = questions.first else { return }
+        self.authorize(questions + destinations.destinationQuestions(from: base), authenticated, exchange: exchange)
     }
 
     // MARK: - Browser form uploads (POST Object)
