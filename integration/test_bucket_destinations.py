@@ -17,9 +17,10 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 
-from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET, REGION, _osp_env, _remember
+from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET, REGION, _osp_env, _running
 from osptest import processes
-from osptest.clients import s3_client
+from osptest.clients import CLIENT_KEYS, s3_client
+from osptest.s3checks import refused
 from s3client import signer as sig
 from s3client.http import send
 
@@ -48,21 +49,12 @@ authorization:
 @pytest.fixture(scope="module")
 def rules_osp(backend, workdir):
     port = processes.free_port()
-    server = processes.start_osp(_config(port, backend.port), port, workdir, _osp_env(), "osp-destinations")
-    _remember(server.process)
-    yield server
-    processes.stop(server.process)
+    yield from _running(processes.start_osp(_config(port, backend.port), port, workdir, _osp_env(), "osp-destinations"))
 
 
 @pytest.fixture(scope="module")
 def dave(rules_osp):
     return s3_client(rules_osp.url, DAVE_KEYS)
-
-
-def refused(call) -> str:
-    with pytest.raises(botocore.exceptions.ClientError) as error:
-        call()
-    return error.value.response["Error"]["Code"]
 
 
 def forwarded(journal, call, subresource: str) -> list[dict]:
@@ -170,7 +162,6 @@ def test_a_body_another_parser_could_read_differently_is_malformed_and_not_forwa
 def test_under_allow_all_a_target_osp_does_not_serve_is_still_refused(osp_strict, journal):
     """allow-all lets a client do anything with the buckets osp serves — not have the backend write
     into one it does not serve. (`osp_strict` serves the aliased bucket only.)"""
-    from osptest.clients import CLIENT_KEYS
     alice = s3_client(osp_strict.url, CLIENT_KEYS)
     journal.reset()
     assert refused(lambda: alice.put_bucket_logging(

@@ -17,7 +17,7 @@ from conftest import ALIAS_BUCKET, OPEN_BUCKET, REAL_BUCKET, REGION, _osp_env, _
 from osptest import processes
 from osptest.clients import BACKEND_KEYS, CLIENT_KEYS, botocore_signed, s3_client
 from osptest.forms import post_form
-from osptest.s3checks import exists_at_backend, stored_bytes
+from osptest.s3checks import exists_at_backend, refused, stored_bytes
 from s3client import signer as sig
 from s3client.http import send
 
@@ -65,12 +65,6 @@ def alice(policy_osp):
 @pytest.fixture(scope="module")
 def bob(policy_osp):
     return s3_client(policy_osp.url, BOB_KEYS)
-
-
-def refused(call) -> str:
-    with pytest.raises(botocore.exceptions.ClientError) as error:
-        call()
-    return error.value.response["Error"]["Code"]
 
 
 def test_allowed_prefix_works_end_to_end(alice, backend_s3, prefix):

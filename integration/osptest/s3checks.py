@@ -3,9 +3,17 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from botocore.exceptions import ClientError
 
 from s3client.http import Response
+
+
+def refused(call) -> str:
+    """The S3 error code of a boto3 call that must fail (the test fails if it succeeds)."""
+    with pytest.raises(ClientError) as error:
+        call()
+    return error.value.response["Error"]["Code"]
 
 
 def stored_bytes(backend_s3, bucket: str, key: str) -> bytes:
