@@ -66,22 +66,7 @@ struct StrictXMLReader {
             }
             guard allowingNamespace, index > before, hasPrefix("xmlns") else { throw Self.malformed }
             index += 5
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "=") else { throw Self.malformed }
-            index += 1
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") || bytes[index] == UInt8(ascii: "'") else {
-                throw Self.malformed
-            }
-            let quote = bytes[index]
-            guard let close = bytes[(index + 1)...].firstIndex(of: quote),
-                !bytes[(index + 1)..<close].contains(where: { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: "&") })
-            else { throw Self.malformed }
-            index = close + 1
-            // An attribute must be followed by white space or the tag's end.
-            guard index < bytes.count, Self.isWhitespace(bytes[index]) || bytes[index] == UInt8(ascii: ">") else {
-                throw Self.malformed
-            }
+            try attributeValue(forbidding: [UInt8(ascii: "<"), UInt8(ascii: "&")], emptyTagMayFollow: false)
         }
     }
 
@@ -106,7 +91,7 @@ struct StrictXMLReader {
                 index += 2
                 return (name, true)
             }
-            // `name="value"` (or single quotes), after white space; the value holds no `<`.
+            // `name="value"`, after white space; the value holds no `<`.
             let attributeStart = index
             while index < bytes.count, Self.isNameByte(bytes[index]) || bytes[index] == UInt8(ascii: ":")
                 || bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "_") || bytes[index] == UInt8(ascii: ".")
@@ -114,22 +99,28 @@ struct StrictXMLReader {
                 index += 1
             }
             guard index > before, index > attributeStart else { throw Self.malformed }
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "=") else { throw Self.malformed }
-            index += 1
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") || bytes[index] == UInt8(ascii: "'") else {
-                throw Self.malformed
-            }
-            let quote = bytes[index]
-            guard let close = bytes[(index + 1)...].firstIndex(of: quote),
-                !bytes[(index + 1)..<close].contains(UInt8(ascii: "<"))
-            else { throw Self.malformed }
-            index = close + 1
-            guard index < bytes.count, Self.isWhitespace(bytes[index]) || bytes[index] == UInt8(ascii: ">")
-                || bytes[index] == UInt8(ascii: "/")
-            else { throw Self.malformed }
+            try attributeValue(forbidding: [UInt8(ascii: "<")], emptyTagMayFollow: true)
         }
+    }
+
+    /// An attribute's `= "value"` (or single quotes), after its name: the value holds none of
+    /// `forbidden`, and white space or the tag's end (`>`, or `/>` where allowed) follows it.
+    private mutating func attributeValue(forbidding forbidden: [UInt8], emptyTagMayFollow: Bool) throws(S3Error) {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "=") else { throw Self.malformed }
+        index += 1
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") || bytes[index] == UInt8(ascii: "'") else {
+            throw Self.malformed
+        }
+        let quote = bytes[index]
+        guard let close = bytes[(index + 1)...].firstIndex(of: quote),
+            !bytes[(index + 1)..<close].contains(where: { forbidden.contains($0) })
+        else { throw Self.malformed }
+        index = close + 1
+        guard index < bytes.count,
+            Self.isWhitespace(bytes[index]) || bytes[index] == UInt8(ascii: ">") || (emptyTagMayFollow && bytes[index] == UInt8(ascii: "/"))
+        else { throw Self.malformed }
     }
 
     /// Whether the cursor is at a start tag (`<` and a name), not an end tag or text.
