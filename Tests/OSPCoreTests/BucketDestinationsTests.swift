@@ -109,6 +109,11 @@ struct BucketDestinationsTests {
             "<BucketLoggingStatus><LoggingEnabled><s3:TargetBucket xmlns:s3=\"u\">a</s3:TargetBucket></LoggingEnabled></BucketLoggingStatus>",
             "<BucketLoggingStatus><!-- --><LoggingEnabled><TargetBucket>a</TargetBucket></LoggingEnabled></BucketLoggingStatus>",
             "<BucketLoggingStatus>x<LoggingEnabled><TargetBucket>a</TargetBucket></LoggingEnabled></BucketLoggingStatus>",
+            // a name that goes on past what osp reads as one (`.` is a name character in XML): the
+            // fuzzer's first find, read as <BucketLoggingStatus> with an attribute `.amlns`
+            "<BucketLoggingStatus.amlns=\"u\"/>",
+            "<BucketLoggingStatus><LoggingEnabled><TargetBucket-x=\"\">a</TargetBucket-x></LoggingEnabled></BucketLoggingStatus>",
+            "<BucketLoggingStatus a=\"1\"b=\"2\"/>",
             // a target that is no text, none at all, another root, trailing content, unclosed
             "<BucketLoggingStatus><LoggingEnabled><TargetBucket><B>a</B></TargetBucket></LoggingEnabled></BucketLoggingStatus>",
             "<BucketLoggingStatus><LoggingEnabled><TargetPrefix>p</TargetPrefix></LoggingEnabled></BucketLoggingStatus>",

@@ -98,7 +98,8 @@ struct StrictXMLReader {
             {
                 index += 1
             }
-            guard index > before, index > attributeStart else { throw Self.malformed }
+            // White space before it: `<Tag.x="…">` is one element named `Tag.x` to an XML parser.
+            guard attributeStart > before, index > attributeStart else { throw Self.malformed }
             try attributeValue(forbidding: [UInt8(ascii: "<")], emptyTagMayFollow: true)
         }
     }
