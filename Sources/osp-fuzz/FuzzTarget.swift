@@ -14,6 +14,9 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case deleteObjects = "delete-objects"
     /// RestoreObject (`POST ?restore`) XML bodies: a plain restore forwarded, a SELECT one refused.
     case restoreObject = "restore-object"
+    /// Bucket configurations naming the buckets the backend writes into (logging, replication,
+    /// inventory, analytics): read before deciding, forwarded as sent.
+    case bucketDestinations = "bucket-destinations"
     /// The YAML config file.
     case config = "config"
     /// Request heads through `S3RequestRouter` (bucket, key, operation, `x-amz-copy-source`).
@@ -31,6 +34,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .awsChunked: return AWSChunkedFuzzing.run(input)
         case .deleteObjects: return DeleteObjectsFuzzing.run(input)
         case .restoreObject: return RestoreObjectFuzzing.run(input)
+        case .bucketDestinations: return BucketDestinationsFuzzing.run(input)
         case .config: return ConfigFuzzing.run(input)
         case .router: return RouterFuzzing.run(input)
         case .postForm: return PostFormFuzzing.run(input)

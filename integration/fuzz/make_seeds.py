@@ -308,6 +308,42 @@ def restore_object():
     write("restore-object", "empty", "")
 
 
+def bucket_destinations():
+    """Bucket configurations naming destination buckets, as botocore writes them: the first byte picks
+    the kind (0 logging, 1 replication, 2 inventory, 3 analytics). A logging target with a grantee's
+    attributes, logging turned off (an empty-element tag), replication rules with each form of
+    prefix, an inventory and an analytics export; and a second target behind a comment (refused)."""
+    ns = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+    write("bucket-destinations", "logging", "\x00<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+          f"<BucketLoggingStatus {ns}><LoggingEnabled><TargetBucket>logs</TargetBucket><TargetGrants><Grant>"
+          '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group"><URI>'
+          "http://acs.amazonaws.com/groups/s3/LogDelivery</URI></Grantee><Permission>WRITE</Permission></Grant>"
+          "</TargetGrants><TargetPrefix>access/</TargetPrefix></LoggingEnabled></BucketLoggingStatus>")
+    write("bucket-destinations", "logging-off", f"\x00<BucketLoggingStatus {ns} />")
+    write("bucket-destinations", "replication", f"""\x01<ReplicationConfiguration {ns}>
+  <Role>arn:aws:iam::123456789012:role/replication</Role>
+  <Rule><ID>a</ID><Priority>1</Priority><Status>Enabled</Status><Filter><Prefix>team/</Prefix></Filter>
+    <DeleteMarkerReplication><Status>Disabled</Status></DeleteMarkerReplication>
+    <Destination><Bucket>arn:aws:s3:::replica</Bucket><StorageClass>STANDARD</StorageClass></Destination></Rule>
+  <Rule><ID>b</ID><Priority>2</Priority><Status>Enabled</Status>
+    <Filter><And><Prefix>in/</Prefix><Tag><Key>k</Key><Value>v</Value></Tag></And></Filter>
+    <Destination><Bucket>arn:aws:s3:::replica</Bucket></Destination></Rule>
+  <Rule><Status>Enabled</Status><Prefix>old/</Prefix><Destination><Bucket>arn:aws:s3:::archive</Bucket></Destination></Rule>
+</ReplicationConfiguration>
+""")
+    write("bucket-destinations", "inventory", f"\x02<InventoryConfiguration {ns}><Destination><S3BucketDestination>"
+          "<Bucket>arn:aws:s3:::reports</Bucket><Format>CSV</Format><Prefix>inventory</Prefix></S3BucketDestination>"
+          "</Destination><IsEnabled>true</IsEnabled><Id>daily</Id><IncludedObjectVersions>Current</IncludedObjectVersions>"
+          "<Schedule><Frequency>Daily</Frequency></Schedule></InventoryConfiguration>")
+    write("bucket-destinations", "analytics", f"\x03<AnalyticsConfiguration {ns}><Id>a</Id><StorageClassAnalysis>"
+          "<DataExport><OutputSchemaVersion>V_1</OutputSchemaVersion><Destination><S3BucketDestination><Format>CSV"
+          "</Format><Bucket>arn:aws:s3:::reports</Bucket><Prefix>analytics/</Prefix></S3BucketDestination>"
+          "</Destination></DataExport></StorageClassAnalysis></AnalyticsConfiguration>")
+    write("bucket-destinations", "commented-second-target", "\x00<BucketLoggingStatus><LoggingEnabled>"
+          "<TargetBucket>logs</TargetBucket><!-- --><TargetBucket>payroll</TargetBucket></LoggingEnabled>"
+          "</BucketLoggingStatus>")
+
+
 def post_form():
     """Browser form uploads: a boundary line, then the multipart body a page submits."""
     def form(boundary, fields, file=("photo.jpg", b"\xff\xd8 file bytes \r\n-- not a boundary\r\n"), after=()):
@@ -412,6 +448,7 @@ if __name__ == "__main__":
     aws_chunked()
     delete_objects()
     restore_object()
+    bucket_destinations()
     post_form()
     config()
     router()

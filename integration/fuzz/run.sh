@@ -30,7 +30,7 @@ shift || true
 [[ $seconds =~ ^[0-9]+$ && $seconds -gt 0 ]] || { echo "usage: $0 [SECONDS_PER_TARGET] [TARGET...]" >&2; exit 2; }
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=(sigv4-header sigv4-query sigv2 aws-chunked delete-objects restore-object config router post-form)
+  targets=(sigv4-header sigv4-query sigv2 aws-chunked delete-objects restore-object bucket-destinations config router post-form)
 fi
 
 # libFuzzer's runtime ships with the toolchain's clang.
