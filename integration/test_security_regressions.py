@@ -558,3 +558,25 @@ def test_backend_extensions_are_refused(osp, good, backend_s3, journal, prefix, 
     assert_osp_error(response, 501, "NotImplemented")
     assert journal.journal() == []
     assert stored_bytes(backend_s3, REAL_BUCKET, key) == b"keep"
+
+
+@pytest.mark.parametrize("query, headers", [
+    ([("session", "")], {"x-amz-create-session-mode": "ReadWrite"}),   # CreateSession as the SDKs send it
+    ([("session", ""), ("x-id", "CreateSession")], {}),
+    ([("session", ""), ("unknown", "1")], {}),     # an operation osp does not know would still be one to S3
+    ([("se%73sion", "")], {}),                     # the name percent-encoded (same canonical query)
+])
+def test_create_session_never_hands_out_the_backends_credentials(osp, good, journal, query, headers):
+    """CreateSession (S3 Express directory buckets) answers with session credentials of whoever
+    signed it — osp's backend identity: a client holding them would reach the bucket without osp,
+    with the backend's rights. 501 whatever the policy says (this osp is allow-all), nothing forwarded."""
+    encoded = query[0][0] == "se%73sion"
+    request = good.prepare("GET", f"/{ALIAS_BUCKET}", query=[("session", "")] if encoded else query, headers=headers)
+    if encoded:
+        request.target = request.target.replace("session", "se%73sion")
+    journal.reset()
+    response = to_osp(osp, request)
+    assert_osp_error(response, 501, "NotImplemented")
+    assert b"SecretAccessKey" not in response.body
+    assert journal.journal() == []
+

@@ -406,6 +406,14 @@ struct CopySourceTests {
         #expect(routingError("PUT", "/dest/key?renameObject&X-Amz-Rename-Source=%2Fdest%2Fsecret") == S3RequestRouter.renameSource)
     }
 
+    @Test(
+        "CreateSession, whose answer is the backend's session credentials, is refused however it is asked",
+        arguments: ["/dir--use1-az4--x-s3?session", "/bucket?session=&x-id=CreateSession", "/bucket?unknown=1&session",
+                    "/bucket?se%73sion", "/bucket/key?session", "/?session"])
+    func createSession(_ target: String) {
+        #expect(routingError("GET", target) == S3RequestRouter.createSession)
+    }
+
     @Test("a raw + in the source's version id is refused, as in the request's own")
     func plusInSourceVersion() throws {
         let error = try #require(routingError("PUT", "/dest/key", headers: [("x-amz-copy-source", "/src/k?versionId=a+b")]))

@@ -163,6 +163,7 @@ public struct S3RequestRouter: Sendable {
                 if Self.isBackendExtension(name) { throw Self.backendExtension(String(name)) }
                 continue
             }
+            if name == "session" { throw Self.createSession }
             guard let index = Self.authorizedParameters.firstIndex(where: { name == $0 }) else { continue }
             guard seen & (1 << index) == 0 else {
                 throw S3Error(.invalidArgument, "The query parameter \(name) is given more than once.")
@@ -199,6 +200,17 @@ public struct S3RequestRouter: Sendable {
 
     /// `x-amz-rename-source` (RenameObject, S3 Express) names an object the request moves; osp
     /// does not support the operation and authorizes no such source.
+    /// CreateSession (`GET /bucket?session`, S3 Express directory buckets) answers with session
+    /// credentials — an access key, a secret and a token — of whoever signed it: osp's backend
+    /// identity. Passed on, they would let the client reach the bucket without osp, with the
+    /// backend's rights. Refused on any request that names the parameter (with other parameters
+    /// too, the backend could still read it as CreateSession), whatever the policy says: no backend
+    /// secret ever reaches a client. Directory buckets are reached through osp with its own keys.
+    static let createSession = S3Error(
+        .notImplemented,
+        "This gateway does not pass on CreateSession: its answer holds the backend's session credentials. Sign requests with the keys this gateway issued you."
+    )
+
     static let renameSource = S3Error(
         .notImplemented,
         "This gateway does not support RenameObject: x-amz-rename-source names an object it cannot authorize."
