@@ -580,3 +580,21 @@ def test_create_session_never_hands_out_the_backends_credentials(osp, good, jour
     assert b"SecretAccessKey" not in response.body
     assert journal.journal() == []
 
+
+@pytest.mark.parametrize("method, query, body", [
+    ("POST", [], b"Action=AssumeRole&Version=2011-06-15&DurationSeconds=3600"),  # MinIO's STS: credentials
+    ("POST", [("Action", "AssumeRole"), ("Version", "2011-06-15")], b""),
+    ("DELETE", [], b""),
+    ("PUT", [], b""),
+])
+def test_the_service_answers_list_buckets_and_nothing_else(osp, good, journal, method, query, body):
+    """`/` with no bucket is ListBuckets, which osp answers itself. Any other request there is 405
+    MethodNotAllowed — not a bucket listing, and never forwarded (with a default route, MinIO's STS
+    on the same port would answer `POST /` with credentials for osp's backend identity)."""
+    headers = {"content-type": "application/x-www-form-urlencoded"} if body else {}
+    journal.reset()
+    response = to_osp(osp, good.prepare(method, "/", query=query, headers=headers, body=body))
+    assert_osp_error(response, 405, "MethodNotAllowed")
+    assert journal.journal() == []
+    listing = to_osp(osp, good.prepare("GET", "/"))
+    assert listing.status == 200 and b"<ListAllMyBucketsResult" in listing.body, listing

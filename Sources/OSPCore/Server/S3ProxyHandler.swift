@@ -898,6 +898,12 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         let buckets = self.gateway.config.buckets
 
         guard let clientBucket = route.bucket else {
+            // The service itself answers ListBuckets and nothing else: another request on `/` (a
+            // MinIO STS `POST /?Action=AssumeRole`, whose answer is credentials) is not forwarded.
+            guard route.operation == .listBuckets else {
+                self.refuse(Self.notOnService)
+                return
+            }
             self.listBuckets(authenticated, exchange: exchange)
             return
         }
@@ -938,6 +944,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.backendAuthorizationResolved($0, target, authenticated, exchange: exchange)
         }
     }
+
+    static let notOnService = S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
 
     /// Where an authorized request goes: what the upstream request is built from besides the
     /// client's request and the backend's authorization.
