@@ -34,7 +34,7 @@ package struct DeleteObjectsRequest: Equatable {
         var reader = StrictXMLReader(bytes: bytes)
         try reader.skipDeclaration()
         reader.skipWhitespace()
-        guard try reader.startTag(allowingNamespace: true) == "Delete" else { throw Self.malformed }
+        guard try reader.startTag(allowingNamespace: true) == "Delete" else { throw StrictXMLReader.malformed }
         var objects: [Object] = []
         var quiet = false
         while true {
@@ -50,11 +50,11 @@ package struct DeleteObjectsRequest: Equatable {
                     throw S3Error(.malformedXML, "A DeleteObjects request names at most \(Self.maximumObjects) objects.")
                 }
             default:
-                throw Self.malformed
+                throw StrictXMLReader.malformed
             }
         }
         reader.skipWhitespace()
-        guard reader.isAtEnd, !objects.isEmpty else { throw Self.malformed }
+        guard reader.isAtEnd, !objects.isEmpty else { throw StrictXMLReader.malformed }
         self.objects = objects
     }
 
@@ -67,7 +67,7 @@ package struct DeleteObjectsRequest: Equatable {
             reader.skipWhitespace()
             if try reader.endTagIfAny("Object") { break }
             let name = try reader.startTag()
-            guard Self.objectFields.contains(name), seen.insert(name).inserted else { throw Self.malformed }
+            guard Self.objectFields.contains(name), seen.insert(name).inserted else { throw StrictXMLReader.malformed }
             let text = try reader.textAndEndTag(name)
             switch name {
             case "Key": key = text
@@ -75,12 +75,10 @@ package struct DeleteObjectsRequest: Equatable {
             default: break  // ETag, LastModifiedTime, Size: conditions the backend checks
             }
         }
-        guard let key else { throw Self.malformed }
+        guard let key else { throw StrictXMLReader.malformed }
         return Object(key: key, versionId: versionId)
     }
 
     /// What an `<Object>` may hold (S3's conditional deletes added the last three).
     private static let objectFields: Set<String> = ["Key", "VersionId", "ETag", "LastModifiedTime", "Size"]
-
-    private static let malformed = StrictXMLReader.malformed
 }
