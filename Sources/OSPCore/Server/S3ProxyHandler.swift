@@ -456,9 +456,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
         case .collectingBody:
             exchange.pendingBody.append(buffer)
             exchange.pendingBodyBytes += buffer.readableBytes
-            if let kind = exchange.route.flatMap({ DecisionBody(operation: $0.operation.name) }),
-                exchange.pendingBodyBytes > kind.maximumBytes
-            {
+            if let kind = exchange.decisionBody, exchange.pendingBodyBytes > kind.maximumBytes {
                 self.refuse(kind.tooLarge)
             }
         case .collectingForm:
@@ -635,6 +633,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             return
         }
         self.state = .collectingBody
+        exchange.decisionBody = kind
         exchange.pendingBodyBytes = exchange.pendingBody.reduce(0) { $0 + $1.readableBytes }
         if exchange.expectsContinue && !exchange.sentContinue && !exchange.requestEnded {
             exchange.sentContinue = true
@@ -653,7 +652,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     /// destination buckets checked and authorized (`BucketDestinations`, `authorizeDestinations`).
     private func decisionBodyCollected(_ exchange: Exchange) {
         guard let context = self.context, let route = exchange.route, let authenticated = exchange.authenticated,
-            let kind = DecisionBody(operation: route.operation.name)
+            let kind = exchange.decisionBody
         else { return }
         var body: [UInt8] = []
         body.reserveCapacity(exchange.pendingBodyBytes)
@@ -1856,6 +1855,8 @@ private final class Exchange {
     var forwardedHeaders: HTTPHeaders?
     var pendingBody: [ByteBuffer] = []
     var pendingBodyBytes = 0
+    /// What the body being collected says (`collectingBody`), known from the route once.
+    var decisionBody: DecisionBody?
     var requestEnded = false
     var requestForwarded = false
     var sentContinue = false
