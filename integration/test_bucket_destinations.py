@@ -175,3 +175,36 @@ def test_under_allow_all_a_served_target_is_forwarded(osp_s3, journal):
     sent = forwarded(journal, lambda: osp_s3.put_bucket_logging(
         Bucket=OPEN_BUCKET, BucketLoggingStatus=logging_to(OPEN_BUCKET, "logs/")), "logging")
     assert [entry["method"] for entry in sent] == ["PUT"]
+
+
+def test_a_chunked_configuration_body_past_its_bound_is_refused_as_it_streams(rules_osp, journal):
+    """A body sent with `Transfer-Encoding: chunked` declares no length: osp counts what it holds
+    while it collects, and refuses once it passes 1 MiB rather than buffer whatever the client sends."""
+    import socket
+
+    from s3client.http import parse_response
+
+    signer = sig.RequestSigner(sig.Credentials(*DAVE_KEYS, REGION), rules_osp.host)
+    request = signer.prepare("PUT", f"/{OPEN_BUCKET}", query={"logging": ""}, payload_mode=sig.UNSIGNED)
+    head = [f"PUT {request.target} HTTP/1.1"] + [f"{name}: {value}" for name, value in request.headers
+                                                  if name.lower() != "content-length"]
+    head.append("Transfer-Encoding: chunked")
+    piece = b"<BucketLoggingStatus>" + b" " * (64 * 1024 - 21)
+    journal.reset()
+    with socket.create_connection(("127.0.0.1", rules_osp.port), timeout=10) as connection:
+        connection.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        try:
+            for _ in range(32):   # 2 MiB offered; osp answers once it holds more than 1 MiB
+                connection.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        received = b""
+        while b"</Error>" not in received:
+            data = connection.recv(65536)
+            if not data:
+                break
+            received += data
+    response = parse_response(received)
+    assert (response.status, response.error_code) == (400, "MalformedXML"), response
+    assert b"too large" in response.body
+    assert journal.journal() == []
