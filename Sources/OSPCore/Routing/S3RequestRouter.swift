@@ -198,8 +198,6 @@ public struct S3RequestRouter: Sendable {
         "x-amz-copy-source is accepted on CopyObject and UploadPartCopy only: this gateway authorizes the source of no other request."
     )
 
-    /// `x-amz-rename-source` (RenameObject, S3 Express) names an object the request moves; osp
-    /// does not support the operation and authorizes no such source.
     /// CreateSession (`GET /bucket?session`, S3 Express directory buckets) answers with session
     /// credentials — an access key, a secret and a token — of whoever signed it: osp's backend
     /// identity. Passed on, they would let the client reach the bucket without osp, with the
@@ -211,6 +209,8 @@ public struct S3RequestRouter: Sendable {
         "This gateway does not pass on CreateSession: its answer holds the backend's session credentials. Sign requests with the keys this gateway issued you."
     )
 
+    /// `x-amz-rename-source` (RenameObject, S3 Express) names an object the request moves; osp
+    /// does not support the operation and authorizes no such source.
     static let renameSource = S3Error(
         .notImplemented,
         "This gateway does not support RenameObject: x-amz-rename-source names an object it cannot authorize."
