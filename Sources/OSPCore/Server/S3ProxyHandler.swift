@@ -502,15 +502,16 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             self.refuse(refusal)
             return
         }
-        if self.gateway.authorizer.allowsEverything,
-            route.key != nil || !(DecisionBody(operation: route.operation.name)?.namesDestinations ?? false)
-        {
-            // allow-all: no question to ask, so none is built (this is the per-request hot path; an
-            // object request names no destination bucket, so its operation's name is not even read).
+        let allowsEverything = self.gateway.authorizer.allowsEverything
+        // allow-all reads only bodies that name destination buckets, and no object request has one:
+        // on its hot path the operation's name is not even read.
+        let decisionBody = allowsEverything && route.key != nil ? nil : DecisionBody(operation: route.operation.name)
+        if allowsEverything, !(decisionBody?.namesDestinations ?? false) {
+            // allow-all: no question to ask, so none is built (this is the per-request hot path).
             self.decidedAtOnce(.allow, answeredBy: "local", authenticated, exchange: exchange)
             return
         }
-        if let decisionBody = DecisionBody(operation: route.operation.name) {
+        if let decisionBody {
             self.collectDecisionBody(decisionBody, authenticated, exchange: exchange)
             return
         }
