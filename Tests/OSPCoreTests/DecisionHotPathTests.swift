@@ -55,6 +55,7 @@ struct DecisionHotPathTests {
 
     struct Request {
         let authorizer: Authorizer
+        let identity: ClientIdentity
         let view: PolicyView
         let c: Case
 
@@ -63,9 +64,10 @@ struct DecisionHotPathTests {
             self.authorizer = Authorizer(engine: engine, headerAllowList: c.allowList)
             let head = HTTPRequestHead(version: .http1_1, method: c.method, uri: c.uri, headers: HTTPHeaders(c.headers))
             let target = RequestTarget(uri: c.uri)
+            self.identity = ClientIdentity(accessKey: "OSPKEY", secretKey: "s", principal: "alice", groups: c.groups)
             self.view = PolicyView(
                 route: S3Route(bucket: c.bucket, key: c.key, rawKeyPath: "", addressing: .path, operation: c.operation),
-                identity: ClientIdentity(accessKey: "OSPKEY", secretKey: "s", principal: "alice", groups: c.groups),
+                identity: self.identity,
                 head: head,
                 target: target,
                 authentication: try ClientAuthentication.parse(headers: head.headers, rawQuery: target.rawQuery),
@@ -133,6 +135,23 @@ struct DecisionHotPathTests {
         #expect(authorizer.cachedVerdict(copy) == nil)
     }
 
+    @Test("a policy view holds the principal, never the client's secret key")
+    func viewHoldsNoSecret() throws {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/data/k", headers: ["host": "h", "Authorization": Self.headerAuth.1])
+        let view = PolicyView(
+            route: S3Route(bucket: "data", key: "k", rawKeyPath: "/k", addressing: .path, operation: S3Operation(name: "GetObject", action: "s3:GetObject")),
+            identity: ClientIdentity(accessKey: "OSPKEY", secretKey: secret, principal: "alice", groups: ["eu"]),
+            head: head, target: RequestTarget(uri: head.uri),
+            authentication: try ClientAuthentication.parse(headers: head.headers, rawQuery: ""),
+            sourceIP: nil, secureTransport: false
+        )
+        let dumped = String(reflecting: view)
+        #expect(dumped.contains("alice") && dumped.contains("eu"))
+        #expect(!dumped.contains(secret))
+        #expect(view.authType == "REST-HEADER" && view.signatureVersion == "AWS4-HMAC-SHA256")
+    }
+
     @Test("rules decide each request's one question in memory, as they decide the built questions", arguments: cases)
     func inMemoryEngines(_ c: Case) throws {
         let rules = try Request(c, engine: RulesPolicy(grants: [
@@ -142,15 +161,15 @@ struct DecisionHotPathTests {
         #expect(rules.cachedVerdict == nil)  // never looked up by key: nothing is cached for them
         let questions = rules.authorizer.questions(rules.view)
         let view = rules.view
-        let local = rules.authorizer.localVerdict(route: view.route, identity: view.identity, head: view.head, target: view.target)
+        let local = rules.authorizer.localVerdict(route: view.route, identity: rules.identity, head: view.head, target: view.target)
         #expect(local != nil)
         #expect(local == rules.authorizer.authorizeNow(questions))
 
         // A copy asks about its source too, so it is decided through the questions.
         var copyRoute = view.route
         copyRoute.copySource = CopySource(bucket: "data", key: "team/secret/x", rawKey: "team/secret/x")
-        #expect(rules.authorizer.localVerdict(route: copyRoute, identity: view.identity, head: view.head, target: view.target) == nil)
+        #expect(rules.authorizer.localVerdict(route: copyRoute, identity: rules.identity, head: view.head, target: view.target) == nil)
         // Remote engines are never decided locally.
-        #expect(try Request(c).authorizer.localVerdict(route: view.route, identity: view.identity, head: view.head, target: view.target) == nil)
+        #expect(try Request(c).authorizer.localVerdict(route: view.route, identity: rules.identity, head: view.head, target: view.target) == nil)
     }
 }

@@ -46,7 +46,7 @@ public final class Authorizer: Sendable {
         } else {
             (conditions, context) = self.fullInputs(request)
         }
-        let main = Self.question(route: request.route, identity: request.identity, conditions: conditions, context: context)
+        let main = Self.question(route: request.route, principal: request.principal, groups: request.groups, conditions: conditions, context: context)
         var questions = [main]
         for action in request.route.alsoSets.actions {
             var setting = main
@@ -61,7 +61,7 @@ public final class Authorizer: Sendable {
             sourceConditions["versionid"] = source.versionId
             questions.append(
                 AuthorizationRequest(
-                    principal: request.identity.principal, groups: request.identity.groups, action: source.action,
+                    principal: request.principal, groups: request.groups, action: source.action,
                     bucket: source.bucket, key: source.key, conditions: sourceConditions, request: context
                 )
             )
@@ -71,10 +71,10 @@ public final class Authorizer: Sendable {
 
     /// The question a request asks about its own action (a copy asks a second one, about its source).
     private static func question(
-        route: S3Route, identity: ClientIdentity, conditions: [String: String], context: RequestContext
+        route: S3Route, principal: String, groups: [String], conditions: [String: String], context: RequestContext
     ) -> AuthorizationRequest {
         AuthorizationRequest(
-            principal: identity.principal, groups: identity.groups, action: route.operation.action,
+            principal: principal, groups: groups, action: route.operation.action,
             bucket: route.bucket, key: route.key, conditions: conditions, request: context
         )
     }
@@ -94,7 +94,9 @@ public final class Authorizer: Sendable {
             )
         } else {
             let (conditions, context) = Self.ruleInputs(route: route, head: head, target: target)
-            decision = local.decideNow(Self.question(route: route, identity: identity, conditions: conditions, context: context))
+            decision = local.decideNow(
+                Self.question(route: route, principal: identity.principal, groups: identity.groups, conditions: conditions, context: context)
+            )
         }
         switch decision {
         case .allow: return .allow
@@ -142,17 +144,16 @@ public final class Authorizer: Sendable {
     /// `CurrentTime` is added when a remote engine is really asked (`OPAInput`), not per question.
     private static func forEachCondition(of request: PolicyView, query: RequestQuery, _ body: (String, String) -> Void) {
         let head = request.head
-        let authentication = request.authentication
         body("SecureTransport", request.secureTransport ? "true" : "false")
         if let sourceIP = request.sourceIP { body("SourceIp", sourceIP) }
         if let tlsClientPrincipal = request.tlsClientPrincipal { body("TLSClientPrincipal", tlsClientPrincipal) }
         if let userAgent = head.headers.first(name: "user-agent") { body("UserAgent", userAgent) }
-        body("authType", authentication.authType)
+        body("authType", request.authType)
         let hasQuery = !query.parameters.isEmpty
         if hasQuery, let value = query.value(of: "delimiter") { body("delimiter", value) }
         if hasQuery, let value = query.value(of: "max-keys") { body("max-keys", value) }
         if hasQuery, let value = query.value(of: "prefix") { body("prefix", value) }
-        body("signatureversion", authentication.signatureVersion)
+        body("signatureversion", request.signatureVersion)
         if hasQuery, let value = query.value(of: "versionId") { body("versionid", value) }
     }
 
@@ -173,7 +174,7 @@ public final class Authorizer: Sendable {
         let route = request.route
         var writer = DecisionKey.Writer()
         writer.subject(
-            principal: request.identity.principal, groups: request.identity.groups, action: route.operation.action,
+            principal: request.principal, groups: request.groups, action: route.operation.action,
             bucket: route.bucket, key: acrossKeys ? nil : route.key
         )
         let conditions = writer.beginPairs()

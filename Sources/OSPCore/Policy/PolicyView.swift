@@ -5,12 +5,22 @@ import S3Signing
 /// decision-cache key are made of. One value, so that the question a remote engine is asked and the
 /// key its cached answer is found by are read from the same parts — a key written from other parts
 /// than the question could let an answer speak for a request it was not given for.
+///
+/// It holds what a policy reads, not the values that is read from (the identity with its secret
+/// key, the parsed credentials): a view is made for every request a remote engine decides, and each
+/// part it holds is a reference counted in and out — on a warm decision cache the view, its key and
+/// the lookup were ~4 % of a request's CPU, measured by skipping them.
 struct PolicyView {
     var route: S3Route
-    var identity: ClientIdentity
+    /// The identity policy decisions are made for (MinIO's `account`).
+    var principal: String
+    var groups: [String]
     var head: HTTPRequestHead
     var target: RequestTarget
-    var authentication: ClientAuthentication
+    /// MinIO's `authType` condition: how the credentials were sent (`ClientAuthentication.authType`).
+    var authType: String
+    /// MinIO's `signatureversion` condition (`ClientAuthentication.signatureVersion`).
+    var signatureVersion: String
     /// The client's address (MinIO's `SourceIp`), when known.
     var sourceIP: String?
     /// Whether the client connection is TLS (`SecureTransport`).
@@ -34,10 +44,12 @@ struct PolicyView {
         forwardedQuery: String? = nil
     ) {
         self.route = route
-        self.identity = identity
+        self.principal = identity.principal
+        self.groups = identity.groups
         self.head = head
         self.target = target
-        self.authentication = authentication
+        self.authType = authentication.authType
+        self.signatureVersion = authentication.signatureVersion
         self.sourceIP = sourceIP
         self.secureTransport = secureTransport
         self.tlsClientPrincipal = tlsClientPrincipal
