@@ -1,3 +1,5 @@
+import S3Signing
+
 /// A policy question flattened into one byte string: what the decision cache files an answer under.
 ///
 /// Two questions get the same key exactly when they are equal as `AuthorizationRequest`s, except
@@ -62,8 +64,9 @@ struct DecisionKey: Hashable, Sendable {
         }
 
         mutating func string(_ string: String) {
-            var string = string
-            string.withUTF8 { utf8 in
+            // Read in place (`withUTF8` would need a mutable copy of the string, a retain and a
+            // release per field).
+            string.withContiguousUTF8 { utf8 in
                 count(utf8.count)
                 bytes.append(contentsOf: utf8)
             }
