@@ -81,7 +81,10 @@ struct DecisionHotPathTests {
 
         func key(acrossKeys: Bool = false) -> DecisionKey { authorizer.decisionKey(view, acrossKeys: acrossKeys) }
 
-        var cachedVerdict: AuthorizationVerdict? { authorizer.cachedVerdict(view) }
+        var cachedVerdict: AuthorizationVerdict? {
+            var connection = RememberedAllow()
+            return authorizer.cachedVerdict(view, connection: &connection)
+        }
     }
 
     @Test("the key written from the request is the key of the question built from it", arguments: cases)
@@ -109,7 +112,11 @@ struct DecisionHotPathTests {
         let denied = try Request(outside, engine: engine)
         // Each request's own authorizer would have its own cache: ask through one.
         let authorizer = allowed.authorizer
-        func verdict(_ request: Request) -> AuthorizationVerdict? { authorizer.cachedVerdict(request.view) }
+        // Fresh connections: a remembered allow is tested on its own (`rememberedAllow`).
+        func verdict(_ request: Request) -> AuthorizationVerdict? {
+            var connection = RememberedAllow()
+            return authorizer.cachedVerdict(request.view, connection: &connection)
+        }
 
         #expect(verdict(allowed) == nil)
         #expect(verdict(denied) == nil)
@@ -132,7 +139,56 @@ struct DecisionHotPathTests {
             operation: S3Operation(name: "CopyObject", action: "s3:GetObject"),
             copySource: CopySource(bucket: "data", key: "other/x", rawKey: "other/x")
         )
-        #expect(authorizer.cachedVerdict(copy) == nil)
+        var connection = RememberedAllow()
+        #expect(authorizer.cachedVerdict(copy, connection: &connection) == nil)
+    }
+
+    @Test("a connection's remembered allow answers its own question only, from its own cache, until the answer expires")
+    func rememberedAllow() throws {
+        let engine = CountingEngine { question in
+            .success(question.key?.hasPrefix("team/") == true ? .allow(nil) : .deny(reason: "outside team/"))
+        }
+        let loop = EmbeddedEventLoop()
+        let time = ManualDecisionClock()
+        func authorizer() -> Authorizer {
+            Authorizer(engine: engine, headerAllowList: [], cache: DecisionCacheSettings(allowTTLSeconds: 60), clock: time.clock)
+        }
+        let first = authorizer()
+        func ask(_ authorizer: Authorizer, _ request: Request) throws -> AuthorizationVerdict {
+            let asked = authorizer.authorize([request.question], on: loop)
+            loop.advanceTime(by: .milliseconds(50))
+            return try asked.wait()
+        }
+        func hits(_ authorizer: Authorizer) -> Int { authorizer.decisions!.caches.reduce(0) { $0 + $1.statistics.hits } }
+        let allowed = try Request(Self.cases[0])
+        var outside = Self.cases[0]
+        outside.key = "other/x"
+        outside.uri = "/data/other/x?" + Self.presigned
+        let denied = try Request(outside)
+        var connection = RememberedAllow()
+
+        #expect(try ask(first, allowed) == .allow)
+        #expect(first.cachedVerdict(allowed.view, connection: &connection) == .allow)
+        #expect(hits(first) == 1)
+        // Asked again on the connection: allowed without a lookup.
+        #expect(first.cachedVerdict(allowed.view, connection: &connection) == .allow)
+        #expect(first.cachedVerdict(allowed.view, connection: &connection) == .allow)
+        #expect(hits(first) == 1)
+        // Another question is looked up (and not cached yet), whatever the connection holds.
+        #expect(first.cachedVerdict(denied.view, connection: &connection) == nil)
+        #expect(try ask(first, denied) == .deny(reason: "outside team/"))
+        #expect(first.cachedVerdict(denied.view, connection: &connection) == .deny(reason: "outside team/"))
+        #expect(first.cachedVerdict(allowed.view, connection: &connection) == .allow)
+        // A reloaded policy has a new cache: its first request is asked afresh.
+        let reloaded = authorizer()
+        #expect(reloaded.cachedVerdict(allowed.view, connection: &connection) == nil)
+        #expect(first.cachedVerdict(allowed.view, connection: &connection) == .allow)
+        // Not a moment past the cached answer: at 60 s it is gone from the cache and the connection.
+        time.advance(.seconds(59))
+        #expect(first.cachedVerdict(allowed.view, connection: &connection) == .allow)
+        time.advance(.seconds(1))
+        #expect(first.cachedVerdict(allowed.view, connection: &connection) == nil)
+        #expect(engine.callCount == 2)
     }
 
     @Test("a policy view holds the principal, never the client's secret key")

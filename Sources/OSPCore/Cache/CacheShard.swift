@@ -62,11 +62,16 @@ struct CacheShard<Key: Hashable & Sendable, Value: Sendable> {
     /// - Parameter countingMiss: false for a look that a loading lookup follows on a miss, so one
     ///   request is not counted as two misses.
     mutating func value(forKey key: Key, now: NIODeadline, countingMiss: Bool = true) -> Value? {
+        entry(forKey: key, now: now, countingMiss: countingMiss)?.value
+    }
+
+    /// `value(forKey:now:countingMiss:)` with the deadline the value is fresh until.
+    mutating func entry(forKey key: Key, now: NIODeadline, countingMiss: Bool = true) -> (value: Value, deadline: NIODeadline)? {
         if let i = index[key] {
             if now < entries[i].deadline {
                 touch(i)
                 counters.hits += 1
-                return entries[i].value
+                return (entries[i].value, entries[i].deadline)
             }
             remove(at: i)
             counters.expirations += 1

@@ -74,8 +74,14 @@ public final class ShardedTTLCache<Key: Hashable & Sendable, Value: Sendable>: S
     /// The value for `key` if it is cached: a synchronous fast path in front of
     /// `value(forKey:on:ttl:load:)`, so a miss is left for that lookup to count.
     public func cachedValue(forKey key: Key) -> Value? {
+        self.cachedEntry(forKey: key)?.value
+    }
+
+    /// `cachedValue(forKey:)` with the deadline the value is fresh until, for a caller that keeps
+    /// a copy of it (no later than that).
+    public func cachedEntry(forKey key: Key) -> (value: Value, deadline: NIODeadline)? {
         let now = clock.now()
-        return shard(for: key).state.withLock { $0.value(forKey: key, now: now, countingMiss: false) }
+        return shard(for: key).state.withLock { $0.entry(forKey: key, now: now, countingMiss: false) }
     }
 
     /// Stores `value` for `ttl`; a zero or negative `ttl` removes `key` instead. A load in flight for

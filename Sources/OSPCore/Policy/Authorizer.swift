@@ -26,14 +26,19 @@ public final class Authorizer: Sendable {
     /// needs to be built or asked. Stored, not a cast per request.
     let allowsEverything: Bool
 
-    public init(engine: any PolicyEngine, headerAllowList: [String] = [], cache: DecisionCacheSettings = DecisionCacheSettings()) {
+    public convenience init(engine: any PolicyEngine, headerAllowList: [String] = [], cache: DecisionCacheSettings = DecisionCacheSettings()) {
+        self.init(engine: engine, headerAllowList: headerAllowList, cache: cache, clock: .system)
+    }
+
+    /// - Parameter clock: what the decision cache's answers expire by (tests move one by hand).
+    init(engine: any PolicyEngine, headerAllowList: [String], cache: DecisionCacheSettings, clock: CacheClock) {
         self.engine = engine
         self.headerAllowList = Set(headerAllowList.map { $0.lowercased() }).filter { $0 != "authorization" }.sorted()
         let inMemory = engine as? any InMemoryPolicyEngine
         self.inMemory = inMemory
         self.rules = (engine as? RulesPolicy)?.rules
         self.allowsEverything = engine is AllowAllPolicy
-        self.decisions = inMemory == nil ? DecisionCache(cache) : nil
+        self.decisions = inMemory == nil ? DecisionCache(cache, clock: clock) : nil
     }
 
     /// What the policy is asked for this request: one question, plus one about a copy's source and
@@ -171,8 +176,13 @@ public final class Authorizer: Sendable {
     /// - Parameter query: `request.forwardedQuery` split, when the caller has it (one split serves
     ///   both keys of a scoped lookup).
     func decisionKey(_ request: PolicyView, query: RequestQuery? = nil, acrossKeys: Bool = false) -> DecisionKey {
-        let route = request.route
         var writer = DecisionKey.Writer()
+        self.writeDecisionKey(request, query: query, acrossKeys: acrossKeys, into: &writer)
+        return writer.finish()
+    }
+
+    private func writeDecisionKey(_ request: PolicyView, query: RequestQuery?, acrossKeys: Bool, into writer: inout DecisionKey.Writer) {
+        let route = request.route
         writer.subject(
             principal: request.principal, groups: request.groups, action: route.operation.action,
             bucket: route.bucket, key: acrossKeys ? nil : route.key
@@ -195,7 +205,6 @@ public final class Authorizer: Sendable {
         }
         writer.endPairs(headers, count: count)
         writer.optional(request.sourceIP)
-        return writer.finish()
     }
 
     /// For a remote engine with a warm decision cache: the verdict for a request, found by its
@@ -203,14 +212,30 @@ public final class Authorizer: Sendable {
     /// engine decides in memory, the cache has no answer, or the request asks more than one question
     /// (a copy's source, an ACL or tags set with the write): then `questions` and
     /// `authorizeNow`/`authorize` decide.
-    func cachedVerdict(_ request: PolicyView) -> AuthorizationVerdict? {
+    /// - Parameter connection: the connection's last allow (`RememberedAllow`): a request asking
+    ///   its question again is allowed without a lookup, and a cached allow becomes the new one.
+    func cachedVerdict(_ request: PolicyView, connection: inout RememberedAllow) -> AuthorizationVerdict? {
         guard let decisions = self.decisions, request.route.asksOneQuestion else { return nil }
         let query = RequestQuery(rawQuery: request.forwardedQuery)
-        let key = self.decisionKey(request, query: query)
-        switch decisions.cachedDecision(key, objectKey: request.route.key, acrossKeys: { self.decisionKey(request, query: query, acrossKeys: true) }) {
-        case nil: return nil
-        case .allow?: return .allow
-        case .deny(let reason)?: return .deny(reason: reason)
+        var writer = DecisionKey.Writer(reusing: connection.takeBuffer())
+        self.writeDecisionKey(request, query: query, acrossKeys: false, into: &writer)
+        if connection.allows(writer.bytes, from: decisions, at: decisions.now()) {
+            connection.giveBack(writer.bytes)
+            return .allow
+        }
+        let answer = decisions.cachedDecision(writer.finish(), objectKey: request.route.key) {
+            self.decisionKey(request, query: query, acrossKeys: true)
+        }
+        switch answer {
+        case nil:
+            connection.giveBack(writer.bytes)
+            return nil
+        case (.allow, let freshUntil)?:
+            connection.remember(writer.bytes, from: decisions, freshUntil: freshUntil)
+            return .allow
+        case (.deny(let reason), _)?:
+            connection.giveBack(writer.bytes)
+            return .deny(reason: reason)
         }
     }
 

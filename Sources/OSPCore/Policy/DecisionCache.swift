@@ -53,7 +53,7 @@ final class DecisionCache: Sendable {
         on eventLoop: any EventLoop,
         ask: @escaping @Sendable () -> EventLoopFuture<PolicyDecision>
     ) -> EventLoopFuture<PolicyDecision> {
-        if self.scopedAllow(objectKey: question.key, { DecisionKey(question, acrossKeys: true) }) {
+        if self.scopedAllow(objectKey: question.key, { DecisionKey(question, acrossKeys: true) }) != nil {
             return eventLoop.makeSucceededFuture(.allow(nil))
         }
         let settings = self.settings
@@ -80,23 +80,29 @@ final class DecisionCache: Sendable {
     /// The cached answer for `question`, if there is one: never asks the engine, never waits for a
     /// lookup in flight.
     func cachedDecision(for question: AuthorizationRequest) -> PolicyDecision? {
-        self.cachedDecision(DecisionKey(question), objectKey: question.key) { DecisionKey(question, acrossKeys: true) }
+        self.cachedDecision(DecisionKey(question), objectKey: question.key) { DecisionKey(question, acrossKeys: true) }?.decision
     }
 
     /// The same for a question given by its keys (the hot path writes them without building the
-    /// question); `acrossKeys` is only written when some answer carried a scope.
-    func cachedDecision(_ key: DecisionKey, objectKey: String?, acrossKeys: () -> DecisionKey) -> PolicyDecision? {
-        if self.scopedAllow(objectKey: objectKey, acrossKeys) { return .allow(nil) }
-        return self.exact.cachedValue(forKey: key)
+    /// question), with the time the answer holds until; `acrossKeys` is only written when some
+    /// answer carried a scope.
+    func cachedDecision(
+        _ key: DecisionKey, objectKey: String?, acrossKeys: () -> DecisionKey
+    ) -> (decision: PolicyDecision, freshUntil: NIODeadline)? {
+        if let freshUntil = self.scopedAllow(objectKey: objectKey, acrossKeys) { return (.allow(nil), freshUntil) }
+        return self.exact.cachedEntry(forKey: key).map { ($0.value, $0.deadline) }
     }
 
-    /// Whether an unexpired scoped allow covers the object key.
-    private func scopedAllow(objectKey: String?, _ acrossKeys: () -> DecisionKey) -> Bool {
+    /// The time on the clock answers expire by.
+    func now() -> NIODeadline { self.clock.now() }
+
+    /// When an unexpired scoped allow covering the object key expires; nil when none does.
+    private func scopedAllow(objectKey: String?, _ acrossKeys: () -> DecisionKey) -> NIODeadline? {
         guard let objectKey, self.anyScopes.load(ordering: .relaxed),
             let scoped = self.scopes.value(forKey: acrossKeys())
-        else { return false }
+        else { return nil }
         let now = self.clock.now()
-        return scoped.contains { $0.expires > now && objectKey.hasPrefix($0.prefix) }
+        return scoped.first { $0.expires > now && objectKey.hasPrefix($0.prefix) }?.expires
     }
 
     private func remember(_ scope: DecisionScope, for key: DecisionKey) {

@@ -50,9 +50,20 @@ struct DecisionKey: Hashable, Sendable {
     /// straight from the request, without building it: one writer, so the two cannot disagree.
     /// Pairs (conditions, headers) must be written in ascending name order.
     struct Writer {
-        private var bytes: [UInt8] = []
+        private(set) var bytes: [UInt8]
 
-        init() { self.bytes.reserveCapacity(256) }
+        init() {
+            self.init(reusing: [])
+        }
+
+        /// Writes into `buffer`'s storage (emptied first): a caller that writes a key per request
+        /// (the warm decision cache's lookup) hands back the same buffer each time, `bytes` once
+        /// the key is used, and so allocates none once it has grown.
+        init(reusing buffer: consuming [UInt8]) {
+            buffer.removeAll(keepingCapacity: true)
+            buffer.reserveCapacity(256)
+            self.bytes = buffer
+        }
 
         mutating func subject(principal: String, groups: [String], action: String, bucket: String?, key: String?) {
             string(principal)

@@ -70,6 +70,9 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private var deliveringPipelined = false
     /// The client's address as text, formatted once per connection (policy input, access log).
     private var clientIP: String??
+    /// The last allow a remote engine's decision cache gave this connection, and the buffers its
+    /// requests' decision keys are written into (`Authorizer.cachedVerdict`).
+    private var rememberedAllow = RememberedAllow()
     /// Whether this connection is counted in `osp_open_connections` (so it is uncounted exactly once).
     private var countedAsOpen = false
     /// The server is shutting down: this connection closes after the response in flight.
@@ -528,7 +531,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
             return
         }
         let view = self.policyView(authenticated, route: route, exchange: exchange, context: context)
-        if let verdict = authorizer.cachedVerdict(view) {
+        if let verdict = authorizer.cachedVerdict(view, connection: &self.rememberedAllow) {
             // A remote engine's answer from the decision cache, found without building the question.
             self.decidedAtOnce(verdict, answeredBy: "cache", authenticated, exchange: exchange)
             return
