@@ -6,7 +6,7 @@ import S3Signing
 /// key its cached answer is found by are read from the same parts — a key written from other parts
 /// than the question could let an answer speak for a request it was not given for.
 ///
-/// It holds what a policy reads, not the values that is read from (the identity with its secret
+/// It holds what a policy reads, not the values it is read from (the identity with its secret
 /// key, the parsed credentials): a view is made for every request a remote engine decides, and each
 /// part it holds is a reference counted in and out — on a warm decision cache the view, its key and
 /// the lookup were ~4 % of a request's CPU, measured by skipping them.
