@@ -7,11 +7,13 @@ failures are 503 ServiceUnavailable (never forwarded) and osp recovers by itself
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import botocore.exceptions
@@ -64,10 +66,10 @@ class OpaServer:
         processes.stop(self.process)
 
 
-def _config(port: int, backend_port: int, opa_port: int) -> str:
+def _config(port: int, backend_port: int, opa_port: int, allow_ttl_seconds: int = 60) -> str:
     return policy_osp_config(port, backend_port, f"""  backend: opa
   opa: {{url: "http://127.0.0.1:{opa_port}/v1/data/osp/allow", timeout_ms: 500, headers: [user-agent]}}
-  cache: {{allow_ttl_seconds: 60, deny_ttl_seconds: 1}}
+  cache: {{allow_ttl_seconds: {allow_ttl_seconds}, deny_ttl_seconds: 1}}
 """)
 
 
@@ -168,4 +170,42 @@ def test_a_stopped_policy_backend_means_503_until_it_is_back(workdir, backend, b
         assert stored_bytes(backend_s3, REAL_BUCKET, f"team/{prefix}down") == b"back"
     finally:
         opa.stop()
+        processes.stop(osp.process)
+
+
+def test_an_allow_remembered_on_a_connection_ends_with_its_cached_answer(workdir, backend, backend_s3, opa, prefix):
+    """A keep-alive connection asking the same question again is answered from its remembered
+    allow, without a lookup or callout — but never after the cached answer expires: then the policy
+    is asked again, and a policy backend that cannot answer means 503 on that very connection."""
+    key = f"team/{prefix}remembered"
+    backend_s3.put_object(Bucket=REAL_BUCKET, Key=key, Body=b"remembered")
+    port = processes.free_port()
+    osp = processes.start_osp(_config(port, backend.port, opa.port, allow_ttl_seconds=2), port, workdir, _osp_env(),
+                              "osp-opa-remembered")
+    _remember(osp.process)
+    url = urllib.parse.urlsplit(s3_client(osp.url, CLIENT_KEYS).generate_presigned_url(
+        "get_object", Params={"Bucket": ALIAS_BUCKET, "Key": key}, ExpiresIn=300))
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+
+    def get() -> tuple[int, bytes]:
+        connection.request("GET", f"{url.path}?{url.query}")
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    try:
+        opa.reset()
+        assert [get() for _ in range(5)] == [(200, b"remembered")] * 5
+        assert opa.requests() == 1
+        time.sleep(2.2)  # past the allow's 2 s
+        opa.mode("500")
+        try:
+            status, body = get()
+            assert status == 503 and b"<Code>ServiceUnavailable</Code>" in body
+            assert opa.requests() == 2
+        finally:
+            opa.mode("normal", 0)
+        assert get() == (200, b"remembered")
+        assert opa.requests() == 3
+    finally:
+        connection.close()
         processes.stop(osp.process)
