@@ -226,16 +226,15 @@ public final class Authorizer: Sendable {
         let answer = decisions.cachedDecision(writer.finish(), objectKey: request.route.key) {
             self.decisionKey(request, query: query, acrossKeys: true)
         }
-        switch answer {
-        case nil:
-            connection.giveBack(writer.bytes)
-            return nil
-        case (.allow, let freshUntil)?:
+        if case (.allow, let freshUntil)? = answer {
             connection.remember(writer.bytes, from: decisions, freshUntil: freshUntil)
-            return .allow
-        case (.deny(let reason), _)?:
+        } else {
             connection.giveBack(writer.bytes)
-            return .deny(reason: reason)
+        }
+        switch answer?.decision {
+        case nil: return nil
+        case .allow?: return .allow
+        case .deny(let reason)?: return .deny(reason: reason)
         }
     }
 
