@@ -173,7 +173,8 @@ def test_a_stopped_policy_backend_means_503_until_it_is_back(workdir, backend, b
         processes.stop(osp.process)
 
 
-def test_an_allow_remembered_on_a_connection_ends_with_its_cached_answer(workdir, backend, backend_s3, opa, prefix):
+def test_an_allow_remembered_on_a_connection_ends_with_its_cached_answer(workdir, backend, backend_s3, journal, opa,
+                                                                          prefix):
     """A keep-alive connection asking the same question again is answered from its remembered
     allow, without a lookup or callout — but never after the cached answer expires: then the policy
     is asked again, and a policy backend that cannot answer means 503 on that very connection."""
@@ -198,9 +199,11 @@ def test_an_allow_remembered_on_a_connection_ends_with_its_cached_answer(workdir
         assert opa.requests() == 1
         time.sleep(2.2)  # past the allow's 2 s
         opa.mode("500")
+        journal.reset()
         try:
             status, body = get()
             assert status == 503 and b"<Code>ServiceUnavailable</Code>" in body
+            assert journal.journal() == []
             assert opa.requests() == 2
         finally:
             opa.mode("normal", 0)
