@@ -56,16 +56,24 @@ struct DecisionHotPathTests {
     struct Request {
         let authorizer: Authorizer
         let identity: ClientIdentity
+        let head: HTTPRequestHead
+        let target: RequestTarget
         let view: PolicyView
         let c: Case
 
         init(_ c: Case, engine: any PolicyEngine = DenyAllPolicy(reason: "remote")) throws {
+            try self.init(c, authorizer: Authorizer(engine: engine, headerAllowList: c.allowList))
+        }
+
+        init(_ c: Case, authorizer: Authorizer) throws {
             self.c = c
-            self.authorizer = Authorizer(engine: engine, headerAllowList: c.allowList)
+            self.authorizer = authorizer
             let head = HTTPRequestHead(version: .http1_1, method: c.method, uri: c.uri, headers: HTTPHeaders(c.headers))
             let target = RequestTarget(uri: c.uri)
+            self.head = head
+            self.target = target
             self.identity = ClientIdentity(accessKey: "OSPKEY", secretKey: "s", principal: "alice", groups: c.groups)
-            self.view = PolicyView(
+            self.view = authorizer.view(
                 route: S3Route(bucket: c.bucket, key: c.key, rawKeyPath: "", addressing: .path, operation: c.operation),
                 identity: self.identity,
                 head: head,
@@ -97,6 +105,57 @@ struct DecisionHotPathTests {
         #expect(question.request.headers.isEmpty == c.allowList.isEmpty)
         #expect(question.conditions["SourceIp"] == c.sourceIP)
         #expect(question.conditions["TLSClientPrincipal"] == c.tlsPrincipal)
+    }
+
+    /// A connection's remembered allow is matched by comparing views, not keys: that is only safe
+    /// if two views are equal exactly when their questions' keys are. The same request signed again
+    /// (another date, another signature) and a header the policy may not see leave the view as it
+    /// was; everything a question carries changes it.
+    @Test("two requests have equal views exactly when their questions have equal keys")
+    func viewsEqualExactlyWhenKeysAre() throws {
+        func signed(_ date: String, _ signature: String) -> [(String, String)] {
+            [("x-amz-date", date), ("Authorization", "AWS4-HMAC-SHA256 Credential=OSPKEY/20261130/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=\(signature)")]
+        }
+        let base = Case(
+            name: "base", uri: "/data/team/report.csv",
+            headers: [("host", "h"), ("User-Agent", "pyarrow/18"), ("Range", "bytes=0-9")] + signed("20261130T000000Z", Self.signature),
+            allowList: ["range"]
+        )
+        func variant(_ name: String, _ change: (inout Case) -> Void) -> Case {
+            var c = base
+            c.name = name
+            change(&c)
+            return c
+        }
+        let sameQuestion = [
+            variant("signed again") { $0.headers = [("host", "h"), ("User-Agent", "pyarrow/18"), ("Range", "bytes=0-9")] + signed("20261130T000105Z", String(repeating: "b1", count: 32)) },
+            variant("a header outside the allow-list") { $0.headers.append(("x-amz-meta-colour", "blue")) },
+        ]
+        let otherQuestions = [
+            variant("another user agent") { $0.headers[1].1 = "aws-cli/2" },
+            variant("another allow-listed header value") { $0.headers[2].1 = "bytes=10-19" },
+            variant("another key") { $0.key = "team/other.csv"; $0.uri = "/data/team/other.csv" },
+            variant("a version") { $0.uri += "?versionId=7" },
+            variant("another source address") { $0.sourceIP = "10.0.0.8" },
+            variant("over TLS") { $0.secure = true },
+            variant("bound to a client certificate") { $0.tlsPrincipal = "alice" },
+            variant("with a group") { $0.groups = ["eu"] },
+            variant("HEAD") { $0.method = .HEAD },
+            variant("another action") { $0.operation = S3Operation(name: "GetObjectTagging", action: "s3:GetObjectTagging") },
+        ]
+        let authorizer = Authorizer(engine: DenyAllPolicy(reason: "remote"), headerAllowList: base.allowList)
+        let requests = try ([base] + sameQuestion + otherQuestions).map { try Request($0, authorizer: authorizer) }
+        for a in requests {
+            for b in requests {
+                #expect((a.view == b.view) == (a.key() == b.key()), "\(a.c.name) / \(b.c.name)")
+            }
+        }
+        for same in requests[1...sameQuestion.count] {
+            #expect(same.view == requests[0].view, "\(same.c.name)")
+        }
+        for other in requests[(sameQuestion.count + 1)...] {
+            #expect(other.view != requests[0].view, "\(other.c.name)")
+        }
     }
 
     @Test("a warm cache answers by key alone; another request, or a copy, does not get that answer")
@@ -191,7 +250,7 @@ struct DecisionHotPathTests {
         #expect(engine.callCount == 2)
     }
 
-    @Test("a policy view holds the principal, never the client's secret key")
+    @Test("a policy view holds the principal, never the client's secret key or signature")
     func viewHoldsNoSecret() throws {
         let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/data/k", headers: ["host": "h", "Authorization": Self.headerAuth.1])
@@ -200,11 +259,12 @@ struct DecisionHotPathTests {
             identity: ClientIdentity(accessKey: "OSPKEY", secretKey: secret, principal: "alice", groups: ["eu"]),
             head: head, target: RequestTarget(uri: head.uri),
             authentication: try ClientAuthentication.parse(headers: head.headers, rawQuery: ""),
-            sourceIP: nil, secureTransport: false
+            headerAllowList: ["authorization-like", "range"], sourceIP: nil, secureTransport: false
         )
         let dumped = String(reflecting: view)
         #expect(dumped.contains("alice") && dumped.contains("eu"))
         #expect(!dumped.contains(secret))
+        #expect(!dumped.contains(Self.signature), "the request's signature is not part of what a policy sees")
         #expect(view.authType == "REST-HEADER" && view.signatureVersion == "AWS4-HMAC-SHA256")
     }
 
@@ -217,15 +277,15 @@ struct DecisionHotPathTests {
         #expect(rules.cachedVerdict == nil)  // never looked up by key: nothing is cached for them
         let questions = rules.authorizer.questions(rules.view)
         let view = rules.view
-        let local = rules.authorizer.localVerdict(route: view.route, identity: rules.identity, head: view.head, target: view.target)
+        let local = rules.authorizer.localVerdict(route: view.route, identity: rules.identity, head: rules.head, target: rules.target)
         #expect(local != nil)
         #expect(local == rules.authorizer.authorizeNow(questions))
 
         // A copy asks about its source too, so it is decided through the questions.
         var copyRoute = view.route
         copyRoute.copySource = CopySource(bucket: "data", key: "team/secret/x", rawKey: "team/secret/x")
-        #expect(rules.authorizer.localVerdict(route: copyRoute, identity: rules.identity, head: view.head, target: view.target) == nil)
+        #expect(rules.authorizer.localVerdict(route: copyRoute, identity: rules.identity, head: rules.head, target: rules.target) == nil)
         // Remote engines are never decided locally.
-        #expect(try Request(c).authorizer.localVerdict(route: view.route, identity: rules.identity, head: view.head, target: view.target) == nil)
+        #expect(try Request(c).authorizer.localVerdict(route: view.route, identity: rules.identity, head: rules.head, target: rules.target) == nil)
     }
 }

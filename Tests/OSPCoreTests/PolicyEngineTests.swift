@@ -42,7 +42,7 @@ struct PolicyEngineTests {
         let identity = ClientIdentity(accessKey: "AK", secretKey: "SK", principal: "alice")
         func ask(_ authorizer: Authorizer) -> AuthorizationRequest {
             authorizer.questions(
-                PolicyView(
+                authorizer.view(
                     route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
                     authentication: .anonymous, sourceIP: "127.0.0.1", secureTransport: false
                 )
@@ -74,8 +74,9 @@ struct PolicyEngineTests {
         )
         let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/photos", headers: ["Content-Type": "multipart/form-data; boundary=b"])
         let identity = ClientIdentity(accessKey: "AK", secretKey: "SK", principal: "alice")
-        let question = Authorizer(engine: DenyAllPolicy(reason: "remote")).questions(
-            PolicyView(
+        let authorizer = Authorizer(engine: DenyAllPolicy(reason: "remote"))
+        let question = authorizer.questions(
+            authorizer.view(
                 route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
                 authentication: .postPolicy(.sigV2(accessKey: "AK", signature: "c2ln")), sourceIP: nil, secureTransport: false
             )
@@ -101,7 +102,7 @@ struct PolicyEngineTests {
                 Grant(principals: ["carol"], buckets: ["data"], prefix: "up/", actions: actions, effect: .allow)
             ]))
             let questions = authorizer.questions(
-                PolicyView(route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
+                authorizer.view(route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
                            authentication: .anonymous, sourceIP: nil, secureTransport: false))
             return (authorizer.localVerdict(route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri)),
                     authorizer.authorizeNow(questions), questions.map(\.action))
@@ -129,7 +130,7 @@ struct PolicyEngineTests {
                 Grant(principals: ["dave"], buckets: ["fresh"], prefix: "", actions: actions, effect: .allow)
             ]))
             let questions = authorizer.questions(
-                PolicyView(route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
+                authorizer.view(route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri),
                            authentication: .anonymous, sourceIP: nil, secureTransport: false))
             #expect(authorizer.localVerdict(route: route, identity: identity, head: head, target: RequestTarget(uri: head.uri)) == nil)
             return (authorizer.authorizeNow(questions), questions.map(\.action))

@@ -47,7 +47,7 @@ public final class Authorizer: Sendable {
         let conditions: [String: String]
         let context: RequestContext
         if self.inMemory != nil {
-            (conditions, context) = Self.ruleInputs(route: request.route, head: request.head, target: request.target)
+            (conditions, context) = Self.ruleInputs(route: request.route, method: request.method, query: request.forwardedQuery)
         } else {
             (conditions, context) = self.fullInputs(request)
         }
@@ -95,10 +95,10 @@ public final class Authorizer: Sendable {
             decision = rules.evaluate(
                 principal: identity.principal, groups: identity.groups, action: route.operation.action,
                 bucket: route.bucket, key: route.key, method: head.method.rawValue,
-                listingPrefix: Self.listingPrefix(route: route, target: target)
+                listingPrefix: Self.listingPrefix(route: route, query: target.rawQuery)
             )
         } else {
-            let (conditions, context) = Self.ruleInputs(route: route, head: head, target: target)
+            let (conditions, context) = Self.ruleInputs(route: route, method: head.method, query: target.rawQuery)
             decision = local.decideNow(
                 Self.question(route: route, principal: identity.principal, groups: identity.groups, conditions: conditions, context: context)
             )
@@ -112,18 +112,19 @@ public final class Authorizer: Sendable {
     /// What an in-memory engine (`RuleSet`) reads besides principal, action, bucket and key: the
     /// method (HEAD bucket) and a listing's `prefix`. Building only that keeps rules as cheap per request
     /// as allow-all; remote engines get `fullInputs`.
-    private static func ruleInputs(route: S3Route, head: HTTPRequestHead, target: RequestTarget) -> ([String: String], RequestContext) {
+    /// `query` is the raw query or the credential-free one: `prefix` is never a credential.
+    private static func ruleInputs(route: S3Route, method: HTTPMethod, query: String) -> ([String: String], RequestContext) {
         var conditions: [String: String] = [:]
-        if let prefix = Self.listingPrefix(route: route, target: target) {
+        if let prefix = Self.listingPrefix(route: route, query: query) {
             conditions["prefix"] = prefix
         }
-        return (conditions, RequestContext(method: head.method.rawValue, path: "", query: "", headers: [:], sourceIP: nil))
+        return (conditions, RequestContext(method: method.rawValue, path: "", query: "", headers: [:], sourceIP: nil))
     }
 
     /// A bucket-level request's `prefix` query parameter (what rules match a listing by).
-    private static func listingPrefix(route: S3Route, target: RequestTarget) -> String? {
-        guard route.key == nil, !target.rawQuery.isEmpty else { return nil }
-        return RequestQuery(rawQuery: target.rawQuery).value(of: "prefix")
+    private static func listingPrefix(route: S3Route, query: String) -> String? {
+        guard route.key == nil, !query.isEmpty else { return nil }
+        return RequestQuery(rawQuery: query).value(of: "prefix")
     }
 
     /// The whole input of a remote engine (MinIO's conditions and the `request` object).
@@ -132,10 +133,10 @@ public final class Authorizer: Sendable {
         var conditions = [String: String](minimumCapacity: 10)
         Self.forEachCondition(of: request, query: RequestQuery(rawQuery: request.forwardedQuery)) { conditions[$0] = $1 }
         var headers: [String: String] = [:]
-        self.forEachAllowedHeader(request.head.headers) { headers[$0] = $1 }
+        for header in request.allowedHeaders { headers[header.name] = header.value }
         let context = RequestContext(
-            method: request.head.method.rawValue,
-            path: request.target.rawPath,
+            method: request.method.rawValue,
+            path: request.rawPath,
             query: request.forwardedQuery,
             headers: headers,
             sourceIP: request.sourceIP
@@ -148,11 +149,10 @@ public final class Authorizer: Sendable {
     /// credential parameters, and for a presigned request it is far shorter to scan than the raw one.
     /// `CurrentTime` is added when a remote engine is really asked (`OPAInput`), not per question.
     private static func forEachCondition(of request: PolicyView, query: RequestQuery, _ body: (String, String) -> Void) {
-        let head = request.head
         body("SecureTransport", request.secureTransport ? "true" : "false")
         if let sourceIP = request.sourceIP { body("SourceIp", sourceIP) }
         if let tlsClientPrincipal = request.tlsClientPrincipal { body("TLSClientPrincipal", tlsClientPrincipal) }
-        if let userAgent = head.headers.first(name: "user-agent") { body("UserAgent", userAgent) }
+        if let userAgent = request.userAgent { body("UserAgent", userAgent) }
         body("authType", request.authType)
         let hasQuery = !query.parameters.isEmpty
         if hasQuery, let value = query.value(of: "delimiter") { body("delimiter", value) }
@@ -160,14 +160,6 @@ public final class Authorizer: Sendable {
         if hasQuery, let value = query.value(of: "prefix") { body("prefix", value) }
         body("signatureversion", request.signatureVersion)
         if hasQuery, let value = query.value(of: "versionId") { body("versionid", value) }
-    }
-
-    /// The allow-listed request headers that are present, in name order, repeated ones joined.
-    private func forEachAllowedHeader(_ headers: HTTPHeaders, _ body: (String, String) -> Void) {
-        for name in self.headerAllowList {
-            let values = headers[name]
-            if !values.isEmpty { body(name, values.joined(separator: ",")) }
-        }
     }
 
     /// The decision-cache key of the one question a request asks a remote engine, written straight
@@ -194,16 +186,12 @@ public final class Authorizer: Sendable {
             count += 1
         }
         writer.endPairs(conditions, count: count)
-        writer.string(request.head.method.rawValue)
-        writer.string(acrossKeys ? "" : request.target.rawPath)
+        writer.string(request.method.rawValue)
+        writer.string(acrossKeys ? "" : request.rawPath)
         writer.string(request.forwardedQuery)
         let headers = writer.beginPairs()
-        count = 0
-        self.forEachAllowedHeader(request.head.headers) { name, value in
-            writer.pair(name, value)
-            count += 1
-        }
-        writer.endPairs(headers, count: count)
+        for header in request.allowedHeaders { writer.pair(header.name, header.value) }
+        writer.endPairs(headers, count: request.allowedHeaders.count)
         writer.optional(request.sourceIP)
     }
 
@@ -212,30 +200,48 @@ public final class Authorizer: Sendable {
     /// engine decides in memory, the cache has no answer, or the request asks more than one question
     /// (a copy's source, an ACL or tags set with the write): then `questions` and
     /// `authorizeNow`/`authorize` decide.
-    /// - Parameter connection: the connection's last allow (`RememberedAllow`): a request asking
-    ///   its question again is allowed without a lookup, and a cached allow becomes the new one.
+    /// - Parameter connection: the connection's last allow (`RememberedAllow`): a request whose view
+    ///   equals it is allowed without writing its key or looking it up, and a cached allow becomes
+    ///   the new one.
     func cachedVerdict(_ request: PolicyView, connection: inout RememberedAllow) -> AuthorizationVerdict? {
         guard let decisions = self.decisions, request.route.asksOneQuestion else { return nil }
+        if connection.allows(request, from: decisions, at: decisions.now()) { return .allow }
         let query = RequestQuery(rawQuery: request.forwardedQuery)
         var writer = DecisionKey.Writer(reusing: connection.takeBuffer())
         self.writeDecisionKey(request, query: query, acrossKeys: false, into: &writer)
-        if connection.allows(writer.bytes, from: decisions, at: decisions.now()) {
-            connection.giveBack(writer.bytes)
-            return .allow
-        }
         let answer = decisions.cachedDecision(writer.finish(), objectKey: request.route.key) {
             self.decisionKey(request, query: query, acrossKeys: true)
         }
-        if case (.allow, let freshUntil)? = answer {
-            connection.remember(writer.bytes, from: decisions, freshUntil: freshUntil)
-        } else {
-            connection.giveBack(writer.bytes)
+        connection.giveBack(writer.bytes)
+        switch answer {
+        case nil:
+            return nil
+        case (.allow, let freshUntil)?:
+            connection.remember(request, from: decisions, freshUntil: freshUntil)
+            return .allow
+        case (.deny(let reason), _)?:
+            return .deny(reason: reason)
         }
-        switch answer?.decision {
-        case nil: return nil
-        case .allow?: return .allow
-        case .deny(let reason)?: return .deny(reason: reason)
-        }
+    }
+
+    /// What a policy may see of a request (`PolicyView`), its headers picked by this authorizer's
+    /// allow-list.
+    func view(
+        route: S3Route,
+        identity: ClientIdentity,
+        head: HTTPRequestHead,
+        target: RequestTarget,
+        authentication: ClientAuthentication,
+        sourceIP: String?,
+        secureTransport: Bool,
+        tlsClientPrincipal: String? = nil,
+        forwardedQuery: String? = nil
+    ) -> PolicyView {
+        PolicyView(
+            route: route, identity: identity, head: head, target: target, authentication: authentication,
+            headerAllowList: self.headerAllowList, sourceIP: sourceIP, secureTransport: secureTransport,
+            tlsClientPrincipal: tlsClientPrincipal, forwardedQuery: forwardedQuery
+        )
     }
 
     /// `.allow` only if every question is answered allow. Never fails: a backend that could not

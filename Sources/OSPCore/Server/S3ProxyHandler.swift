@@ -557,7 +557,7 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     /// What the policy may see of this request: one value for the cached-verdict lookup and the
     /// questions, so both read the same parts.
     private func policyView(_ authenticated: AuthenticatedRequest, route: S3Route, exchange: Exchange, context: ChannelHandlerContext) -> PolicyView {
-        PolicyView(
+        self.gateway.authorizer.view(
             route: route,
             identity: authenticated.identity,
             head: exchange.head,
