@@ -56,8 +56,8 @@ struct DecisionKey: Hashable, Sendable {
             self.init(reusing: [])
         }
 
-        /// Writes into `buffer`'s storage (emptied first): a caller that writes a key per request
-        /// (the warm decision cache's lookup) hands back the same buffer each time, `bytes` once
+        /// Writes into `buffer`'s storage (emptied first): a caller that writes many keys (a
+        /// connection's decision-cache lookups) hands back the same buffer each time, `bytes` once
         /// the key is used, and so allocates none once it has grown.
         init(reusing buffer: consuming [UInt8]) {
             buffer.removeAll(keepingCapacity: true)

@@ -70,8 +70,8 @@ final class S3ProxyHandler: ChannelDuplexHandler {
     private var deliveringPipelined = false
     /// The client's address as text, formatted once per connection (policy input, access log).
     private var clientIP: String??
-    /// The last allow a remote engine's decision cache gave this connection, and the buffers its
-    /// requests' decision keys are written into (`Authorizer.cachedVerdict`).
+    /// The last allow a remote engine's decision cache gave this connection, and the buffer the
+    /// keys of its decision-cache lookups are written into (`Authorizer.cachedVerdict`).
     private var rememberedAllow = RememberedAllow()
     /// Whether this connection is counted in `osp_open_connections` (so it is uncounted exactly once).
     private var countedAsOpen = false
