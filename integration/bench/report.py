@@ -14,14 +14,17 @@ Rows of RAW_TSV (tab-separated):
   rss   NAME   KIB
   allocs osp   REQUESTS  ALLOCATIONS  BYTES   (heap allocations counted by alloc_count.so)
 
-PATH is direct, haproxy, osp, nio-floor (a bare SwiftNIO HTTP/1 proxy, wrk rows only) or
-original (object-storage-proxy, the original product). Their rows are absent when run.sh
-skipped them: meta original_note says why, and floor_note does if the floor's build or start
-failed (BENCH_FLOOR=0 leaves no note).
+PATH is direct, haproxy, osp, nio-floor (a bare SwiftNIO HTTP/1 proxy, wrk rows only),
+sigv4-floor (nio-floor plus SigV4 verification and re-signing with osp's S3Signing, wrk rows
+only) or original (object-storage-proxy, the original product). Their rows are absent when
+run.sh skipped them: meta original_note says why, floor_note does if the floor's build or start
+failed, and sigv4_floor_note if sigv4-floor's build, start or signature checks failed
+(BENCH_FLOOR=0 and BENCH_SIGV4_FLOOR=0 leave no note).
 
 Medians are taken over the repetitions; ratios are osp/haproxy, osp/direct and
-osp/original of those medians, as a reference with no target nio-floor/haproxy and
-osp/nio-floor, and for the policy section rules/allow-all and
+osp/original of those medians, as a reference with no target nio-floor/haproxy,
+osp/nio-floor, sigv4-floor/haproxy, osp/sigv4-floor and (both floors measured) sigv4-floor/nio-floor,
+and for the policy section rules/allow-all and
 opa/allow-all (with the range of the per-round ratios, each round being one interleaved
 allow-all/rules/opa/control set); control/allow-all compares two identical allow-all instances,
 the noise floor the policy ratios are read against. The policy targets are judged on the crossover
@@ -37,8 +40,9 @@ import statistics
 import sys
 from collections import defaultdict
 
-PATHS = ("direct", "haproxy", "osp", "nio-floor", "original")   # nio-floor: 1 KiB GET rounds only
-ABBREV = {"direct": "d", "haproxy": "h", "osp": "o", "nio-floor": "nf", "original": "orig"}
+PATHS = ("direct", "haproxy", "osp", "nio-floor", "sigv4-floor", "original")
+FLOORS = ("nio-floor", "sigv4-floor")   # references: 1 KiB GET rounds only
+ABBREV = {"direct": "d", "haproxy": "h", "osp": "o", "nio-floor": "nf", "sigv4-floor": "sf", "original": "orig"}
 POLICY_PATHS = ("allow-all", "rules", "opa", "control")
 POLICY_TARGET = 0.95   # 1 KiB GET req/s with rules / opa (warm cache) >= 0.95 x allow-all
 CROSS_MIN_CELLS = 6    # fewer crossover cells (a quick run has 2) are reported, not judged
@@ -122,8 +126,10 @@ def main() -> None:
     has_original = any(k[2] == "original" for k in list(xfer) + list(xfer_err)) or \
         any(k[1] == "original" for k in list(wrk) + list(wrk_err))
     has_floor = any(k[1] == "nio-floor" for k in list(wrk) + list(wrk_err))
-    paths = [x for x in PATHS if x != "nio-floor" and (x != "original" or has_original)]  # large transfers
-    rate_paths = [x for x in PATHS if (x != "nio-floor" or has_floor) and (x != "original" or has_original)]
+    has_sigv4_floor = any(k[1] == "sigv4-floor" for k in list(wrk) + list(wrk_err))
+    measured = {"nio-floor": has_floor, "sigv4-floor": has_sigv4_floor, "original": has_original}
+    paths = [x for x in PATHS if x not in FLOORS and measured.get(x, True)]  # large transfers
+    rate_paths = [x for x in PATHS if measured.get(x, True)]
     proxies = [x for x in rate_paths if x != "direct"]
     out = []
     p = out.append
@@ -148,6 +154,12 @@ def main() -> None:
           f"threads {meta.get('osp_threads', '?')}; 1 KiB GET rounds only, a reference (no target)")
     elif "floor_note" in meta:
         p(f"- nio-floor: {meta['floor_note']}")
+    if has_sigv4_floor:
+        p(f"- sigv4-floor: `integration/bench/sigv4-floor`, nio-floor plus the signature work of any SigV4 gateway "
+          f"(verify the presigned URL, drop the X-Amz-* parameters, re-sign for the backend; osp's S3Signing), "
+          f"threads {meta.get('osp_threads', '?')}; presigned URL like osp; 1 KiB GET rounds only, a reference (no target)")
+    elif "sigv4_floor_note" in meta:
+        p(f"- sigv4-floor: {meta['sigv4_floor_note']}")
     if sizes or conns:
         p(f"- mode: {meta.get('mode', '?')}; transfers: {meta.get('reps', '?')} interleaved repetitions, median "
           f"(min–max); wrk: {meta.get('wrk_rounds', '?')} interleaved round(s) of {meta.get('wrk_duration', '?')} "
@@ -184,7 +196,8 @@ def main() -> None:
               + " | ".join(fmt(ratio(o, med[(op, size, x)]), 2) for x in vs) + " |")
     if conns:
         p("")
-        signed = "osp and original" if has_original else "osp"
+        signed = ", ".join(x for x in ("osp", "sigv4-floor", "original") if x in rate_paths)
+        signed = " and ".join(signed.rsplit(", ", 1))
         p(f"### 1 KiB GET rate (wrk --latency, keep-alive; same object, presigned URL for {signed})")
         p("")
         vs = ["haproxy", "direct"] + (["original"] if has_original else [])
@@ -303,6 +316,22 @@ def main() -> None:
             f, o, h = rps_med.get((c, "nio-floor")), rps_med.get((c, "osp")), rps_med.get((c, "haproxy"))
             p(f"- Reference, 1 KiB GET req/s, {c} conn: nio-floor / haproxy {fmt(ratio(f, h), 2)}×, "
               f"osp / nio-floor {fmt(ratio(o, f), 2)}×")
+    if has_sigv4_floor:
+        p("")
+        p("Reference, not a target — sigv4-floor is nio-floor plus the signature work every SigV4 gateway must do "
+          "(verify the client's presigned URL, drop the X-Amz-* parameters, re-sign with the backend key; osp's "
+          "S3Signing on swift-crypto): the least any SigV4-verifying, re-signing gateway on SwiftNIO pays. "
+          "sigv4-floor / haproxy is how near that comes to haproxy"
+          + ("; sigv4-floor / nio-floor is how much of the bare NIO rate is left after the signature work"
+             if has_floor else "")
+          + "; osp / sigv4-floor is how much of that rate osp keeps after the rest of its per-request work.")
+        p("")
+        for c in conns:
+            s, o, h = rps_med.get((c, "sigv4-floor")), rps_med.get((c, "osp")), rps_med.get((c, "haproxy"))
+            f = rps_med.get((c, "nio-floor"))
+            p(f"- Reference, 1 KiB GET req/s, {c} conn: sigv4-floor / haproxy {fmt(ratio(s, h), 2)}×, "
+              + (f"sigv4-floor / nio-floor {fmt(ratio(s, f), 2)}×, " if has_floor else "")
+              + f"osp / sigv4-floor {fmt(ratio(o, s), 2)}×")
     errors = ([(k, v) for k, v in xfer_err.items() if v] + [(k, v) for k, v in wrk_err.items() if v]
               + [(k, v) for k, v in pwrk_err.items() if v] + [(("crossover",) + k, v) for k, v in xwrk_err.items() if v])
     if errors:

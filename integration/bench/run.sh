@@ -11,6 +11,14 @@
 #             reference, not a target: the floor any proxy on SwiftNIO's HTTP/1 codec pays, so the
 #             report shows how much of osp's gap to haproxy is osp's own work. Built here with
 #             `swift build -c release` (skipped with a message if the build or start fails)
+#   sigv4-floor client -> sigv4-floor (integration/bench/sigv4-floor, its own Swift package: nio-floor
+#             plus the signature work every SigV4 gateway must do: verify the presigned URL, drop
+#             the X-Amz-* parameters, re-sign with the backend key, all with osp's S3Signing)
+#             -> nginx; 1 KiB GET rounds only. A reference, not a target: the least any
+#             SigV4-verifying, re-signing gateway on SwiftNIO + swift-crypto + osp's S3Signing pays,
+#             so the report shows how much of osp's gap is signature work and how much osp's other
+#             per-request work. Built and checked here (a presigned GET must pass, a tampered or
+#             unsigned one must get 403; skipped with a message if the build, start or checks fail)
 #
 # and then (policy section) four osp instances that differ only in their authorization backend,
 # allow-all vs rules vs opa (warm decision cache), on the same 1 KiB GET, and a second allow-all
@@ -29,7 +37,8 @@
 #        BENCH_CROSS_ROUNDS (16, quick 1), BENCH_CROSS_SECONDS (seconds per cell, 4, quick 1),
 #        BENCH_ORIGINAL=1|0 (the original product's path on/off; default on),
 #        BENCH_ORIGINAL_VERSION (object-storage-proxy version pip installs; default 0.6.12),
-#        BENCH_FLOOR=1|0 (the nio-floor path on/off; default on in the full run, off in the quick run)
+#        BENCH_FLOOR=1|0 (the nio-floor path on/off; default on in the full run, off in the quick run),
+#        BENCH_SIGV4_FLOOR=1|0 (the sigv4-floor path on/off; default on in the full run, off in the quick run)
 # Prints a markdown table and PASS/FAIL per target; exits 0 once it has measured (it is a
 # measurement, not a test), non-zero only if it could not set up.
 set -uo pipefail
@@ -54,6 +63,7 @@ PATHS=(direct haproxy osp)   # + original once it is up
 ORIGINAL="${BENCH_ORIGINAL:-1}"
 ORIGINAL_VERSION="${BENCH_ORIGINAL_VERSION:-0.6.12}"
 FLOOR="${BENCH_FLOOR:-$((QUICK == 1 ? 0 : 1))}"
+SIGV4_FLOOR="${BENCH_SIGV4_FLOOR:-$((QUICK == 1 ? 0 : 1))}"
 case "${BENCH_ONLY:-}" in
     "") RUN_MAIN=1; RUN_POLICY="${BENCH_POLICY:-$((QUICK == 1 ? 0 : 1))}" ;;
     policy) RUN_MAIN=0; RUN_POLICY=1; MODE="$MODE, policy section only (BENCH_ONLY=policy)" ;;
@@ -130,7 +140,7 @@ stop_pid() {  # stop_pid PID [SIG]: SIG (default TERM), wait up to 5 s, then SIG
 cleanup() {
     local rc=$?
     for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_pid "${STARTED[i]}" "${STOP_SIG[${STARTED[i]}]:-TERM}"; done
-    for f in osp.log osp-allow-all.log osp-rules.log osp-opa.log osp-control.log osp-cross-P.log osp-cross-Q.log opa.log original.log nio-floor.log; do
+    for f in osp.log osp-allow-all.log osp-rules.log osp-opa.log osp-control.log osp-cross-P.log osp-cross-Q.log opa.log original.log nio-floor.log sigv4-floor.log; do
         if [[ -f "$TMP/$f" ]]; then cp "$TMP/$f" "$OUT/$f" 2>/dev/null; fi
     done
     if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
@@ -162,7 +172,7 @@ wait_port() {  # wait_port PORT PID NAME: up to 15 s for a listener, failing ear
     return 1
 }
 
-read -r NGINX_PORT HAPROXY_PORT OSP_PORT ORIGINAL_PORT FLOOR_PORT <<<"$(free_ports 5)"
+read -r NGINX_PORT HAPROXY_PORT OSP_PORT ORIGINAL_PORT FLOOR_PORT SIGV4_FLOOR_PORT <<<"$(free_ports 6)"
 declare -A POLICY_PORT=()
 read -r "POLICY_PORT[allow-all]" "POLICY_PORT[rules]" "POLICY_PORT[opa]" "POLICY_PORT[control]" "POLICY_PORT[cross-P]" "POLICY_PORT[cross-Q]" <<<"$(free_ports 6)"
 
@@ -335,7 +345,7 @@ EOF
         fi
     }
     FLOOR_NOTE=""
-    # the 1 KiB GET rounds: the main paths, then nio-floor, with the original (if up) still last
+    # the 1 KiB GET rounds: the main paths, then nio-floor and sigv4-floor, with the original (if up) still last
     RATE_PATHS=(direct haproxy osp)
     if [[ "$FLOOR" != 1 ]]; then
         log "nio-floor: skipped (BENCH_FLOOR=0)"
@@ -346,6 +356,57 @@ EOF
         log "nio-floor: :$FLOOR_PORT (pid $FLOOR_PID, threads $OSP_THREADS)"
     fi
     [[ -n "$FLOOR_NOTE" ]] && log "nio-floor: $FLOOR_NOTE"
+
+    # sigv4-floor: integration/bench/sigv4-floor, nio-floor plus SigV4 verification and re-signing
+    # with osp's S3Signing, built as its own package and run with osp's thread count. Only in the
+    # 1 KiB GET rounds, on a URL presigned for its port like osp's. Used only if it really verifies:
+    # the presigned GET must return the object, and the same URL with its last signature digit
+    # changed and an unsigned GET must both be refused with 403. Any failure skips the path (with
+    # the reason in the report).
+    start_sigv4_floor() {  # sets SIGV4_FLOOR_PID and URL[GET,1KiB,sigv4-floor], or SIGV4_FLOOR_NOTE and returns 1
+        local t0=$SECONDS got good tampered got_tampered got_plain
+        command -v swift >/dev/null || { SIGV4_FLOOR_NOTE="skipped: swift not found"; return 1; }
+        log "sigv4-floor: swift build -c release --package-path ${HERE#"$ROOT"/}/sigv4-floor"
+        if ! timeout --foreground 1200 swift build -c release --package-path "$HERE/sigv4-floor" >"$TMP/sigv4-floor-build.log" 2>&1; then
+            SIGV4_FLOOR_NOTE="skipped: swift build failed after $((SECONDS - t0)) s: $(tail -n 3 "$TMP/sigv4-floor-build.log" | tr '\n\t' '  ' | cut -c1-300)"
+            return 1
+        fi
+        log "sigv4-floor: built in $((SECONDS - t0)) s"
+        "$HERE/sigv4-floor/.build/release/sigv4-floor" "$SIGV4_FLOOR_PORT" "$NGINX_PORT" "$OSP_THREADS" >"$TMP/sigv4-floor.log" 2>&1 &
+        SIGV4_FLOOR_PID=$!; STARTED+=("$SIGV4_FLOOR_PID")
+        if ! wait_port "$SIGV4_FLOOR_PORT" "$SIGV4_FLOOR_PID" sigv4-floor; then
+            SIGV4_FLOOR_NOTE="skipped: sigv4-floor did not start: $(tail -n 3 "$TMP/sigv4-floor.log" | tr '\n\t' '  ' | cut -c1-300)"
+            stop_pid "$SIGV4_FLOOR_PID"
+            return 1
+        fi
+        good="$(python3 "$HERE/presign.py" "http://127.0.0.1:$SIGV4_FLOOR_PORT" get:obj-1k)"
+        if [[ "$good" != http://* ]]; then
+            SIGV4_FLOOR_NOTE="skipped: presign.py failed for sigv4-floor"
+            stop_pid "$SIGV4_FLOOR_PID"
+            return 1
+        fi
+        if [[ "${good: -1}" == 0 ]]; then tampered="${good%?}1"; else tampered="${good%?}0"; fi
+        got=$(curl -s -o "$TMP/sigv4-floor-check" -w '%{http_code}' --max-time 10 "$good")
+        got_tampered=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$tampered")
+        got_plain=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$SIGV4_FLOOR_PORT/bench/obj-1k")
+        if [[ "$got" != 200 ]] || ! cmp -s "$TMP/sigv4-floor-check" "$DATA/bench/obj-1k" \
+                || [[ "$got_tampered" != 403 || "$got_plain" != 403 ]]; then
+            SIGV4_FLOOR_NOTE="skipped: via sigv4-floor presigned GET obj-1k answered $got$(cmp -s "$TMP/sigv4-floor-check" "$DATA/bench/obj-1k" || echo ' (body differs)'), signature digit changed $got_tampered, unsigned $got_plain (want 200 and the object's bytes, 403, 403)"
+            stop_pid "$SIGV4_FLOOR_PID"
+            return 1
+        fi
+        URL[GET,1KiB,sigv4-floor]="$good"
+        log "sigv4-floor: checks ok (presigned GET 200, signature digit changed 403, unsigned 403)"
+    }
+    SIGV4_FLOOR_NOTE=""
+    if [[ "$SIGV4_FLOOR" != 1 ]]; then
+        log "sigv4-floor: skipped (BENCH_SIGV4_FLOOR=0)"
+    elif start_sigv4_floor; then
+        RATE_PATHS+=(sigv4-floor)
+        PROXY_PID[sigv4-floor]=$SIGV4_FLOOR_PID; PROXY_LOG[sigv4-floor]="$TMP/sigv4-floor.log"
+        log "sigv4-floor: :$SIGV4_FLOOR_PORT (pid $SIGV4_FLOOR_PID, threads $OSP_THREADS)"
+    fi
+    [[ -n "$SIGV4_FLOOR_NOTE" ]] && log "sigv4-floor: $SIGV4_FLOOR_NOTE"
     [[ " ${PATHS[*]} " == *" original "* ]] && RATE_PATHS+=(original)
 
     # URLs
@@ -395,6 +456,7 @@ fi
         printf 'meta\toriginal_version\t%s\n' "$ORIGINAL_VERSION"
         [[ -n "$ORIGINAL_NOTE" ]] && printf 'meta\toriginal_note\t%s\n' "$ORIGINAL_NOTE"
         [[ -n "$FLOOR_NOTE" ]] && printf 'meta\tfloor_note\t%s\n' "$FLOOR_NOTE"
+        [[ -n "$SIGV4_FLOOR_NOTE" ]] && printf 'meta\tsigv4_floor_note\t%s\n' "$SIGV4_FLOOR_NOTE"
     fi
     printf 'meta\tload_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     ((RUN_MAIN)) && printf 'meta\thaproxy_version\t%s\n' "$("$HAPROXY" -v | awk 'NR==1 {print $3}')"
