@@ -11,6 +11,10 @@
 // nio-floor. A request whose signature does not verify is answered 403 and its connection closed.
 //
 // usage: sigv4-floor LISTEN_PORT BACKEND_PORT [THREADS]
+//        sigv4-floor stages [ITERATIONS]
+// The second form serves nothing: it times each stage of that work on one presigned GET like the
+// benchmark's, in a loop on one thread (no I/O, so far steadier than request rates on a shared
+// machine), and prints nanoseconds per call: the median of 9 batches of ITERATIONS (default 20000).
 // Fixed keys (those of integration/bench/run.sh): client BENCHCLIENT / benchsecret, backend
 // BACKENDAK / backendsecret, region us-east-1. Listens and connects on 127.0.0.1 only.
 import NIOCore
@@ -166,11 +170,65 @@ func pair(client: Channel, backendPort: Int) -> EventLoopFuture<Void> {
         }
 }
 
+/// `sigv4-floor stages`: nanoseconds per call of each stage of the signature work, on the request
+/// wrk sends for the benchmark's presigned 1 KiB GET.
+func measureStages(iterations: Int) -> Never {
+    let host = "127.0.0.1:18300"
+    let date = AmzDate.now()
+    let presigner = SigV4Signer(
+        accessKey: clientAccessKey, secretKey: clientSecret, region: "us-east-1", keyCache: SigningKeyCache())
+    let query = presigner.presignedQuery(
+        method: "GET", rawPath: "/bench/obj-1k", rawQuery: "", host: host, date: date, expires: 3600)
+    var headers = HTTPHeaders()
+    headers.add(name: "Host", value: host)
+    let request = IncomingRequest(method: "GET", rawPath: "/bench/obj-1k", rawQuery: query, headers: headers)
+    let authentication = try! ClientAuthentication.parse(headers: headers, rawQuery: query)
+    let signer = SigV4Signer(accessKey: "BACKENDAK", secretKey: "backendsecret", region: "us-east-1", keyCache: keyCache)
+    var backendHeaders = HTTPHeaders()
+    backendHeaders.add(name: "host", value: host)
+
+    var sink = 0
+    func stage(_ name: String, _ body: () -> Int) {
+        let clock = ContinuousClock()
+        var batches: [Double] = []
+        for _ in 0..<9 {
+            let start = clock.now
+            for _ in 0..<iterations { sink &+= body() }
+            let elapsed = clock.now - start
+            let (seconds, attoseconds) = elapsed.components
+            batches.append((Double(seconds) * 1e9 + Double(attoseconds) / 1e9) / Double(iterations))
+        }
+        batches.sort()
+        print("\(name)\t\(Int(batches[4].rounded())) ns\t(\(Int(batches[0].rounded()))-\(Int(batches[8].rounded())))")
+    }
+    stage("parse") {
+        guard let parsed = try? ClientAuthentication.parse(headers: headers, rawQuery: query) else { fatalError("parse failed") }
+        return parsed.accessKey?.utf8.count ?? 0
+    }
+    stage("verify") {
+        guard let verified = try? verifier.verify(authentication, request: request, secretKey: clientSecret, now: date) else {
+            fatalError("verify failed")
+        }
+        return verified.accessKey.utf8.count
+    }
+    stage("strip") { withoutPresignParameters(query).utf8.count }
+    stage("sign") {
+        var signed = backendHeaders
+        return signer.signHeaders(
+            method: "GET", rawPath: "/bench/obj-1k", rawQuery: "", headers: &signed, payloadHash: "UNSIGNED-PAYLOAD",
+            date: date
+        ).utf8.count
+    }
+    print("(checksum \(sink))")
+    exit(0)
+}
+
 func usage() -> Never {
     var message = """
         usage: sigv4-floor LISTEN_PORT BACKEND_PORT [THREADS]
+               sigv4-floor stages [ITERATIONS]
           nio-floor plus SigV4 verification and re-signing (S3Signing), from 127.0.0.1:LISTEN_PORT to
-          127.0.0.1:BACKEND_PORT; a benchmark reference only
+          127.0.0.1:BACKEND_PORT; a benchmark reference only. `stages` times each part of that work.
 
         """
     message.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
@@ -178,6 +236,10 @@ func usage() -> Never {
 }
 
 let args = Array(CommandLine.arguments.dropFirst())
+if args.first == "stages" {
+    guard args.count <= 2, let iterations = args.count == 2 ? Int(args[1]) : 20_000, iterations > 0 else { usage() }
+    measureStages(iterations: iterations)
+}
 guard (2...3).contains(args.count),
       let listenPort = Int(args[0]), (0...65535).contains(listenPort),
       let backendPort = Int(args[1]), (1...65535).contains(backendPort),
