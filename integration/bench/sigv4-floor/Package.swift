@@ -24,6 +24,7 @@ let package = Package(
             name: "sigv4-floor",
             dependencies: [
                 "S3Signing",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

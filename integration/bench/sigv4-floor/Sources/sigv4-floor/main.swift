@@ -11,12 +11,15 @@
 // nio-floor. A request whose signature does not verify is answered 403 and its connection closed.
 //
 // usage: sigv4-floor LISTEN_PORT BACKEND_PORT [THREADS]
-//        sigv4-floor stages [ITERATIONS]
+//        sigv4-floor stages [ITERATIONS [STAGE]]
 // The second form serves nothing: it times each stage of that work on one presigned GET like the
 // benchmark's, in a loop on one thread (no I/O, so far steadier than request rates on a shared
-// machine), and prints nanoseconds per call: the median of 9 batches of ITERATIONS (default 20000).
+// machine), and prints nanoseconds per call of 9 batches of ITERATIONS (default 20000): their minimum
+// (other work on the machine only ever adds time), median and maximum;
+// STAGE picks the stages whose names start with it (to profile one).
 // Fixed keys (those of integration/bench/run.sh): client BENCHCLIENT / benchsecret, backend
 // BACKENDAK / backendsecret, region us-east-1. Listens and connects on 127.0.0.1 only.
+import Crypto
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -172,7 +175,7 @@ func pair(client: Channel, backendPort: Int) -> EventLoopFuture<Void> {
 
 /// `sigv4-floor stages`: nanoseconds per call of each stage of the signature work, on the request
 /// wrk sends for the benchmark's presigned 1 KiB GET.
-func measureStages(iterations: Int) -> Never {
+func measureStages(iterations: Int, only: String?) -> Never {
     let host = "127.0.0.1:18300"
     let date = AmzDate.now()
     let presigner = SigV4Signer(
@@ -189,6 +192,7 @@ func measureStages(iterations: Int) -> Never {
 
     var sink = 0
     func stage(_ name: String, _ body: () -> Int) {
+        if let only, !name.hasPrefix(only) { return }
         let clock = ContinuousClock()
         var batches: [Double] = []
         for _ in 0..<9 {
@@ -199,7 +203,7 @@ func measureStages(iterations: Int) -> Never {
             batches.append((Double(seconds) * 1e9 + Double(attoseconds) / 1e9) / Double(iterations))
         }
         batches.sort()
-        print("\(name)\t\(Int(batches[4].rounded())) ns\t(\(Int(batches[0].rounded()))-\(Int(batches[8].rounded())))")
+        print("\(name)\tmin \(Int(batches[0].rounded())) ns\tmedian \(Int(batches[4].rounded())) ns\tmax \(Int(batches[8].rounded())) ns")
     }
     stage("parse") {
         guard let parsed = try? ClientAuthentication.parse(headers: headers, rawQuery: query) else { fatalError("parse failed") }
@@ -219,6 +223,19 @@ func measureStages(iterations: Int) -> Never {
             date: date
         ).utf8.count
     }
+    // The cryptography alone, through swift-crypto as S3Signing calls it: the SHA-256 of a
+    // canonical request's size, and an HMAC-SHA256 of a string to sign's size from a keyed copy.
+    let canonicalSized = [UInt8](repeating: UInt8(ascii: "a"), count: 600)
+    stage("sha256 600 B") {
+        canonicalSized.withUnsafeBytes { SHA256.hash(data: $0) }.withUnsafeBytes { Int($0[0]) }
+    }
+    let keyed = HMAC<SHA256>(key: SymmetricKey(size: .bits256))
+    let stringToSignSized = [UInt8](repeating: UInt8(ascii: "a"), count: 150)
+    stage("hmac 150 B") {
+        var hmac = keyed
+        stringToSignSized.withUnsafeBytes { hmac.update(data: $0) }
+        return hmac.finalize().withUnsafeBytes { Int($0[0]) }
+    }
     print("(checksum \(sink))")
     exit(0)
 }
@@ -226,7 +243,7 @@ func measureStages(iterations: Int) -> Never {
 func usage() -> Never {
     var message = """
         usage: sigv4-floor LISTEN_PORT BACKEND_PORT [THREADS]
-               sigv4-floor stages [ITERATIONS]
+               sigv4-floor stages [ITERATIONS [STAGE]]
           nio-floor plus SigV4 verification and re-signing (S3Signing), from 127.0.0.1:LISTEN_PORT to
           127.0.0.1:BACKEND_PORT; a benchmark reference only. `stages` times each part of that work.
 
@@ -237,8 +254,8 @@ func usage() -> Never {
 
 let args = Array(CommandLine.arguments.dropFirst())
 if args.first == "stages" {
-    guard args.count <= 2, let iterations = args.count == 2 ? Int(args[1]) : 20_000, iterations > 0 else { usage() }
-    measureStages(iterations: iterations)
+    guard args.count <= 3, let iterations = args.count >= 2 ? Int(args[1]) : 20_000, iterations > 0 else { usage() }
+    measureStages(iterations: iterations, only: args.count == 3 ? args[2] : nil)
 }
 guard (2...3).contains(args.count),
       let listenPort = Int(args[0]), (0...65535).contains(listenPort),
