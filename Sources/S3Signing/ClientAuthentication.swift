@@ -188,7 +188,10 @@ public struct SigV4PresignedQuery: Sendable, Equatable {
         guard isV4 else {
             throw Self.error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
         }
-        guard let credential = query["X-Amz-Credential"], let scope = SigV4CredentialScope(Substring(credential)) else {
+        // Credential, signed headers and signature are read from the query's bytes (decoded only
+        // when they hold a `%`, as the credential's slashes usually are): no string is made of
+        // any of them but the fields kept.
+        guard let scope = query.withFirstValue("X-Amz-Credential", SigV4CredentialScope.init(bytes:)) ?? nil else {
             throw Self.error("X-Amz-Credential must be AccessKey/YYYYMMDD/region/service/aws4_request")
         }
         guard let date = query.withFirstValue("X-Amz-Date", AmzDate.init(iso8601BasicUTF8:)) ?? nil else {
@@ -201,12 +204,13 @@ public struct SigV4PresignedQuery: Sendable, Equatable {
         guard expires <= Self.maximumExpiresSeconds else {
             throw Self.error("X-Amz-Expires must be less than a week (in seconds) that is 604800")
         }
-        guard let signedHeadersText = query["X-Amz-SignedHeaders"],
-            let signedHeaders = parseSignedHeaders(Substring(signedHeadersText))
-        else {
+        guard let signedHeaders = query.withFirstValue("X-Amz-SignedHeaders", parseSignedHeaders(bytes:)) ?? nil else {
             throw Self.error("X-Amz-SignedHeaders must be a non-empty ;-separated list that includes host")
         }
-        guard let signature = query["X-Amz-Signature"], Hex.isHex(signature, count: 64) else {
+        let signatureValue = query.withFirstValue("X-Amz-Signature") { bytes in
+            Hex.isHex(bytes, count: 64) ? String(decoding: bytes, as: UTF8.self) : nil
+        }
+        guard let signature = signatureValue ?? nil else {
             throw Self.error("X-Amz-Signature must be 64 hexadecimal digits")
         }
         self.accessKey = scope.accessKey
@@ -234,15 +238,20 @@ struct SigV4CredentialScope {
     var service: String
 
     init?(_ credential: Substring) {
-        // Split from the end: the four scope fields never contain '/', the access key in theory could.
-        // On UTF-8 bytes: this runs for every request, and `/` is ASCII.
-        let bytes = credential.utf8
-        var end = bytes.endIndex
+        guard let scope = credential.withContiguousUTF8({ Self(bytes: $0) }) else { return nil }
+        self = scope
+    }
+
+    /// The credential as UTF-8 bytes: split from the end, on the bytes (this runs for every
+    /// request, and `/` is ASCII), because the four scope fields never contain '/' and the access
+    /// key in theory could.
+    init?(bytes: UnsafeBufferPointer<UInt8>) {
+        var end = bytes.count
         /// The field before `end`, moving `end` to its slash.
-        func fieldBeforeEnd() -> Substring.UTF8View.SubSequence? {
+        func fieldBeforeEnd() -> Slice<UnsafeBufferPointer<UInt8>>? {
             guard let slash = bytes[..<end].lastIndex(of: UInt8(ascii: "/")) else { return nil }
             defer { end = slash }
-            return bytes[bytes.index(after: slash)..<end]
+            return bytes[(slash + 1)..<end]
         }
         guard let terminator = fieldBeforeEnd(), terminator.elementsEqual("aws4_request".utf8),
             let service = fieldBeforeEnd(), let region = fieldBeforeEnd(), let dateStamp = fieldBeforeEnd()
@@ -251,28 +260,51 @@ struct SigV4CredentialScope {
         guard !accessKey.isEmpty, dateStamp.count == 8, dateStamp.allSatisfy({ $0 >= 48 && $0 <= 57 }),
             !region.isEmpty, !service.isEmpty
         else { return nil }
-        self.accessKey = String(Substring(accessKey))
-        self.dateStamp = String(Substring(dateStamp))
-        self.region = String(Substring(region))
-        self.service = String(Substring(service))
+        self.accessKey = String(decoding: accessKey, as: UTF8.self)
+        self.dateStamp = String(decoding: dateStamp, as: UTF8.self)
+        self.region = String(decoding: region, as: UTF8.self)
+        self.service = String(decoding: service, as: UTF8.self)
     }
 }
 
 /// `host;range;x-amz-date` → lowercase names; nil when empty, with an empty name, or without `host`.
 private func parseSignedHeaders(_ text: Substring) -> [String]? {
+    text.withContiguousUTF8 { parseSignedHeaders(bytes: $0) }
+}
+
+/// `parseSignedHeaders` on the list's UTF-8 bytes: each name trimmed of spaces and tabs, and
+/// lowercased in place when it is ASCII (header names are), by `String.lowercased()` otherwise.
+private func parseSignedHeaders(bytes: UnsafeBufferPointer<UInt8>) -> [String]? {
     var names: [String] = []
     names.reserveCapacity(8)
-    var rest = text[...]
+    var hasHost = false
+    var start = 0
     while true {
-        let separator = rest.firstIndex(of: ";")
-        let name = rest[..<(separator ?? rest.endIndex)].trimmingSpaces()
-        guard !name.isEmpty else { return nil }
-        names.append(name.lowercased())
-        guard let separator else { break }
-        rest = rest[rest.index(after: separator)...]
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
+        var first = start
+        var last = end
+        while first < last, bytes[first] == UInt8(ascii: " ") || bytes[first] == UInt8(ascii: "\t") { first += 1 }
+        while last > first, bytes[last - 1] == UInt8(ascii: " ") || bytes[last - 1] == UInt8(ascii: "\t") { last -= 1 }
+        guard first < last else { return nil }
+        let raw = UnsafeBufferPointer(rebasing: bytes[first..<last])
+        let name: String
+        if raw.allSatisfy({ $0 < 0x80 }) {
+            name = String(unsafeUninitializedCapacity: raw.count) { out in
+                for (i, c) in raw.enumerated() {
+                    out[i] = c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c | 0x20 : c
+                }
+                return raw.count
+            }
+        } else {
+            name = String(decoding: raw, as: UTF8.self).lowercased()
+        }
+        if name == "host" { hasHost = true }
+        names.append(name)
+        guard end < bytes.count else { break }
+        start = end + 1
     }
-    guard names.contains("host") else { return nil }
-    return names
+    return hasHost ? names : nil
 }
 
 extension Substring {

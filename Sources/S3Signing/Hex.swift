@@ -48,11 +48,11 @@ enum Hex {
 
     /// Whether `s` is exactly `count` hex digits (either case).
     static func isHex(_ s: some StringProtocol, count: Int) -> Bool {
-        var n = 0
-        for c in s.utf8 {
-            guard value(c) != nil else { return false }
-            n += 1
-        }
-        return n == count
+        s.withContiguousUTF8 { isHex($0, count: count) }
+    }
+
+    /// Whether `bytes` are exactly `count` hex digits (either case).
+    static func isHex(_ bytes: UnsafeBufferPointer<UInt8>, count: Int) -> Bool {
+        bytes.count == count && bytes.allSatisfy { value($0) != nil }
     }
 }

@@ -101,8 +101,12 @@ public enum SigV4Canonical {
     /// comparing the decoded name: its letters are unreserved, so every spelling that decodes to it
     /// (`X-Amz-Signatur%65`) encodes to exactly these bytes, and nothing else does.
     static func isSignatureParameter(_ encodedName: ArraySlice<UInt8>) -> Bool {
-        encodedName.elementsEqual("X-Amz-Signature".utf8)
+        encodedName.count == signatureParameterName.count && encodedName.elementsEqual(signatureParameterName)
     }
+
+    /// As bytes: comparing with a `String`'s UTF-8 view steps through string indices, and every
+    /// parameter of every presigned request is compared with it.
+    private static let signatureParameterName: [UInt8] = Array("X-Amz-Signature".utf8)
 
     /// Whether a canonically encoded name is one of `excluding` (compared decoded, as S3 does).
     private static func isExcluded(_ encodedName: ArraySlice<UInt8>, _ excluding: Set<String>) -> Bool {
@@ -368,20 +372,43 @@ public enum SigV4Canonical {
         return String(decoding: out, as: UTF8.self)
     }
 
+    ///
+    /// Nearly every value is already trimmed (no tab, no leading, trailing or double space): that
+    /// one is copied whole, as the verifier and the signer trim every signed header of every request.
     static func appendTrimAll(_ value: String, to out: inout [UInt8]) {
-        var pendingSpace = false
-        var wroteAny = false
-        for c in value.utf8 {
-            if c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") {
-                pendingSpace = wroteAny
-            } else {
-                wroteAny = true
-                if pendingSpace {
-                    out.append(UInt8(ascii: " "))
-                    pendingSpace = false
+        value.withContiguousUTF8 { bytes in
+            guard needsTrimAll(bytes) else {
+                out.append(contentsOf: bytes)
+                return
+            }
+            var pendingSpace = false
+            var wroteAny = false
+            for c in bytes {
+                if c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") {
+                    pendingSpace = wroteAny
+                } else {
+                    wroteAny = true
+                    if pendingSpace {
+                        out.append(UInt8(ascii: " "))
+                        pendingSpace = false
+                    }
+                    out.append(c)
                 }
-                out.append(c)
             }
         }
+    }
+
+    /// Whether Trimall changes `bytes`: a tab anywhere, a space first or last, or two spaces in a row.
+    private static func needsTrimAll(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = bytes.first, let last = bytes.last else { return false }
+        if first == UInt8(ascii: " ") || last == UInt8(ascii: " ") { return true }
+        var previousWasSpace = false
+        for c in bytes {
+            if c == UInt8(ascii: "\t") { return true }
+            let isSpace = c == UInt8(ascii: " ")
+            if isSpace && previousWasSpace { return true }
+            previousWasSpace = isSpace
+        }
+        return false
     }
 }

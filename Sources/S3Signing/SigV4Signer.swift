@@ -42,11 +42,13 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
     ) -> String {
         let amzDate = date.amzDate
         let dateStamp = date.dateStamp
-        // (Removing only what is there: `HTTPHeaders.remove` rewrites its storage either way.)
-        if headers.contains(name: "authorization") { headers.remove(name: "authorization") }
-        headers.replaceOrAdd(name: "x-amz-date", value: amzDate)
-        headers.replaceOrAdd(name: "x-amz-content-sha256", value: payloadHash)
-        if headers.contains(name: "x-amz-security-token") { headers.remove(name: "x-amz-security-token") }
+        // Removing only what is there, found in one pass (`HTTPHeaders.remove` rewrites its storage
+        // either way): a gateway has usually dropped all four already, and then they are only added.
+        if headers.contains(where: { name, _ in Self.setBySigning.contains(where: { name.equalsLowercaseASCII($0) }) }) {
+            for name in Self.setBySigning { headers.remove(name: name) }
+        }
+        headers.add(name: "x-amz-date", value: amzDate)
+        headers.add(name: "x-amz-content-sha256", value: payloadHash)
         if let sessionToken {
             headers.add(name: "x-amz-security-token", value: sessionToken)
         }
@@ -67,21 +69,50 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
         let signature = SigV4Canonical.signature(
             signingKey: signingKey, amzDate: amzDate, scope: scope, canonicalRequestHash: canonicalRequest.hash)
 
-        var authorization = "AWS4-HMAC-SHA256 Credential="
-        authorization.reserveCapacity(160 + accessKey.utf8.count + scope.utf8.count + 24 * signedHeaders.count)
-        authorization += accessKey
-        authorization += "/"
-        authorization += scope
-        authorization += ", SignedHeaders="
-        for (index, name) in signedHeaders.enumerated() {
-            if index > 0 { authorization += ";" }
-            authorization += name
-        }
-        authorization += ", Signature="
-        authorization += signature
-        headers.add(name: "Authorization", value: authorization)
+        headers.add(name: "Authorization", value: Self.authorization(accessKey: accessKey, scope: scope, signedHeaders: signedHeaders, signature: signature))
         return signature
     }
+
+    /// `AWS4-HMAC-SHA256 Credential=<key>/<scope>, SignedHeaders=<a;b;c>, Signature=<hex>`, written
+    /// into the string's own storage in one pass (appending piece by piece re-checks the string's
+    /// capacity and ASCII-ness every time, on every forwarded request).
+    static func authorization(accessKey: String, scope: String, signedHeaders: [String], signature: String) -> String {
+        let credentialPrefix: StaticString = "AWS4-HMAC-SHA256 Credential="
+        let signedHeadersPrefix: StaticString = ", SignedHeaders="
+        let signaturePrefix: StaticString = ", Signature="
+        var length = credentialPrefix.utf8CodeUnitCount + accessKey.utf8.count + 1 + scope.utf8.count
+        length += signedHeadersPrefix.utf8CodeUnitCount + max(0, signedHeaders.count - 1)
+        for name in signedHeaders { length += name.utf8.count }
+        length += signaturePrefix.utf8CodeUnitCount + signature.utf8.count
+        return String(unsafeUninitializedCapacity: length) { out in
+            var i = 0
+            func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+                _ = UnsafeMutableBufferPointer(rebasing: out[i..<i + bytes.count]).initialize(from: bytes)
+                i += bytes.count
+            }
+            func put(_ text: StaticString) { put(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
+            func put(_ text: String) { text.withContiguousUTF8 { put($0) } }
+            put(credentialPrefix)
+            put(accessKey)
+            out[i] = UInt8(ascii: "/")
+            i += 1
+            put(scope)
+            put(signedHeadersPrefix)
+            for (index, name) in signedHeaders.enumerated() {
+                if index > 0 {
+                    out[i] = UInt8(ascii: ";")
+                    i += 1
+                }
+                put(name)
+            }
+            put(signaturePrefix)
+            put(signature)
+            return i
+        }
+    }
+
+    /// The headers a signature sets anew (the old ones removed first).
+    private static let setBySigning = ["authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"]
 
     /// `host`, `content-md5`, `content-type` or `x-amz-*`, in any case (checked without allocating:
     /// this runs for every header of every forwarded request).

@@ -83,6 +83,31 @@ struct ClientAuthenticationTests {
         }
     }
 
+    @Test("presigned signed headers are trimmed and lowercased; the credential is split from its end")
+    func presignedFieldsFromBytes() throws {
+        let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2FWITH%2FSLASH%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=Host%3B%20X-Amz-Date%09&X-Amz-Signature=\(signature.uppercased())"
+        guard case .sigV4Query(let presigned) = try ClientAuthentication.parse(headers: HTTPHeaders(), rawQuery: query) else {
+            Issue.record("expected .sigV4Query")
+            return
+        }
+        #expect(presigned.accessKey == "AK/WITH/SLASH")
+        #expect(presigned.dateStamp == "20130524")
+        #expect(presigned.region == "us-east-1")
+        #expect(presigned.service == "s3")
+        #expect(presigned.signedHeaders == ["host", "x-amz-date"])
+        #expect(presigned.signature == signature.uppercased())
+    }
+
+    @Test(
+        "presigned signed headers with an empty name, or without host, are refused",
+        arguments: ["host%3B%3Bx-amz-date", "%3Bhost", "host%3B", "%20", "x-amz-date", "hostx"])
+    func brokenSignedHeaders(list: String) {
+        let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=\(list)&X-Amz-Signature=\(signature)"
+        expectS3Error(.authorizationQueryParametersError) {
+            try ClientAuthentication.parse(headers: HTTPHeaders(), rawQuery: query)
+        }
+    }
+
     @Test("a presigned query without X-Amz-Signature is refused")
     func presignedWithoutSignature() {
         let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host"
