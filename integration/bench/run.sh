@@ -321,22 +321,31 @@ EOF
     # nio-floor: integration/bench/nio-floor, a bare SwiftNIO HTTP/1 reverse proxy, built as its own
     # package (the root package does not reference it) and run with osp's thread count. Only in the
     # 1 KiB GET rounds. Any failure skips the path (with the reason in the report).
+    # start_reference NAME PORT ARG...: builds the package integration/bench/NAME (its executable
+    # is NAME too), starts it with ARG... and waits for PORT. Sets REF_PID, or REF_NOTE and returns 1.
+    start_reference() {
+        local name="$1" port="$2" t0=$SECONDS
+        shift 2
+        command -v swift >/dev/null || { REF_NOTE="skipped: swift not found"; return 1; }
+        log "$name: swift build -c release --package-path ${HERE#"$ROOT"/}/$name"
+        if ! timeout --foreground 1200 swift build -c release --package-path "$HERE/$name" >"$TMP/$name-build.log" 2>&1; then
+            REF_NOTE="skipped: swift build failed after $((SECONDS - t0)) s: $(tail -n 3 "$TMP/$name-build.log" | tr '\n\t' '  ' | cut -c1-300)"
+            return 1
+        fi
+        log "$name: built in $((SECONDS - t0)) s"
+        "$HERE/$name/.build/release/$name" "$@" >"$TMP/$name.log" 2>&1 &
+        REF_PID=$!; STARTED+=("$REF_PID")
+        if ! wait_port "$port" "$REF_PID" "$name"; then
+            REF_NOTE="skipped: $name did not start: $(tail -n 3 "$TMP/$name.log" | tr '\n\t' '  ' | cut -c1-300)"
+            stop_pid "$REF_PID"
+            return 1
+        fi
+    }
+
     start_floor() {  # sets FLOOR_PID, or FLOOR_NOTE and returns 1
-        local t0=$SECONDS got
-        command -v swift >/dev/null || { FLOOR_NOTE="skipped: swift not found"; return 1; }
-        log "nio-floor: swift build -c release --package-path ${HERE#"$ROOT"/}/nio-floor"
-        if ! timeout --foreground 1200 swift build -c release --package-path "$HERE/nio-floor" >"$TMP/nio-floor-build.log" 2>&1; then
-            FLOOR_NOTE="skipped: swift build failed after $((SECONDS - t0)) s: $(tail -n 3 "$TMP/nio-floor-build.log" | tr '\n\t' '  ' | cut -c1-300)"
-            return 1
-        fi
-        log "nio-floor: built in $((SECONDS - t0)) s"
-        "$HERE/nio-floor/.build/release/nio-floor" http "$FLOOR_PORT" "$NGINX_PORT" "$OSP_THREADS" >"$TMP/nio-floor.log" 2>&1 &
-        FLOOR_PID=$!; STARTED+=("$FLOOR_PID")
-        if ! wait_port "$FLOOR_PORT" "$FLOOR_PID" nio-floor; then
-            FLOOR_NOTE="skipped: nio-floor did not start: $(tail -n 3 "$TMP/nio-floor.log" | tr '\n\t' '  ' | cut -c1-300)"
-            stop_pid "$FLOOR_PID"
-            return 1
-        fi
+        local got
+        start_reference nio-floor "$FLOOR_PORT" http "$FLOOR_PORT" "$NGINX_PORT" "$OSP_THREADS" || { FLOOR_NOTE=$REF_NOTE; return 1; }
+        FLOOR_PID=$REF_PID
         got=$(curl -s -o "$TMP/floor-check" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$FLOOR_PORT/bench/obj-1k")
         if [[ "$got" != 200 ]] || ! cmp -s "$TMP/floor-check" "$DATA/bench/obj-1k"; then
             FLOOR_NOTE="skipped: GET obj-1k via nio-floor answered $got (want 200 and the object's bytes)"
@@ -364,21 +373,10 @@ EOF
     # changed and an unsigned GET must both be refused with 403. Any failure skips the path (with
     # the reason in the report).
     start_sigv4_floor() {  # sets SIGV4_FLOOR_PID and URL[GET,1KiB,sigv4-floor], or SIGV4_FLOOR_NOTE and returns 1
-        local t0=$SECONDS got good tampered got_tampered got_plain
-        command -v swift >/dev/null || { SIGV4_FLOOR_NOTE="skipped: swift not found"; return 1; }
-        log "sigv4-floor: swift build -c release --package-path ${HERE#"$ROOT"/}/sigv4-floor"
-        if ! timeout --foreground 1200 swift build -c release --package-path "$HERE/sigv4-floor" >"$TMP/sigv4-floor-build.log" 2>&1; then
-            SIGV4_FLOOR_NOTE="skipped: swift build failed after $((SECONDS - t0)) s: $(tail -n 3 "$TMP/sigv4-floor-build.log" | tr '\n\t' '  ' | cut -c1-300)"
-            return 1
-        fi
-        log "sigv4-floor: built in $((SECONDS - t0)) s"
-        "$HERE/sigv4-floor/.build/release/sigv4-floor" "$SIGV4_FLOOR_PORT" "$NGINX_PORT" "$OSP_THREADS" >"$TMP/sigv4-floor.log" 2>&1 &
-        SIGV4_FLOOR_PID=$!; STARTED+=("$SIGV4_FLOOR_PID")
-        if ! wait_port "$SIGV4_FLOOR_PORT" "$SIGV4_FLOOR_PID" sigv4-floor; then
-            SIGV4_FLOOR_NOTE="skipped: sigv4-floor did not start: $(tail -n 3 "$TMP/sigv4-floor.log" | tr '\n\t' '  ' | cut -c1-300)"
-            stop_pid "$SIGV4_FLOOR_PID"
-            return 1
-        fi
+        local got good tampered got_tampered got_plain
+        start_reference sigv4-floor "$SIGV4_FLOOR_PORT" "$SIGV4_FLOOR_PORT" "$NGINX_PORT" "$OSP_THREADS" \
+            || { SIGV4_FLOOR_NOTE=$REF_NOTE; return 1; }
+        SIGV4_FLOOR_PID=$REF_PID
         good="$(python3 "$HERE/presign.py" "http://127.0.0.1:$SIGV4_FLOOR_PORT" get:obj-1k)"
         if [[ "$good" != http://* ]]; then
             SIGV4_FLOOR_NOTE="skipped: presign.py failed for sigv4-floor"
