@@ -38,16 +38,38 @@ let verifier = RequestVerifier(keyCache: keyCache)
 /// The client's credentials, hop-by-hop headers and what the backend signature sets anew.
 let dropped = ["host", "authorization", "connection", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"]
 
+/// A handler writing what its channel reads to `peer`, as nio-floor's: one flush per read batch;
+/// `peer` closed when its own channel goes inactive, its own channel closed on any error.
+protocol PeerForwarding: ChannelInboundHandler {
+    var peer: Channel { get }
+}
+
+extension PeerForwarding {
+    func channelReadComplete(context: ChannelHandlerContext) {
+        peer.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        peer.close(promise: nil)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
+
 /// Verifies the client's request, re-signs it for the backend and forwards it; forwards the body as is.
-final class SigningForward: ChannelInboundHandler {
+final class SigningForward: PeerForwarding {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
-    private let backend: Channel
+    let peer: Channel
     private let backendHost: String
     private let signer: SigV4Signer
 
     init(to backend: Channel, backendPort: Int) {
-        self.backend = backend
+        self.peer = backend
         self.backendHost = "127.0.0.1:\(backendPort)"
         self.signer = SigV4Signer(
             accessKey: "BACKENDAK", secretKey: "backendsecret", region: "us-east-1", keyCache: keyCache)
@@ -64,11 +86,11 @@ final class SigningForward: ChannelInboundHandler {
                 context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
                 return
             }
-            backend.write(HTTPClientRequestPart.head(forwarded), promise: nil)
+            peer.write(HTTPClientRequestPart.head(forwarded), promise: nil)
         case .body(let body):
-            backend.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
+            peer.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
         case .end(let trailers):
-            backend.write(HTTPClientRequestPart.end(trailers), promise: nil)
+            peer.write(HTTPClientRequestPart.end(trailers), promise: nil)
         }
     }
 
@@ -94,20 +116,6 @@ final class SigningForward: ChannelInboundHandler {
             version: .http1_1, method: head.method, uri: query.isEmpty ? request.rawPath : request.rawPath + "?" + query,
             headers: headers)
     }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        backend.flush()
-        context.fireChannelReadComplete()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        backend.close(promise: nil)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
-    }
 }
 
 /// `rawQuery` without its `X-Amz-*` parameters (the presigned credentials), the rest byte for byte.
@@ -126,32 +134,18 @@ func withoutPresignParameters(_ rawQuery: String) -> String {
 }
 
 /// Writes the backend's response parts to the client, flushing once per read batch.
-final class ResponseForward: ChannelInboundHandler {
+final class ResponseForward: PeerForwarding {
     typealias InboundIn = HTTPClientResponsePart
-    private let client: Channel
+    let peer: Channel
 
-    init(to client: Channel) { self.client = client }
+    init(to client: Channel) { self.peer = client }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let head): client.write(HTTPServerResponsePart.head(head), promise: nil)
-        case .body(let body): client.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil)
-        case .end(let trailers): client.write(HTTPServerResponsePart.end(trailers), promise: nil)
+        case .head(let head): peer.write(HTTPServerResponsePart.head(head), promise: nil)
+        case .body(let body): peer.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil)
+        case .end(let trailers): peer.write(HTTPServerResponsePart.end(trailers), promise: nil)
         }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        client.flush()
-        context.fireChannelReadComplete()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        client.close(promise: nil)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
     }
 }
 
