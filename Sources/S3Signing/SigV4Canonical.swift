@@ -372,9 +372,9 @@ public enum SigV4Canonical {
         return String(decoding: out, as: UTF8.self)
     }
 
-    ///
-    /// Nearly every value is already trimmed (no tab, no leading, trailing or double space): that
-    /// one is copied whole, as the verifier and the signer trim every signed header of every request.
+    /// Appends `trimAll(value)` to `out`. Nearly every value is already trimmed (no tab, no leading,
+    /// trailing or double space): that one is copied whole, as the verifier and the signer trim every
+    /// signed header of every request.
     static func appendTrimAll(_ value: String, to out: inout [UInt8]) {
         value.withContiguousUTF8 { bytes in
             guard needsTrimAll(bytes) else {
