@@ -83,7 +83,7 @@ final class SigningForward: PeerForwarding {
                 headers.add(name: "content-length", value: "0")
                 headers.add(name: "connection", value: "close")
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .forbidden, headers: headers))), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+                context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
                 return
             }
             peer.write(HTTPClientRequestPart.head(forwarded), promise: nil)
